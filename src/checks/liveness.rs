@@ -1,0 +1,174 @@
+//! Liveness: is the recorded PID alive, a zombie, or a different process than the one that wrote the
+//! file?
+//!
+//! A PID is *reused* when the process that has it now started after the file was last written: the
+//! writer must have existed when it wrote its PID, so a younger process cannot be it. Start times are
+//! `btime + starttime / CLK_TCK`; `btime` is whole seconds, so the comparison allows
+//! [`REUSE_TOLERANCE_SECS`]. A clock stepped forward after boot (a machine without an RTC syncing
+//! late) shifts every computed start time by the step: the evidence carries both times so an operator
+//! can see it.
+
+use super::Cx;
+use crate::audit::{Entry, State};
+use crate::finding::{CodeDoc, Finding, Severity};
+use crate::system::Lookup;
+
+/// Slack for the comparison of a process's start time with a file's mtime, in seconds.
+pub const REUSE_TOLERANCE_SECS: f64 = 2.0;
+
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "stale",
+        severity: Severity::Warning,
+        summary: "No process has the PID in the file.",
+        why: "The daemon died without removing its pidfile (SIGKILL, OOM, power loss). Init scripts may refuse to start it again, and the PID will eventually be handed to an unrelated process that a stop script would then signal.",
+        fix: "Confirm the daemon is not running under another PID, then remove the file (`pidaudit fix` plans this) or start the daemon, which rewrites it.",
+    },
+    CodeDoc {
+        code: "zombie",
+        severity: Severity::Error,
+        summary: "The PID is a zombie: the process is dead but its parent has not reaped it.",
+        why: "`kill -0 PID` still succeeds, so status scripts report the daemon as running while it does nothing. The parent named in the evidence is not calling wait(); zombies pile up until it does.",
+        fix: "Restart or fix the parent named in the evidence (if it is a supervisor, it has a bug); the zombie disappears when its parent reaps it or exits. Then restart the daemon.",
+    },
+    CodeDoc {
+        code: "pid-reused",
+        severity: Severity::Error,
+        summary: "A process has the PID, but it started after the file was last written: it is not the writer.",
+        why: "The daemon died and the kernel handed its PID to an unrelated process. `kill $(cat file)` now signals the wrong process, possibly as root.",
+        fix: "Do not signal the PID. Check whether the daemon runs under another PID; remove the stale file and restart the daemon.",
+    },
+    CodeDoc {
+        code: "previous-boot",
+        severity: Severity::Warning,
+        summary: "The file was last written before the current boot.",
+        why: "No process of this boot can have written it, so its PID means nothing now (`/run` is normally a tmpfs, cleared at boot; a file from before boot lives on a disk-backed directory).",
+        fix: "Remove the file; move the daemon's pidfile to /run so the next boot starts clean.",
+    },
+    CodeDoc {
+        code: "hidden-process",
+        severity: Severity::Unknown,
+        summary: "A process has the PID, but /proc does not show it to this user (hidepid).",
+        why: "With /proc mounted `hidepid=1|2` an unprivileged user cannot see other users' processes. The process exists (the kernel confirms it), so the file is not stale, but nothing else can be judged.",
+        fix: "Run pidaudit as root, or as a member of the group named in the proc mount's `gid=` option.",
+    },
+    CodeDoc {
+        code: "process-unknown",
+        severity: Severity::Unknown,
+        summary: "The PID's process could not be examined.",
+        why: "/proc is missing or unreadable here, or refused access to the process (evidence has the errno). Nothing is concluded: the file is neither stale nor healthy as far as pidaudit can tell.",
+        fix: "Run pidaudit where /proc is mounted and readable, as root.",
+    },
+];
+
+/// Judges the recorded PID against the snapshot.
+pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
+    let subject = entry.path.display().to_string();
+    if let (Some(facts), Some(boot)) = (entry.facts(), cx.snapshot.boot_time) {
+        if facts.mtime < boot as i64 {
+            entry.findings.push(
+                Finding::new(
+                    "previous-boot",
+                    &subject,
+                    "the file was last written before the current boot",
+                )
+                .with("mtime", facts.mtime)
+                .with("boot_time", boot),
+            );
+        }
+    }
+    let Some(pid) = entry.pid else { return };
+    let pid = pid as i32;
+    match cx.snapshot.lookup(pid) {
+        Lookup::Absent => {
+            entry.state = State::Stale;
+            entry.findings.push(
+                Finding::new("stale", &subject, format!("no process has PID {pid}"))
+                    .with("pid", pid),
+            );
+        }
+        Lookup::Hidden => {
+            entry.state = State::Unknown;
+            entry.findings.push(
+                Finding::new(
+                    "hidden-process",
+                    &subject,
+                    format!("PID {pid} exists but /proc hides it from this user"),
+                )
+                .with("pid", pid),
+            );
+        }
+        Lookup::Unknown(errno) => {
+            entry.state = State::Unknown;
+            entry.findings.push(
+                Finding::new(
+                    "process-unknown",
+                    &subject,
+                    format!("cannot examine PID {pid}: {errno}"),
+                )
+                .with("pid", pid)
+                .with("errno", errno.raw_os_error()),
+            );
+        }
+        Lookup::Thread { tgid } => {
+            entry.state = State::Invalid;
+            entry.thread_of = Some(tgid);
+        }
+        Lookup::Process(process) => {
+            let stat = &process.stat;
+            if stat.is_zombie() {
+                entry.state = State::Zombie;
+                let parent = cx.snapshot.get(stat.ppid);
+                let parent_comm = parent.map(|p| p.stat.comm.clone());
+                entry.findings.push(
+                    Finding::new(
+                        "zombie",
+                        &subject,
+                        format!(
+                            "PID {pid} ({}) is a zombie; its parent {} ({}) has not reaped it",
+                            stat.comm,
+                            stat.ppid,
+                            parent_comm.as_deref().unwrap_or("?")
+                        ),
+                    )
+                    .with("pid", pid)
+                    .with("comm", stat.comm.clone())
+                    .with("parent_pid", stat.ppid)
+                    .with("parent_comm", parent_comm),
+                );
+            } else if stat.is_kernel_thread() {
+                entry.state = State::Invalid;
+            } else if let (Some(start), Some(facts)) = (cx.snapshot.start_time(stat), entry.facts())
+            {
+                let mtime = facts.mtime_f64();
+                if start > mtime + REUSE_TOLERANCE_SECS {
+                    entry.state = State::Reused;
+                    entry.findings.push(
+                        Finding::new(
+                            "pid-reused",
+                            &subject,
+                            format!(
+                                "PID {pid} is now {} (started {:.0} s after the file was written): not the writer",
+                                stat.comm,
+                                start - mtime
+                            ),
+                        )
+                        .with("pid", pid)
+                        .with("comm", stat.comm.clone())
+                        .with("process_start_time", round3(start))
+                        .with("file_mtime", round3(mtime)),
+                    );
+                } else {
+                    entry.state = State::Running;
+                }
+            } else {
+                entry.state = State::Running;
+            }
+            entry.process = Some(process);
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,78 @@
+//! Checks: each file judges one family of problems and documents its codes.
+//!
+//! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
+//! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
+//! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
+//! after). System-wide checks see every entry at once. Checks decide; reporters only render.
+
+pub mod content;
+pub mod liveness;
+pub mod name;
+pub mod target;
+
+use crate::audit::Entry;
+use crate::config::Config;
+use crate::finding::{CodeDoc, Finding, Severity};
+use crate::system::Snapshot;
+
+/// What every check may look at.
+pub struct Cx<'a> {
+    pub snapshot: &'a Snapshot,
+    pub config: &'a Config,
+}
+
+/// Runs every per-pidfile check on one entry, in pipeline order.
+pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
+    content::check(cx, entry);
+    liveness::check(cx, entry);
+    target::check(cx, entry);
+    name::check(cx, entry);
+}
+
+/// Runs the checks that look across pidfiles.
+pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
+    Vec::new()
+}
+
+/// Every finding code, in catalogue order.
+pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
+    [content::CODES, liveness::CODES, target::CODES, name::CODES]
+        .into_iter()
+        .flatten()
+}
+
+/// The documentation of one code.
+pub fn doc(code: &str) -> Option<&'static CodeDoc> {
+    catalogue().find(|d| d.code == code)
+}
+
+/// The default severity of a code. Unknown codes (a bug) are errors so they are never hidden.
+pub fn default_severity(code: &str) -> Severity {
+    doc(code).map(|d| d.severity).unwrap_or(Severity::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are unique, kebab-case, and fully documented.
+    #[test]
+    fn catalogue_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for d in catalogue() {
+            assert!(seen.insert(d.code), "duplicate code {}", d.code);
+            assert!(
+                d.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    && !d.code.starts_with('-')
+                    && !d.code.ends_with('-'),
+                "code {} is not kebab-case",
+                d.code
+            );
+            assert!(
+                !d.summary.is_empty() && !d.why.is_empty() && !d.fix.is_empty(),
+                "{} lacks docs",
+                d.code
+            );
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Target: is the recorded PID one a daemon can have at all?
+//!
+//! Kernel threads have no executable and cannot be stopped by a signal; a thread ID that is not a
+//! thread-group leader is never what a daemon writes; PID 1 is the init system unless the daemon *is*
+//! PID 1 (in a container).
+
+use super::Cx;
+use crate::audit::{Entry, State};
+use crate::finding::{CodeDoc, Finding, Severity};
+
+/// Names of init systems and container inits, used for PID 1 when the pidfile's name says nothing.
+pub const INIT_NAMES: &[&str] = &[
+    "systemd",
+    "init",
+    "runit",
+    "runit-init",
+    "s6-svscan",
+    "tini",
+    "dumb-init",
+    "openrc-init",
+    "upstart",
+    "catatonit",
+    "docker-init",
+];
+
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "kernel-thread",
+        severity: Severity::Error,
+        summary: "The PID belongs to a kernel thread.",
+        why: "No daemon is a kernel thread: the file is stale and its PID was reused by the kernel. Kernel threads ignore most signals, so the mistake shows up only when a stop script 'succeeds' and the daemon never stopped.",
+        fix: "Remove the stale file; restart the daemon.",
+    },
+    CodeDoc {
+        code: "thread-id",
+        severity: Severity::Error,
+        summary: "The PID is a thread ID, not a process: not a thread-group leader.",
+        why: "A daemon writes its process ID (getpid), never a thread ID (gettid). A TID here means the file is stale and the number was reused by a thread of another process; signals sent to it reach that whole process.",
+        fix: "Remove the stale file; restart the daemon. If the daemon itself writes gettid(), report the bug.",
+    },
+    CodeDoc {
+        code: "targets-init",
+        severity: Severity::Error,
+        summary: "The file names PID 1, the init system, not the daemon.",
+        why: "A stop script would signal init. Outside containers no daemon is PID 1; the file is stale, corrupt or planted (the classic `echo 1 > x.pid` attack on root stop scripts).",
+        fix: "Remove the file and restart the daemon; find out who wrote it.",
+    },
+];
+
+/// Judges what kind of task the recorded PID is.
+pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
+    let subject = entry.path.display().to_string();
+    let Some(pid) = entry.pid else { return };
+    if let Some(tgid) = entry.thread_of {
+        let comm = cx.snapshot.get(tgid).map(|p| p.stat.comm.clone());
+        entry.findings.push(
+            Finding::new(
+                "thread-id",
+                &subject,
+                format!(
+                    "{pid} is a thread of process {tgid} ({}), not a process",
+                    comm.as_deref().unwrap_or("?")
+                ),
+            )
+            .with("pid", pid)
+            .with("tgid", tgid)
+            .with("tgid_comm", comm),
+        );
+        return;
+    }
+    let Some(process) = entry.process.clone() else {
+        return;
+    };
+    let stat = &process.stat;
+    if stat.is_kernel_thread() {
+        entry.findings.push(
+            Finding::new(
+                "kernel-thread",
+                &subject,
+                format!("PID {pid} is the kernel thread {}", stat.comm),
+            )
+            .with("pid", pid)
+            .with("comm", stat.comm.clone()),
+        );
+        return;
+    }
+    // PID 1 is the daemon only in a container whose init it is: then its names match the file's.
+    let is_init = match super::name::verdict(cx, entry, &process).0 {
+        Some(matches) => !matches,
+        None => INIT_NAMES.contains(&stat.comm.as_str()),
+    };
+    if pid == 1 && is_init {
+        entry.state = State::Invalid;
+        entry.findings.push(
+            Finding::new(
+                "targets-init",
+                &subject,
+                format!("names PID 1, the init system ({})", stat.comm),
+            )
+            .with("pid", 1)
+            .with("comm", stat.comm.clone()),
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Findings: what a check reports, with a stable code, a severity and the evidence it was judged on.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How bad a finding is. `Unknown` means the truth could not be determined (permission denied, hidden
+/// `/proc`, foreign PID namespace): it is never a verdict that something is wrong.
+///
+/// Ordering (for `--fail-on`): info < unknown < warning < error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Unknown,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Error,
+        Severity::Warning,
+        Severity::Unknown,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Unknown => "unknown",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Evidence: named facts, rendered as a JSON object. Keys are stable snake_case names.
+pub type Evidence = BTreeMap<&'static str, serde_json::Value>;
+
+/// One finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Stable kebab-case code, documented by `pidaudit explain CODE`.
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The pidfile path, or `pid:N` / another name for system-wide findings.
+    pub subject: String,
+    /// One line, for people.
+    pub message: String,
+    pub evidence: Evidence,
+}
+
+impl Finding {
+    /// A finding with the code's default severity from the catalogue.
+    pub fn new(
+        code: &'static str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
+        let severity = crate::checks::default_severity(code);
+        Finding {
+            code,
+            severity,
+            subject: subject.into(),
+            message: message.into(),
+            evidence: Evidence::new(),
+        }
+    }
+
+    /// Adds one fact to the evidence.
+    pub fn with(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Finding {
+        self.evidence.insert(key, value.into());
+        self
+    }
+
+    /// Overrides the default severity.
+    pub fn severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
+        self
+    }
+}
+
+/// The documentation of one finding code, as `pidaudit explain` prints it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CodeDoc {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// One line: what the finding says.
+    pub summary: &'static str,
+    /// Why it matters.
+    pub why: &'static str,
+    /// What to do about it.
+    pub fix: &'static str,
+}

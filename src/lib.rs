@@ -1,0 +1,25 @@
+//! pidaudit audits pidfiles against the live system and reports what is wrong with them.
+//!
+//! The pipeline, one module per stage:
+//!
+//! 1. [`discover`]: roots and paths -> candidate pidfiles (a dirfd walk that never follows links).
+//! 2. [`pidfile`]: each candidate is read safely and parsed strictly (the parser does no I/O).
+//! 3. [`system`]: one [`system::Snapshot`] of `/proc`, read once, under a configurable root.
+//! 4. [`checks`]: one file per family; they turn entries into states and [`finding::Finding`]s.
+//! 5. [`audit`]: runs the stages and builds the [`audit::Report`] model.
+//! 6. [`report`]: renders the report (human, JSON); reporters decide nothing.
+//!
+//! [`cli`] parses the command line, [`config`] validates it before any work starts, and [`exit`]
+//! holds every exit status.
+
+pub mod audit;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod discover;
+pub mod exit;
+pub mod finding;
+pub mod parallel;
+pub mod pidfile;
+pub mod report;
+pub mod system;

@@ -1,0 +1,7 @@
+//! Pidfiles: how their content is parsed (`parse`, pure) and how they are read safely (`read`).
+
+pub mod parse;
+pub mod read;
+
+pub use parse::{parse, Format, Invalid, Malformed, Parsed};
+pub use read::{read_at, FileFacts, FileKind, ReadOutcome, READ_CAP};

@@ -1,0 +1,258 @@
+//! Reading a pidfile as root without being tricked.
+//!
+//! The file is opened with `O_PATH|O_NOFOLLOW` relative to its directory's descriptor and `fstat`ed
+//! before anything else: only a regular file is ever opened for reading, so a FIFO (whose open would
+//! block), a device (whose open runs driver code), a socket or a directory is reported, never opened. A
+//! final symlink is reported with its target and not followed. The read is capped at [`READ_CAP`] bytes;
+//! the file is `fstat`ed again afterwards and re-read when it changed underneath (a writer between
+//! truncate and write); an empty file is re-read briefly before it is called empty.
+
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use serde::Serialize;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The most bytes read from a pidfile. PostgreSQL's `postmaster.pid`, the longest known format, is
+/// about 100 bytes.
+pub const READ_CAP: usize = 4096;
+
+/// How often a file that changed while being read is re-read before it is reported as unknown.
+const CHANGE_RETRIES: u32 = 5;
+/// How long an empty file is watched for a writer that truncated it and is about to write.
+const EMPTY_RETRIES: u32 = 3;
+const EMPTY_WAIT: Duration = Duration::from_millis(10);
+
+/// What a directory entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl FileKind {
+    pub fn from_mode(mode: u32) -> FileKind {
+        match FileType::from_raw_mode(mode as _) {
+            FileType::RegularFile => FileKind::Regular,
+            FileType::Directory => FileKind::Directory,
+            FileType::Symlink => FileKind::Symlink,
+            FileType::Fifo => FileKind::Fifo,
+            FileType::Socket => FileKind::Socket,
+            FileType::CharacterDevice => FileKind::CharDevice,
+            FileType::BlockDevice => FileKind::BlockDevice,
+            FileType::Unknown => FileKind::Unknown,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "FIFO (named pipe)",
+            FileKind::Socket => "socket",
+            FileKind::CharDevice => "character device",
+            FileKind::BlockDevice => "block device",
+            FileKind::Unknown => "file of unknown type",
+        }
+    }
+}
+
+/// The `fstat` facts of a pidfile that the checks judge on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FileFacts {
+    pub dev: u64,
+    pub ino: u64,
+    pub kind: FileKind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u64,
+    pub size: u64,
+    /// Last modification, Unix seconds.
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+}
+
+impl FileFacts {
+    pub fn from_stat(st: &rustix::fs::Stat) -> FileFacts {
+        FileFacts {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            kind: FileKind::from_mode(st.st_mode as u32),
+            mode: st.st_mode as u32 & 0o7777,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            nlink: st.st_nlink as u64,
+            size: st.st_size as u64,
+            mtime: st.st_mtime as i64,
+            mtime_nsec: st.st_mtime_nsec as u32,
+        }
+    }
+
+    /// Modification time as fractional Unix seconds.
+    pub fn mtime_f64(&self) -> f64 {
+        self.mtime as f64 + f64::from(self.mtime_nsec) / 1e9
+    }
+
+    fn same_version(&self, other: &FileFacts) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && self.size == other.size
+            && self.mtime == other.mtime
+            && self.mtime_nsec == other.mtime_nsec
+    }
+}
+
+/// The outcome of reading one pidfile.
+#[derive(Clone, Debug)]
+pub enum ReadOutcome {
+    /// A regular file and (up to [`READ_CAP`] bytes of) its content.
+    Content { facts: FileFacts, bytes: Vec<u8> },
+    /// Not a regular file; never opened.
+    NotAFile { facts: FileFacts },
+    /// A symbolic link; not followed.
+    Symlink { facts: FileFacts, target: PathBuf },
+    /// The file disappeared before it could be opened.
+    Vanished,
+    /// The file kept changing while being read.
+    Unstable { facts: FileFacts },
+    /// The file could not be opened or read.
+    Error { op: &'static str, errno: Errno },
+}
+
+/// Reads the pidfile `name` in the directory `dir`, safely (see the module docs).
+pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
+    let dir = dir.as_fd();
+    let handle = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return ReadOutcome::Vanished,
+        Err(errno) => return ReadOutcome::Error { op: "open", errno },
+    };
+    let facts = match rustix::fs::fstat(&handle) {
+        Ok(st) => FileFacts::from_stat(&st),
+        Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
+    };
+    match facts.kind {
+        FileKind::Regular => {}
+        FileKind::Symlink => {
+            return match rustix::fs::readlinkat(dir, name, Vec::new()) {
+                Ok(target) => ReadOutcome::Symlink {
+                    facts,
+                    target: PathBuf::from(
+                        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                            target.into_bytes(),
+                        ),
+                    ),
+                },
+                Err(Errno::NOENT) => ReadOutcome::Vanished,
+                Err(errno) => ReadOutcome::Error {
+                    op: "readlink",
+                    errno,
+                },
+            }
+        }
+        _ => return ReadOutcome::NotAFile { facts },
+    }
+    let file = match reopen(&handle, dir, name, &facts) {
+        Ok(fd) => fd,
+        Err(errno) => return ReadOutcome::Error { op: "open", errno },
+    };
+    read_regular(&file, facts)
+}
+
+/// Opens the regular file behind an `O_PATH` handle for reading. Through `/proc/self/fd` this reopens
+/// the very inode that was `fstat`ed, with no second path lookup; where `/proc` is not mounted it falls
+/// back to a non-following, non-blocking `openat` and checks that the inode is the one `fstat`ed.
+fn reopen(
+    handle: &OwnedFd,
+    dir: rustix::fd::BorrowedFd<'_>,
+    name: &OsStr,
+    facts: &FileFacts,
+) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let via_proc = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let fd = match rustix::fs::open(via_proc.as_str(), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) | Err(Errno::NOTDIR) => {
+            rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty())?
+        }
+        Err(errno) => return Err(errno),
+    };
+    let st = FileFacts::from_stat(&rustix::fs::fstat(&fd)?);
+    if st.dev != facts.dev || st.ino != facts.ino || st.kind != FileKind::Regular {
+        // Replaced between the two opens: treat as a change seen while reading.
+        return Err(Errno::STALE);
+    }
+    Ok(fd)
+}
+
+fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
+    let mut facts = first;
+    let mut empty_tries = 0;
+    for _ in 0..CHANGE_RETRIES {
+        let mut bytes = Vec::new();
+        if facts.size <= READ_CAP as u64 {
+            match read_capped(file, &mut bytes) {
+                Ok(()) => {}
+                Err(errno) => return ReadOutcome::Error { op: "read", errno },
+            }
+        }
+        let after = match rustix::fs::fstat(file) {
+            Ok(st) => FileFacts::from_stat(&st),
+            Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
+        };
+        if !after.same_version(&facts)
+            || (after.size <= READ_CAP as u64 && bytes.len() as u64 != after.size)
+        {
+            facts = after;
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        if bytes.is_empty() && after.size == 0 && empty_tries < EMPTY_RETRIES {
+            empty_tries += 1;
+            std::thread::sleep(EMPTY_WAIT);
+            facts = match rustix::fs::fstat(file) {
+                Ok(st) => FileFacts::from_stat(&st),
+                Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
+            };
+            continue;
+        }
+        return ReadOutcome::Content {
+            facts: after,
+            bytes,
+        };
+    }
+    ReadOutcome::Unstable { facts }
+}
+
+/// Reads from offset 0 up to `READ_CAP` bytes.
+fn read_capped(file: &OwnedFd, out: &mut Vec<u8>) -> Result<(), Errno> {
+    let mut buf = [0u8; READ_CAP];
+    let mut len = 0;
+    while len < READ_CAP {
+        match rustix::io::pread(file, &mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+    out.extend_from_slice(&buf[..len]);
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The human report: grouped by pidfile, a one-line summary, colour only when asked or on a terminal.
+
+use crate::audit::{PidfileReport, Report, State};
+use crate::config::{Config, Verbosity};
+use crate::finding::{Finding, Severity};
+use owo_colors::{OwoColorize, Style};
+use std::io::Write;
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn style(&self, text: &str, style: Style) -> String {
+        if self.on {
+            text.style(style).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(&self, s: Severity) -> String {
+        let style = match s {
+            Severity::Error => Style::new().red().bold(),
+            Severity::Warning => Style::new().yellow().bold(),
+            Severity::Unknown => Style::new().magenta(),
+            Severity::Info => Style::new().blue(),
+        };
+        self.style(s.as_str(), style)
+    }
+
+    fn state(&self, s: State) -> String {
+        let style = match s {
+            State::Running => Style::new().green(),
+            State::Stale | State::NotAFile | State::Missing => Style::new().yellow(),
+            State::Zombie | State::Reused | State::Invalid => Style::new().red(),
+            State::Unreadable | State::Unknown => Style::new().magenta(),
+        };
+        self.style(s.as_str(), style)
+    }
+}
+
+/// Renders the report for people.
+pub fn render(config: &Config, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let paint = Paint { on: config.color };
+    for p in &report.pidfiles {
+        if config.verbosity == Verbosity::Quiet && p.findings.is_empty() {
+            continue;
+        }
+        pidfile(&paint, config, p, out)?;
+    }
+    if !report.system_findings.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            paint.style("other findings", Style::new().bold())
+        )?;
+        for f in &report.system_findings {
+            finding(&paint, config, f, out)?;
+        }
+    }
+    summary(&paint, report, out)
+}
+
+fn pidfile(
+    paint: &Paint,
+    config: &Config,
+    p: &PidfileReport,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "{}: {}",
+        paint.style(&p.path, Style::new().bold()),
+        paint.state(p.state)
+    )?;
+    if let Some(pid) = p.pid {
+        write!(out, ", PID {pid}")?;
+    }
+    if let Some(proc) = &p.process {
+        write!(out, " ({})", proc.comm)?;
+    }
+    writeln!(out)?;
+    if config.verbosity == Verbosity::Verbose {
+        if let Some(proc) = &p.process {
+            let user = proc
+                .uid
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "?".into());
+            let exe = proc.exe.as_deref().unwrap_or("?");
+            writeln!(
+                out,
+                "    process: ppid {}, uid {user}, state {}, exe {exe}",
+                proc.ppid, proc.state
+            )?;
+            if let Some(argv) = &proc.cmdline {
+                writeln!(out, "    cmdline: {}", argv.join(" "))?;
+            }
+        }
+    }
+    for f in &p.findings {
+        finding(paint, config, f, out)?;
+    }
+    Ok(())
+}
+
+fn finding(
+    paint: &Paint,
+    config: &Config,
+    f: &Finding,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  {}[{}]: {}",
+        paint.severity(f.severity),
+        f.code,
+        f.message
+    )?;
+    if config.verbosity == Verbosity::Verbose {
+        for (k, v) in &f.evidence {
+            writeln!(out, "      {k}: {v}")?;
+        }
+    }
+    Ok(())
+}
+
+fn summary(paint: &Paint, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let n = report.pidfiles.len();
+    let states: Vec<String> = report
+        .by_state()
+        .into_iter()
+        .filter(|(_, c)| *c > 0)
+        .map(|(s, c)| format!("{c} {s}"))
+        .collect();
+    let sev = report.by_severity();
+    let findings: Vec<String> = Severity::ALL
+        .iter()
+        .filter(|s| sev.get(s.as_str()).copied().unwrap_or(0) > 0)
+        .map(|s| {
+            let c = sev[s.as_str()];
+            let word = match (s, c) {
+                (Severity::Error, 1) => "error".to_string(),
+                (Severity::Warning, 1) => "warning".to_string(),
+                (Severity::Error | Severity::Warning, _) => format!("{}s", s.as_str()),
+                _ => s.as_str().to_string(),
+            };
+            format!("{c} {}", paint.severity_word(*s, &word))
+        })
+        .collect();
+    let files = if n == 1 { "pidfile" } else { "pidfiles" };
+    let mut line = format!("{n} {files}");
+    if !states.is_empty() {
+        line.push_str(&format!(" ({})", states.join(", ")));
+    }
+    if findings.is_empty() {
+        line.push_str(": no findings");
+    } else {
+        line.push_str(&format!(": {}", findings.join(", ")));
+    }
+    writeln!(out, "{line}")
+}
+
+impl Paint {
+    fn severity_word(&self, s: Severity, word: &str) -> String {
+        let style = match s {
+            Severity::Error => Style::new().red().bold(),
+            Severity::Warning => Style::new().yellow().bold(),
+            Severity::Unknown => Style::new().magenta(),
+            Severity::Info => Style::new().blue(),
+        };
+        self.style(word, style)
+    }
+}
