@@ -6,6 +6,7 @@
 //! against the snapshot so a PID reused meanwhile is never mistaken for the process seen before. A
 //! process that vanishes mid-read is an outcome, not an error.
 
+pub mod locks;
 pub mod stat;
 pub mod status;
 
