@@ -7,6 +7,7 @@
 
 pub mod content;
 pub mod liveness;
+pub mod locks;
 pub mod name;
 pub mod target;
 
@@ -25,6 +26,7 @@ pub struct Cx<'a> {
 pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     content::check(cx, entry);
     liveness::check(cx, entry);
+    locks::check(cx, entry);
     target::check(cx, entry);
     name::check(cx, entry);
 }
@@ -34,11 +36,23 @@ pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
     Vec::new()
 }
 
+/// Runs the checks that look across pidfiles and attach their findings to the entries they concern;
+/// returns the findings that concern no single pidfile.
+pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
+    locks::check_across(cx, entries)
+}
+
 /// Every finding code, in catalogue order.
 pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
-    [content::CODES, liveness::CODES, target::CODES, name::CODES]
-        .into_iter()
-        .flatten()
+    [
+        content::CODES,
+        liveness::CODES,
+        target::CODES,
+        name::CODES,
+        locks::CODES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The documentation of one code.
