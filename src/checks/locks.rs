@@ -148,7 +148,10 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
                 .any(|h| h.pid() == pid && (h.verified || l.lock.line.kind == LockKind::Posix))
         })
     };
+    // Confirmed in its fdinfo, or a POSIX lock /proc/locks attributes to it (only its owner holds one).
     let recorded_holds = recorded_pid.is_some_and(holds);
+    // Also when /proc/locks names it as a flock's acquirer and its descriptors could not be read.
+    let recorded_may_hold = recorded_pid.is_some_and(|r| holders.iter().any(|h| h.pid() == r));
 
     // A lock held by the recorded process itself outweighs a start-time comparison.
     if entry.state == State::Reused && recorded_holds {
@@ -157,7 +160,7 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
     }
 
     if let Some(rpid) = recorded_pid {
-        if !recorded_holds
+        if !recorded_may_hold
             && matches!(
                 entry.state,
                 State::Running | State::Reused | State::Stale | State::Zombie
