@@ -516,3 +516,102 @@ fn lock_codes_are_explained() {
         assert!(r.stdout.contains(code), "{code}: {}", r.stdout);
     }
 }
+
+/// A fake /proc tree (deterministic): the recorded PID is dead, /proc/locks names it as a flock's
+/// acquirer, the holder is found through the dead acquirer's session and confirmed by its fdinfo; a
+/// blocked request is a waiter; an unparseable line is reported once as `locks-unknown`.
+#[test]
+fn fake_proc_tree_resolves_inherited_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    write_pidfile(&pf, "400\n");
+    let meta = std::fs::metadata(&pf).unwrap();
+    let (dev, ino) = (
+        std::os::unix::fs::MetadataExt::dev(&meta),
+        std::os::unix::fs::MetadataExt::ino(&meta),
+    );
+    let devino = format!(
+        "{:02x}:{:02x}:{ino}",
+        rustix::fs::major(dev as _),
+        rustix::fs::minor(dev as _)
+    );
+    let proc = dir.path().join("proc");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let write = |rel: &str, content: &str| {
+        let p = proc.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    };
+    write("stat", &format!("cpu 0 0 0 0\nbtime {}\n", now - 1000));
+    write("sys/kernel/pid_max", "32768\n");
+    let stat = |pid: u32, comm: &str, ppid: u32, session: u32| {
+        format!("{pid} ({comm}) S {ppid} {session} {session} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 1000 100\n")
+    };
+    write("1/stat", &stat(1, "init", 0, 1));
+    write("500/stat", &stat(500, "testd", 1, 400));
+    write(
+        "500/status",
+        "Name:\ttestd\nTgid:\t500\nPPid:\t1\nUid:\t0\t0\t0\t0\n",
+    );
+    write(
+        "500/fdinfo/3",
+        &format!("pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t{ino}\nlock:\t1: FLOCK  ADVISORY  WRITE 400 {devino} 0 EOF\n"),
+    );
+    std::fs::create_dir_all(proc.join("500/fd")).unwrap();
+    std::os::unix::fs::symlink(&pf, proc.join("500/fd/3")).unwrap();
+    write(
+        "locks",
+        &format!(
+            "1: FLOCK  ADVISORY  WRITE 400 {devino} 0 EOF\n\
+             1: -> FLOCK  ADVISORY  WRITE 502 {devino} 0 EOF\n\
+             2: POSIX  ADVISORY  WRITE 77 00:10a:12345 0 EOF\n\
+             3: not a lock line\n"
+        ),
+    );
+    let r = run(&[
+        "--format",
+        "json",
+        "--proc-root",
+        proc.to_str().unwrap(),
+        pf.to_str().unwrap(),
+    ]);
+    let doc = r.json();
+    let e = pidfile(&doc, &pf).clone();
+    assert_eq!(e["state"], "stale");
+    assert_eq!(
+        codes(&e),
+        vec!["stale", "lock-holder-mismatch", "inherited-lock"],
+        "{e:#}"
+    );
+    assert_eq!(
+        e["lock"],
+        json!({
+            "locked": true,
+            "kind": "flock",
+            "mode": "write",
+            "holders": [{"pid": 500, "comm": "testd", "fd": 3}],
+            "reported_pid": 400,
+            "waiters": [{"pid": 502, "kind": "flock", "mode": "write"}],
+        })
+    );
+    let m = &finding(&e, "lock-holder-mismatch")["evidence"];
+    assert_eq!(m["likely_instance"], 500);
+    assert_eq!(m["examined"], json!([500]));
+    let unknown: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "locks-unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{doc:#}");
+    assert_eq!(unknown[0]["severity"], "unknown");
+    assert_eq!(unknown[0]["evidence"]["unparsed_lines"], 1);
+    assert_eq!(
+        unknown[0]["evidence"]["first_error"],
+        "line 4: unknown kind (\"3: not a lock line\")"
+    );
+    assert_eq!(r.code, 1, "the mismatch is an error");
+}

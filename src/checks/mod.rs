@@ -3,7 +3,9 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after). System-wide checks see every entry at once. Checks decide; reporters only render.
+//! after), with `locks` (who holds the file's lock) right after `liveness`. Checks across pidfiles
+//! see every entry at once and may attach findings to them (`check_across`); system-wide checks
+//! return findings of their own. Checks decide; reporters only render.
 
 pub mod content;
 pub mod liveness;
