@@ -615,3 +615,40 @@ fn fake_proc_tree_resolves_inherited_holder() {
     );
     assert_eq!(r.code, 1, "the mismatch is an error");
 }
+
+/// A locked pidfile deleted under its live holder, audited by its path: `missing-pidfile` and
+/// `replaced-while-locked` saying nothing is at the path now.
+#[test]
+fn pidfile_deleted_while_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "lockf",
+    ]);
+    std::fs::remove_file(&pf).unwrap();
+    let e = audit(&pf);
+    assert_eq!(e["state"], "missing");
+    assert_eq!(
+        codes(&e),
+        vec!["missing-pidfile", "replaced-while-locked"],
+        "{e:#}"
+    );
+    let f = finding(&e, "replaced-while-locked");
+    assert_eq!(f["evidence"]["holder_pid"], d.pid);
+    assert_eq!(f["evidence"]["holder_fd"], d.id("fd"));
+    assert_eq!(f["evidence"]["kind"], "posix");
+    assert_eq!(f["evidence"]["deleted"], true);
+    assert_eq!(f["evidence"]["current_ino"], Value::Null);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("nothing is at the path now"),
+        "{f:#}"
+    );
+}

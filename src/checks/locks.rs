@@ -450,9 +450,10 @@ fn is_ancestor(snap: &Snapshot, ancestor: i32, start: i32) -> bool {
 /// kept a lock on the earlier file.
 pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
     let mut system = Vec::new();
+    // A regular file to judge, or an explicitly named one that is gone (perhaps deleted while locked).
     if !entries
         .iter()
-        .any(|e| matches!(e.read, ReadOutcome::Content { .. }))
+        .any(|e| matches!(e.read, ReadOutcome::Content { .. } | ReadOutcome::Vanished))
     {
         return system;
     }

@@ -144,6 +144,7 @@ mod tests {
         assert_eq!(s.ppid, 99);
         assert!(s.is_kernel_thread());
         assert_eq!(s.starttime, 555);
+        assert_eq!((s.pgrp, s.session), (7, 7));
     }
 
     /// Truncated and garbled lines are errors, not panics.
