@@ -82,6 +82,8 @@ pub struct Entry {
     pub thread_of: Option<i32>,
     pub state: State,
     pub findings: Vec<Finding>,
+    /// The locks on the file and their resolved holders (regular files, when `/proc/locks` was read).
+    pub lock: Option<crate::system::holders::FileLocks>,
 }
 
 impl Entry {
@@ -97,6 +99,7 @@ impl Entry {
             thread_of: None,
             state: State::Unknown,
             findings: Vec::new(),
+            lock: None,
         }
     }
 
@@ -135,6 +138,7 @@ pub struct PidfileReport {
     pub pid: Option<u32>,
     pub file: Option<FileFacts>,
     pub process: Option<ProcessInfo>,
+    pub lock: Option<crate::system::holders::LockReport>,
     pub findings: Vec<Finding>,
 }
 
@@ -207,7 +211,9 @@ pub fn run(config: &Config) -> Report {
     for entry in &mut entries {
         checks::check_pidfile(&cx, entry);
     }
+    let across = checks::check_across(&cx, &mut entries);
     let mut system_findings = checks::check_system(&cx, &entries);
+    system_findings.extend(across);
     for p in &discovery.problems {
         system_findings.push(
             Finding::new(
@@ -285,6 +291,7 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
         pid: e.pid,
         file: e.facts().copied(),
         process,
+        lock: e.lock.as_ref().map(|l| l.report()),
         findings: e.findings.clone(),
     }
 }

@@ -3,10 +3,13 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after). System-wide checks see every entry at once. Checks decide; reporters only render.
+//! after), with `locks` (who holds the file's lock) right after `liveness`. Checks across pidfiles
+//! see every entry at once and may attach findings to them (`check_across`); system-wide checks
+//! return findings of their own. Checks decide; reporters only render.
 
 pub mod content;
 pub mod liveness;
+pub mod locks;
 pub mod name;
 pub mod target;
 
@@ -25,6 +28,7 @@ pub struct Cx<'a> {
 pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     content::check(cx, entry);
     liveness::check(cx, entry);
+    locks::check(cx, entry);
     target::check(cx, entry);
     name::check(cx, entry);
 }
@@ -34,11 +38,23 @@ pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
     Vec::new()
 }
 
+/// Runs the checks that look across pidfiles and attach their findings to the entries they concern;
+/// returns the findings that concern no single pidfile.
+pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
+    locks::check_across(cx, entries)
+}
+
 /// Every finding code, in catalogue order.
 pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
-    [content::CODES, liveness::CODES, target::CODES, name::CODES]
-        .into_iter()
-        .flatten()
+    [
+        content::CODES,
+        liveness::CODES,
+        target::CODES,
+        name::CODES,
+        locks::CODES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The documentation of one code.

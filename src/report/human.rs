@@ -97,11 +97,49 @@ fn pidfile(
                 writeln!(out, "    cmdline: {}", argv.join(" "))?;
             }
         }
+        if let Some(lock) = &p.lock {
+            lock_line(lock, out)?;
+        }
     }
     for f in &p.findings {
         finding(paint, config, f, out)?;
     }
     Ok(())
+}
+
+fn lock_line(
+    lock: &crate::system::holders::LockReport,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if !lock.locked {
+        return writeln!(out, "    lock: none");
+    }
+    let holders: Vec<String> = lock
+        .holders
+        .iter()
+        .map(|h| match h.fd {
+            Some(fd) => format!("{} ({}) fd {fd}", h.pid, h.comm),
+            None => format!("{} ({})", h.pid, h.comm),
+        })
+        .collect();
+    let held = if holders.is_empty() {
+        "holder not found".to_string()
+    } else {
+        format!("held by {}", holders.join(", "))
+    };
+    write!(
+        out,
+        "    lock: {} {}, {held}",
+        lock.mode.unwrap_or("?"),
+        lock.kind.unwrap_or("?")
+    )?;
+    if let Some(pid) = lock.reported_pid {
+        write!(out, "; /proc/locks names {pid}")?;
+    }
+    if !lock.waiters.is_empty() {
+        write!(out, "; {} waiting", lock.waiters.len())?;
+    }
+    writeln!(out)
 }
 
 fn finding(

@@ -6,6 +6,8 @@
 //! against the snapshot so a PID reused meanwhile is never mistaken for the process seen before. A
 //! process that vanishes mid-read is an outcome, not an error.
 
+pub mod holders;
+pub mod locks;
 pub mod stat;
 pub mod status;
 
@@ -105,6 +107,8 @@ pub struct Snapshot {
     /// When the snapshot was taken.
     pub taken_at: SystemTime,
     processes: HashMap<i32, Arc<Process>>,
+    /// `/proc/locks`, read on first use (once per run).
+    locks: OnceLock<holders::LockTable>,
 }
 
 impl Snapshot {
@@ -124,6 +128,7 @@ impl Snapshot {
             self_pid,
             taken_at,
             processes: HashMap::new(),
+            locks: OnceLock::new(),
         };
         let proc = match rustix::fs::open(
             proc_root,
@@ -225,6 +230,18 @@ impl Snapshot {
             }
             Err(errno) => Lookup::Unknown(errno),
         }
+    }
+
+    /// The locks of the system (`/proc/locks` under the proc root), read on first use and indexed by
+    /// file; see [`holders`].
+    pub fn locks(&self) -> &holders::LockTable {
+        self.locks
+            .get_or_init(|| holders::LockTable::load(self.proc_dir()))
+    }
+
+    /// The open proc root, when it could be opened.
+    pub fn proc_dir(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        self.proc.as_ref().map(|p| p.as_fd())
     }
 
     /// A process's start time, Unix seconds.

@@ -17,6 +17,10 @@ pub struct Stat {
     pub flags: u32,
     /// Start time in clock ticks after boot.
     pub starttime: u64,
+    /// Process group ID.
+    pub pgrp: i32,
+    /// Session ID.
+    pub session: i32,
 }
 
 /// `PF_KTHREAD`: the task is a kernel thread.
@@ -77,8 +81,16 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
         .next()
         .and_then(|s| s.parse().ok())
         .ok_or(StatError("bad ppid"))?;
+    let pgrp = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or(StatError("bad pgrp"))?;
+    let session = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or(StatError("bad session"))?;
     let flags = fields
-        .nth(4)
+        .nth(2)
         .and_then(|s| s.parse().ok())
         .ok_or(StatError("bad flags"))?;
     let starttime = fields
@@ -92,6 +104,8 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
         ppid,
         flags,
         starttime,
+        pgrp,
+        session,
     })
 }
 
@@ -112,7 +126,9 @@ mod tests {
                 state: 'S',
                 ppid: 4200,
                 flags: 4194560,
-                starttime: 123456
+                starttime: 123456,
+                pgrp: 4242,
+                session: 4242,
             }
         );
         assert!(!s.is_kernel_thread());
@@ -128,6 +144,7 @@ mod tests {
         assert_eq!(s.ppid, 99);
         assert!(s.is_kernel_thread());
         assert_eq!(s.starttime, 555);
+        assert_eq!((s.pgrp, s.session), (7, 7));
     }
 
     /// Truncated and garbled lines are errors, not panics.

@@ -221,3 +221,102 @@ pub fn codes(entry: &serde_json::Value) -> Vec<String> {
         .map(|f| f["code"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A test daemon started with `--ids`: the daemon's PID, the other numbers it printed (`parent`,
+/// `child`, `fd`), and every process involved (killed when dropped).
+pub struct Testd {
+    pub pid: u32,
+    pub ids: std::collections::HashMap<String, u32>,
+    _procs: Vec<Daemon>,
+}
+
+impl Testd {
+    /// A number the daemon printed.
+    pub fn id(&self, key: &str) -> u32 {
+        *self
+            .ids
+            .get(key)
+            .unwrap_or_else(|| panic!("test daemon printed no {key}: {:?}", self.ids))
+    }
+}
+
+/// Python for processes run as another user (root's own Python may live in a private directory).
+pub fn system_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Starts the test daemon with `--ids` and these arguments.
+pub fn testd_ids(args: &[&str]) -> Testd {
+    testd_ids_as(&[], args)
+}
+
+/// Starts the test daemon with `--ids` under a wrapper (such as `setpriv ... PYTHON`); an empty
+/// wrapper runs `python3`.
+pub fn testd_ids_as(wrapper: &[&str], args: &[&str]) -> Testd {
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let mut child = cmd
+        .arg(testd_path())
+        .arg("--ids")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("the test daemon starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let mut words = line.split_whitespace();
+    let pid: u32 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("test daemon printed {line:?}"));
+    let ids: std::collections::HashMap<String, u32> = words
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect();
+    let spawned = child.id();
+    // "parent" is always the spawned process (waited for below), never a process of its own.
+    let mut procs: Vec<Daemon> = [Some(pid), ids.get("child").copied()]
+        .into_iter()
+        .flatten()
+        .filter(|p| *p != spawned)
+        .map(|p| Daemon {
+            pid: p,
+            child: None,
+        })
+        .collect();
+    // A parent that exited once its child took over (`--fork after-lock-exit`) is reaped now, so its
+    // PID is dead rather than a zombie of the test.
+    if child.try_wait().unwrap().is_none() {
+        procs.push(Daemon {
+            pid: spawned,
+            child: Some(child),
+        });
+    }
+    Testd {
+        pid,
+        ids,
+        _procs: procs,
+    }
+}
+
+/// The finding with this code in an entry.
+pub fn finding<'a>(entry: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} finding in {entry:#}"))
+}

@@ -8,6 +8,7 @@ import argparse
 import ctypes
 import fcntl
 import os
+import signal
 import struct
 import sys
 import time
@@ -39,7 +40,23 @@ def main():
     p.add_argument("--name", help="set comm (prctl PR_SET_NAME)")
     p.add_argument("--write-pid", type=int, help="write this PID instead of our own")
     p.add_argument("--no-pidfile-write", action="store_true", help="open and lock the file but do not write it")
+    p.add_argument("--readonly", action="store_true", help="open the existing pidfile read-only (never write it)")
+    p.add_argument("--unlink-first", action="store_true", help="delete the pidfile first, as a careless second start does")
+    p.add_argument("--setsid", action="store_true", help="become a session leader before opening the pidfile")
+    p.add_argument(
+        "--fork",
+        choices=["none", "after-lock-exit", "after-lock-stay", "child-locks"],
+        default="none",
+        help="after-lock-*: open and lock, then fork; the child is the daemon and the parent exits or stays."
+        " child-locks: write the pidfile, then fork a child that opens and locks it separately",
+    )
+    p.add_argument("--writer", choices=["daemon", "parent"], default="daemon",
+                   help="with --fork after-lock-*: who writes its PID into the file")
+    p.add_argument("--ids", action="store_true",
+                   help="print 'PID parent=P child=C fd=F' (the daemon's PID first) instead of the PID alone")
     args = p.parse_args()
+    if args.fork != "none":
+        return forked(args)
 
     if args.daemonize:
         if os.fork() > 0:
@@ -49,18 +66,94 @@ def main():
             os._exit(0)
     if args.name:
         set_name(args.name)
+    if args.setsid:
+        os.setsid()
     fd = None
     if args.pidfile:
-        fd = os.open(args.pidfile, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_pidfile(args)
         if args.lock != "none":
             lock(fd, args.lock)
-        if not args.no_pidfile_write:
-            os.ftruncate(fd, 0)
-            os.write(fd, b"%d\n" % (args.write_pid or os.getpid()))
-    sys.stdout.write("%d\n" % os.getpid())
+        if not args.no_pidfile_write and not args.readonly:
+            write_pid(fd, args.write_pid or os.getpid())
+    report(args, os.getpid(), fd=fd)
+    forever()
+
+
+def open_pidfile(args):
+    if args.readonly:
+        return os.open(args.pidfile, os.O_RDONLY)
+    if args.unlink_first:
+        try:
+            os.unlink(args.pidfile)
+        except FileNotFoundError:
+            pass
+        return os.open(args.pidfile, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    return os.open(args.pidfile, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def write_pid(fd, pid):
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"%d\n" % pid, 0)
+
+
+def report(args, pid, **ids):
+    if args.ids:
+        extra = " ".join("%s=%d" % (k, v) for k, v in ids.items() if v is not None)
+        sys.stdout.write("%d %s\n" % (pid, extra))
+    else:
+        sys.stdout.write("%d\n" % pid)
     sys.stdout.flush()
+
+
+def forever():
     while True:
         time.sleep(3600)
+
+
+def forked(args):
+    """The daemon is a forked child; see --fork."""
+    if args.setsid:
+        os.setsid()
+    if args.name:
+        set_name(args.name)
+    fd = open_pidfile(args)
+    parent = os.getpid()
+    if args.fork == "child-locks":
+        write_pid(fd, parent)
+        r, w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            own = os.open(args.pidfile, os.O_RDONLY if args.lock == "flock" else os.O_RDWR)
+            lock(own, args.lock)
+            os.write(w, b"%d" % own)
+            forever()
+        own = int(os.read(r, 16))
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        report(args, parent, child=child, fd=own)
+        forever()
+    if args.lock != "none":
+        lock(fd, args.lock)
+    if args.writer == "parent":
+        write_pid(fd, parent)
+    if args.fork == "after-lock-stay":
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        if args.writer == "daemon":
+            write_pid(fd, os.getpid())
+        os.write(w, b"x")
+        if args.fork == "after-lock-exit":
+            while os.getppid() == parent:  # the acquirer has exited once we are reparented
+                time.sleep(0.01)
+        report(args, os.getpid(), parent=parent, fd=fd)
+        forever()
+    os.close(w)
+    os.read(r, 1)
+    if args.fork == "after-lock-exit":
+        os._exit(0)
+    forever()
 
 
 if __name__ == "__main__":

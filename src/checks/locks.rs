@@ -1,0 +1,643 @@
+//! Locks: who really holds each pidfile's lock, and what that says about the PID in the file.
+//!
+//! A daemon that locks its pidfile (`lockf`/`fcntl`, `flock`, OFD locks) makes a second start fail;
+//! the lock is also the best witness of which process is the real instance when the file's content is
+//! wrong. The holders are resolved as [`crate::system::holders`] describes (the acquirer `/proc/locks`
+//! names, the recorded PID, a bounded set of relatives; confirmed by fdinfo `lock:` lines). pidaudit
+//! never takes a lock to find out.
+//!
+//! # Rules
+//! - `unlocked`: the state is `running` and no lock of any kind is on the file's inode (only judged
+//!   when `/proc/locks` was read whole and every line parsed).
+//! - `lock-holder-mismatch`: the file is locked, the recorded PID is not among the holders, and that
+//!   is known: the recorded PID is not running (stale, zombie), or its descriptors were read and show no
+//!   such lock. The evidence says how each holder relates to the recorded PID (`parent`, `child`,
+//!   `ancestor`, `descendant`, `unrelated`). When the recorded PID is not the writer (stale, zombie,
+//!   reused) the holder is named as `likely_instance`. When the recorded PID's descriptors could not be
+//!   read (an unprivileged audit) the finding has severity `unknown`.
+//! - Stale interplay: a `stale` file stays `stale` (its PID is dead), and its `stale` finding gains
+//!   `lock_holders` evidence: such a file must not be removed, since the likely real instance would lose
+//!   its single-instance guard.
+//! - Lock overrides `pid-reused`: when liveness judged the PID `reused` (it started after the file's
+//!   mtime, e.g. after a clock step or an mtime set by hand) but that very process holds a lock on this
+//!   very inode (confirmed in its fdinfo, or a POSIX lock `/proc/locks` attributes to it, which only
+//!   its owner can hold), the lock wins: the process has the file open and locked, so the PID in the
+//!   file names the instance that owns it. The state becomes `running` and `pid-reused` is withdrawn;
+//!   the lock object shows the holder.
+//! - `inherited-lock`: a lock's acquirer (the PID `/proc/locks` prints) exited or no longer holds it,
+//!   while the lock lives on in a process that inherited the descriptor.
+//! - `lock-foreign-holder`: the state is `running` and a holder's real UID differs from the recorded
+//!   process's.
+//! - `replaced-while-locked` (across pidfiles): a live process holds a lock on a file that is not any
+//!   audited pidfile's current inode, and its descriptor's link (`/proc/PID/fd/N`) names an audited
+//!   pidfile's path (usually with ` (deleted)`): the file was deleted or replaced while locked. Only
+//!   locks on a device that holds audited pidfiles, whose acquirer is alive and in the auditor's mount
+//!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes.
+
+use super::Cx;
+use crate::audit::{Entry, State};
+use crate::finding::{CodeDoc, Finding, Severity};
+use crate::pidfile::ReadOutcome;
+use crate::system::holders::{FileLocks, Holder, ResolvedLock};
+use crate::system::locks::{Lock, LockKind};
+use crate::system::{Process, Snapshot};
+use rustix::io::Errno;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The most processes whose descriptors are examined to find pidfiles replaced while locked.
+pub const MAX_REPLACED_PROBES: usize = 64;
+
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "unlocked",
+        severity: Severity::Info,
+        summary: "The daemon is running but nothing holds a lock on its pidfile.",
+        why: "Without a lock nothing stops a second instance: a start script that only checks the PID in the file races with the daemon's own start, and a second copy started by hand overwrites the file and runs alongside the first (the classic duplicate-start incident). A daemon that takes a POSIX lock (lockf/fcntl) and then forks loses it: such locks are not inherited.",
+        fix: "Have the daemon lock its pidfile for its whole life (flock or an OFD lock on the open descriptor, taken after the last fork), or let a supervisor (systemd, runit) guarantee a single instance and drop the pidfile.",
+    },
+    CodeDoc {
+        code: "lock-holder-mismatch",
+        severity: Severity::Error,
+        summary: "The pidfile's lock is held by other process(es) than the PID in the file.",
+        why: "The lock shows who really owns the file; the PID in it is wrong. The evidence says how the holder relates to the recorded PID: `parent` (a POSIX lock taken before fork stays with the parent, so the child that wrote its PID is unprotected), `child`, `ancestor`, `descendant` or `unrelated`. When the recorded PID is not running or is not the writer, the holder is very likely the real instance (`likely_instance`): stop scripts would signal the wrong PID, and removing the file would drop the real instance's guard.",
+        fix: "Check the holder named in the evidence. If it is the daemon, rewrite the pidfile with its PID (or restart it cleanly); do not remove a locked file. If the recorded PID is the daemon, find out why another process locks its file.",
+    },
+    CodeDoc {
+        code: "replaced-while-locked",
+        severity: Severity::Error,
+        summary: "A live process holds a lock on an earlier version of this pidfile, deleted or replaced.",
+        why: "A second start deleted (or renamed over) the running instance's locked pidfile and wrote its own: the lock no longer protects the path, two instances may run, and the file names the newcomer. The evidence names the holder, the descriptor it holds the old file through, and what the path holds now.",
+        fix: "Decide which instance is the real one; stop the other. Fix the start script or daemon so that it never deletes a pidfile it could not lock (take the lock on the existing file instead).",
+    },
+    CodeDoc {
+        code: "lock-foreign-holder",
+        severity: Severity::Warning,
+        summary: "A process of another user holds a lock on the pidfile.",
+        why: "Any user who can open a file can lock it: a foreign lock can keep the daemon from starting or make tools believe it runs (a denial of service, cf. CVE-2022-1348). It can also be a monitoring tool misbehaving.",
+        fix: "Check the holder named in the evidence; make the pidfile and its directory readable only by the daemon's user (mode 0644 lets everyone open, and so lock, it; 0600 or a private directory does not).",
+    },
+    CodeDoc {
+        code: "inherited-lock",
+        severity: Severity::Info,
+        summary: "The process /proc/locks names for the lock exited; the lock lives on in a process that inherited the descriptor.",
+        why: "flock and OFD locks belong to the open file description, not the process: a daemon that locks and then forks keeps the lock in the child. `/proc/locks` (and `lslocks`) still print the PID that took it, which may be dead or reused; this finding says who really holds it so the output is not misread.",
+        fix: "Nothing to fix when the holder is the daemon. Tools that read /proc/locks should resolve holders from /proc/PID/fdinfo, as pidaudit does.",
+    },
+    CodeDoc {
+        code: "locks-unknown",
+        severity: Severity::Unknown,
+        summary: "/proc/locks could not be read completely; lock facts may be missing.",
+        why: "Without the lock table no holder can be resolved; lines the parser did not understand may hide a lock. Lock findings are limited to what was read (`unlocked` is not reported).",
+        fix: "Run pidaudit where /proc is mounted and readable; report unparsed lines (in the evidence) as a bug.",
+    },
+];
+
+/// Resolves the lock facts of one pidfile and judges them. Runs after liveness.
+pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
+    let ReadOutcome::Content { facts, .. } = &entry.read else {
+        return;
+    };
+    let facts = *facts;
+    let table = cx.snapshot.locks();
+    if table.error.is_some() {
+        return;
+    }
+    let recorded = entry
+        .process
+        .as_ref()
+        .filter(|p| p.stat.pid as u32 == entry.pid.unwrap_or(0));
+    let fl = table.resolve(cx.snapshot, facts.dev, facts.ino, recorded);
+    judge(cx, entry, &fl, table.complete());
+    entry.lock = Some(fl);
+}
+
+fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
+    let subject = entry.path.display().to_string();
+    let recorded = entry.process.clone();
+    let recorded_pid = entry.pid.map(|p| p as i32);
+    if !fl.locked() {
+        if entry.state == State::Running && complete {
+            if let Some(p) = &recorded {
+                entry.findings.push(
+                    Finding::new(
+                        "unlocked",
+                        &subject,
+                        format!(
+                            "PID {} ({}) is running but nothing holds a lock on its pidfile: nothing stops a second instance",
+                            p.pid(),
+                            p.stat.comm
+                        ),
+                    )
+                    .with("pid", p.pid())
+                    .with("comm", p.stat.comm.clone()),
+                );
+            }
+        }
+        return;
+    }
+    let holders = fl.holders();
+    let holds = |pid: i32| {
+        fl.locks.iter().any(|l| {
+            l.holders
+                .iter()
+                .any(|h| h.pid() == pid && (h.verified || l.lock.line.kind == LockKind::Posix))
+        })
+    };
+    // Confirmed in its fdinfo, or a POSIX lock /proc/locks attributes to it (only its owner holds one).
+    let recorded_holds = recorded_pid.is_some_and(holds);
+    // Also when /proc/locks names it as a flock's acquirer and its descriptors could not be read.
+    let recorded_may_hold = recorded_pid.is_some_and(|r| holders.iter().any(|h| h.pid() == r));
+
+    // A lock held by the recorded process itself outweighs a start-time comparison.
+    if entry.state == State::Reused && recorded_holds {
+        entry.state = State::Running;
+        entry.findings.retain(|f| f.code != "pid-reused");
+    }
+
+    if let Some(rpid) = recorded_pid {
+        if !recorded_may_hold
+            && matches!(
+                entry.state,
+                State::Running | State::Reused | State::Stale | State::Zombie
+            )
+        {
+            mismatch(cx, entry, &subject, fl, rpid, &holders);
+        }
+    }
+
+    for l in &fl.locks {
+        inherited(cx, entry, &subject, l);
+    }
+
+    if entry.state == State::Running {
+        if let Some(rec) = recorded.as_ref() {
+            foreign(cx, entry, &subject, fl, rec);
+        }
+    }
+}
+
+fn holder_json(snap: &Snapshot, h: &Holder, recorded: Option<&Process>) -> Value {
+    let mut v = json!({
+        "pid": h.pid(),
+        "comm": h.process.stat.comm,
+        "fd": h.fd,
+    });
+    if let Some(r) = recorded {
+        v["relation"] = json!(relation(snap, r, &h.process));
+    }
+    v
+}
+
+/// "write flock", "read POSIX lock", ...
+fn describe_line(line: &crate::system::locks::LockLine) -> String {
+    let kind = match line.kind {
+        LockKind::Posix => "POSIX lock",
+        LockKind::Flock => "flock",
+        LockKind::Ofd => "OFD lock",
+        LockKind::Lease => "lease",
+        LockKind::Deleg => "delegation",
+        LockKind::Access => "access lock",
+        LockKind::Unknown => "lock of unknown kind",
+    };
+    format!("{} {kind}", line.mode.as_str())
+}
+
+fn describe(l: &ResolvedLock) -> String {
+    describe_line(&l.lock.line)
+}
+
+fn inherited(cx: &Cx<'_>, entry: &mut Entry, subject: &str, l: &ResolvedLock) {
+    let Some(acq) = l.lock.line.acquirer() else {
+        return;
+    };
+    if l.holders.iter().any(|h| h.pid() == acq) {
+        return;
+    }
+    if !l.lock.line.kind.follows_descriptor() || (l.acquirer_alive && l.holders.is_empty()) {
+        // POSIX locks are not inherited; a live acquirer whose descriptors were unreadable and no
+        // other holder found says nothing.
+        return;
+    }
+    let who = if l.acquirer_alive {
+        format!(
+            "PID {acq}, which /proc/locks names for the file's {}, no longer holds it",
+            describe(l)
+        )
+    } else {
+        format!(
+            "PID {acq}, which /proc/locks names for the file's {}, has exited",
+            describe(l)
+        )
+    };
+    let message = match l.holders.first() {
+        Some(h) => format!(
+            "{who}; the lock lives on in PID {} ({}){}, which inherited the descriptor",
+            h.pid(),
+            h.process.stat.comm,
+            h.fd.map(|fd| format!(" through fd {fd}"))
+                .unwrap_or_default()
+        ),
+        None => {
+            format!("{who}; the process that inherited the descriptor was not among those examined")
+        }
+    };
+    let holders: Vec<Value> = l
+        .holders
+        .iter()
+        .map(|h| holder_json(cx.snapshot, h, None))
+        .collect();
+    entry.findings.push(
+        Finding::new("inherited-lock", subject, message)
+            .with("acquirer_pid", acq)
+            .with("acquirer_alive", l.acquirer_alive)
+            .with("kind", l.lock.line.kind.as_str())
+            .with("mode", l.lock.line.mode.as_str())
+            .with("holders", holders),
+    );
+}
+
+fn mismatch(
+    cx: &Cx<'_>,
+    entry: &mut Entry,
+    subject: &str,
+    fl: &FileLocks,
+    rpid: i32,
+    holders: &[&Holder],
+) {
+    let snap = cx.snapshot;
+    let recorded = entry
+        .process
+        .clone()
+        .filter(|p| p.pid() == rpid && !p.stat.is_zombie());
+    let alive = recorded.is_some();
+    let not_writer = matches!(entry.state, State::Stale | State::Zombie | State::Reused);
+    // Whether "the recorded PID does not hold it" is a fact.
+    let known = !alive || fl.examined_ok(rpid);
+    let first = &fl.locks[0];
+    let lock_desc = describe(first);
+    let related_to = entry.process.clone();
+    let holder_values: Vec<Value> = holders
+        .iter()
+        .map(|h| holder_json(snap, h, related_to.as_deref()))
+        .collect();
+    let mut f = match holders.first() {
+        Some(h) => {
+            let name = format!("PID {} ({})", h.pid(), h.process.stat.comm);
+            let message = if not_writer {
+                let why = match entry.state {
+                    State::Stale => "is not running",
+                    State::Zombie => "is a zombie",
+                    _ => "is not the writer",
+                };
+                format!(
+                    "PID {rpid} in the file {why}, but {name} holds the file's {lock_desc}: it is very likely the real instance"
+                )
+            } else {
+                let rel = related_to
+                    .as_deref()
+                    .map(|r| relation(snap, r, &h.process))
+                    .unwrap_or("unrelated");
+                let how = match rel {
+                    "parent" if first.lock.line.kind == LockKind::Posix => {
+                        format!("the parent of PID {rpid} (a POSIX lock taken before fork stays with the parent)")
+                    }
+                    "parent" => format!("the parent of PID {rpid}"),
+                    "child" => format!("a child of PID {rpid}"),
+                    "ancestor" => format!("an ancestor of PID {rpid}"),
+                    "descendant" => format!("a descendant of PID {rpid}"),
+                    _ => format!("unrelated to PID {rpid}"),
+                };
+                format!("the file's {lock_desc} is held by {name}, {how}, not by the PID in the file")
+            };
+            let mut f = Finding::new("lock-holder-mismatch", subject, message)
+                .with("pid", rpid)
+                .with("recorded_alive", alive)
+                .with("holder_pid", h.pid())
+                .with("holder_comm", h.process.stat.comm.clone())
+                .with("holder_fd", h.fd);
+            if let Some(r) = related_to.as_deref() {
+                f = f.with("relation", relation(snap, r, &h.process));
+            }
+            if not_writer {
+                f = f.with("likely_instance", h.pid());
+            }
+            f
+        }
+        None => Finding::new(
+            "lock-holder-mismatch",
+            subject,
+            format!(
+                "the file's {lock_desc} is held, but not by PID {rpid}; its holder was not among the {} processes examined",
+                fl.examined.len()
+            ),
+        )
+        .with("pid", rpid)
+        .with("recorded_alive", alive)
+        .with("holder_pid", Value::Null),
+    };
+    f = f
+        .with("kind", first.lock.line.kind.as_str())
+        .with("mode", first.lock.line.mode.as_str())
+        .with("holders", holder_values.clone())
+        .with(
+            "examined",
+            fl.examined.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        );
+    if !known {
+        let errno = fl
+            .examined
+            .iter()
+            .find(|(p, _)| *p == rpid)
+            .and_then(|(_, r)| r.err())
+            .unwrap_or(Errno::ACCESS);
+        f.message = format!(
+            "{}; whether PID {rpid} shares it could not be checked ({errno})",
+            f.message
+        );
+        f = f
+            .severity(Severity::Unknown)
+            .with("errno", errno.raw_os_error());
+    }
+    entry.findings.push(f);
+    if entry.state == State::Stale && !holders.is_empty() {
+        for s in entry.findings.iter_mut().filter(|f| f.code == "stale") {
+            s.evidence
+                .insert("lock_holders", json!(holder_values.clone()));
+        }
+    }
+}
+
+fn foreign(cx: &Cx<'_>, entry: &mut Entry, subject: &str, fl: &FileLocks, rec: &Arc<Process>) {
+    let snap = cx.snapshot;
+    let Some(daemon_uid) = snap.details(rec).uid() else {
+        return;
+    };
+    let mut seen = HashSet::new();
+    for l in &fl.locks {
+        for h in &l.holders {
+            if h.pid() == rec.pid() || !seen.insert(h.pid()) {
+                continue;
+            }
+            let Some(uid) = snap.details(&h.process).uid() else {
+                continue;
+            };
+            if uid == daemon_uid {
+                continue;
+            }
+            entry.findings.push(
+                Finding::new(
+                    "lock-foreign-holder",
+                    subject,
+                    format!(
+                        "PID {} ({}) of uid {uid} holds a {} on the pidfile of PID {} (uid {daemon_uid})",
+                        h.pid(),
+                        h.process.stat.comm,
+                        describe(l),
+                        rec.pid()
+                    ),
+                )
+                .with("pid", rec.pid())
+                .with("daemon_uid", daemon_uid)
+                .with("holder_pid", h.pid())
+                .with("holder_comm", h.process.stat.comm.clone())
+                .with("holder_uid", uid)
+                .with("holder_fd", h.fd)
+                .with("kind", l.lock.line.kind.as_str())
+                .with("mode", l.lock.line.mode.as_str()),
+            );
+        }
+    }
+}
+
+/// How `holder` relates to `recorded`: `parent`, `child`, `ancestor`, `descendant` or `unrelated`.
+pub fn relation(snap: &Snapshot, recorded: &Process, holder: &Process) -> &'static str {
+    if holder.pid() == recorded.stat.ppid {
+        return "parent";
+    }
+    if holder.stat.ppid == recorded.pid() {
+        return "child";
+    }
+    if is_ancestor(snap, holder.pid(), recorded.stat.ppid) {
+        return "ancestor";
+    }
+    if is_ancestor(snap, recorded.pid(), holder.stat.ppid) {
+        return "descendant";
+    }
+    "unrelated"
+}
+
+/// Whether `ancestor` is `start` or one of its ancestors (64 generations at most).
+fn is_ancestor(snap: &Snapshot, ancestor: i32, start: i32) -> bool {
+    let mut pid = start;
+    for _ in 0..64 {
+        if pid == ancestor {
+            return true;
+        }
+        match snap.get(pid) {
+            Some(p) if p.stat.ppid != pid && pid > 0 => pid = p.stat.ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Across pidfiles: reports `/proc/locks` problems once, and pidfiles replaced while a live process
+/// kept a lock on the earlier file.
+pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
+    let mut system = Vec::new();
+    // A regular file to judge, or an explicitly named one that is gone (perhaps deleted while locked).
+    if !entries
+        .iter()
+        .any(|e| matches!(e.read, ReadOutcome::Content { .. } | ReadOutcome::Vanished))
+    {
+        return system;
+    }
+    let snap = cx.snapshot;
+    let table = snap.locks();
+    let subject = snap.proc_root.join("locks").display().to_string();
+    match table.error {
+        Some(Errno::NOENT) if !snap.live => return system,
+        Some(errno) => {
+            system.push(
+                Finding::new(
+                    "locks-unknown",
+                    &subject,
+                    format!("cannot read {subject}: {errno}; lock facts are unknown"),
+                )
+                .with("errno", errno.raw_os_error()),
+            );
+            return system;
+        }
+        None => {}
+    }
+    if table.truncated || !table.parsed.errors.is_empty() {
+        let first = table.parsed.errors.first();
+        system.push(
+            Finding::new(
+                "locks-unknown",
+                &subject,
+                format!(
+                    "{} lines of {subject} could not be parsed{}",
+                    table.parsed.errors.len(),
+                    if table.truncated {
+                        " (read truncated)"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .with("unparsed_lines", table.parsed.errors.len())
+            .with("truncated", table.truncated)
+            .with("first_error", first.map(|e| e.to_string())),
+        );
+    }
+    replaced(cx, entries);
+    system
+}
+
+fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
+    let snap = cx.snapshot;
+    let table = snap.locks();
+    let current: HashSet<(u64, u64)> = entries
+        .iter()
+        .filter_map(|e| e.facts().map(|f| (f.dev, f.ino)))
+        .collect();
+    let mut devs: HashSet<u64> = current.iter().map(|(d, _)| *d).collect();
+    for e in entries.iter().filter(|e| e.facts().is_none()) {
+        if let Some(d) = e.path.parent().and_then(dir_id) {
+            devs.insert(d.0);
+        }
+    }
+    // Locks on a pidfile device, on no current pidfile, whose acquirer is alive.
+    let mut probes: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
+    let mut pids = HashSet::new();
+    for (key, locks) in table.files() {
+        if current.contains(&key) || !devs.contains(&key.0) {
+            continue;
+        }
+        for l in locks {
+            let Some(p) = l.line.acquirer().and_then(|p| snap.get(p)) else {
+                continue;
+            };
+            if p.stat.is_zombie() || (!pids.contains(&p.pid()) && pids.len() >= MAX_REPLACED_PROBES)
+            {
+                continue;
+            }
+            pids.insert(p.pid());
+            probes.push((l, key, Arc::clone(p)));
+        }
+    }
+    if probes.is_empty() {
+        return;
+    }
+    probes.sort_by_key(|(l, _, p)| (p.pid(), l.line.id));
+    // Audited paths, by (directory device, directory inode, name).
+    let mut dirs: HashMap<PathBuf, Option<(u64, u64)>> = HashMap::new();
+    let mut by_key: HashMap<(u64, u64, OsString), usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let Some(parent) = e.path.parent() else {
+            continue;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let id = *dirs
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| dir_id(parent));
+        if let Some((d, ino)) = id {
+            by_key.insert((d, ino, e.name.clone()), i);
+        }
+    }
+    let own_mnt = snap
+        .proc_dir()
+        .and_then(|p| rustix::fs::readlinkat(p, "self/ns/mnt", Vec::new()).ok());
+    let mut reported = HashSet::new();
+    for (l, (dev, ino), p) in probes {
+        let pid = p.pid();
+        for open in table.open_fds(snap, pid, dev, ino) {
+            let Some(link) = open.path.as_deref() else {
+                continue;
+            };
+            let bytes = link.as_os_str().as_bytes();
+            let (shown, deleted) = match bytes.strip_suffix(b" (deleted)") {
+                Some(b) => (Path::new(std::ffi::OsStr::from_bytes(b)), true),
+                None => (link, false),
+            };
+            let (Some(parent), Some(name)) = (shown.parent(), shown.file_name()) else {
+                continue;
+            };
+            let Some(&idx) =
+                dir_id(parent).and_then(|(d, i)| by_key.get(&(d, i, name.to_os_string())))
+            else {
+                continue;
+            };
+            if !table.fd_holds(snap, pid, open.fd, &l.line) || !reported.insert((idx, pid, open.fd))
+            {
+                continue;
+            }
+            // A holder in another mount namespace sees other files under the same path.
+            let mnt = snap.proc_dir().and_then(|proc| {
+                rustix::fs::readlinkat(proc, format!("{pid}/ns/mnt").as_str(), Vec::new()).ok()
+            });
+            if own_mnt.is_some() && mnt.is_some() && own_mnt != mnt {
+                continue;
+            }
+            let e = &mut entries[idx];
+            let now = match (e.facts(), e.pid) {
+                (Some(f), Some(pid)) => {
+                    format!("the path now holds inode {} naming PID {pid}", f.ino)
+                }
+                (Some(f), None) => format!("the path now holds inode {}", f.ino),
+                (None, _) => "nothing is at the path now".to_string(),
+            };
+            let message = format!(
+                "PID {pid} ({}) still holds a {} on an earlier file at this path (inode {ino}{}) through fd {}; {now}",
+                p.stat.comm,
+                describe_line(&l.line),
+                if deleted { ", deleted" } else { "" },
+                open.fd
+            );
+            let finding = Finding::new(
+                "replaced-while-locked",
+                e.path.display().to_string(),
+                message,
+            )
+            .with("holder_pid", pid)
+            .with("holder_comm", p.stat.comm.clone())
+            .with("holder_fd", open.fd)
+            .with("kind", l.line.kind.as_str())
+            .with("mode", l.line.mode.as_str())
+            .with("locked_dev", dev)
+            .with("locked_ino", ino)
+            .with("deleted", deleted)
+            .with("fd_link", link.display().to_string())
+            .with("current_ino", e.facts().map(|f| f.ino))
+            .with("current_pid", e.pid);
+            e.findings.push(finding);
+        }
+    }
+}
+
+/// Device and inode of a directory, without syncing with a network filesystem's server.
+fn dir_id(path: &Path) -> Option<(u64, u64)> {
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::STATX_DONT_SYNC,
+        rustix::fs::StatxFlags::INO,
+    )
+    .ok()
+    .map(|st| {
+        (
+            crate::system::locks::makedev(st.stx_dev_major, st.stx_dev_minor),
+            st.stx_ino,
+        )
+    })
+}

@@ -1,0 +1,571 @@
+//! Who really holds the locks on a file.
+//!
+//! `/proc/locks` is read once per run ([`LockTable`]) and indexed by device and inode, so finding the
+//! locks on a pidfile is one hash lookup and a pidfile nobody locks costs nothing more. What
+//! `/proc/locks` says about a lock's owner is not enough: it prints the *acquirer* of a flock (which may
+//! have exited after passing the descriptor on), `-1` for OFD locks, and nothing about processes
+//! sharing a descriptor. The true holders are the processes with a descriptor of the file whose
+//! `/proc/PID/fdinfo/FD` lists the same lock in a `lock:` line (the kernel prints there the locks owned
+//! by that descriptor's open file description, or by the process for POSIX locks).
+//!
+//! # Holder resolution
+//! Only candidate processes are examined, never every process. For each lock on the file:
+//!
+//! 1. the PID `/proc/locks` names (the acquirer), and the PID the pidfile records;
+//! 2. if neither holds it and the lock belongs to an open file description (flock, OFD, lease), which
+//!    survives its acquirer and is shared across fork: the children of the recorded PID and of the
+//!    acquirer, and, when the acquirer is gone, the processes whose session or process group is the
+//!    acquirer's PID (a daemon that called `setsid()` and forked leaves its session ID to its
+//!    descendants). A POSIX lock is owned by one process and dies with it, so step 2 never applies.
+//!
+//! At most [`MAX_CANDIDATES`] processes are examined per file. Examining one costs opening
+//! `/proc/PID/fd`, one `statx` per descriptor ([`MAX_FDS`] at most; `AT_STATX_DONT_SYNC`, so a hung
+//! network filesystem is not asked), and reading `fdinfo` only for the descriptors of the file. Results
+//! are cached per process for the run. When a candidate's descriptors cannot be read (another user's
+//! process, unprivileged), the acquirer named by `/proc/locks` is kept as an *unverified* holder.
+//!
+//! Nothing here takes, tests or releases a lock.
+
+use super::locks::{self, Lock, LockLine, ProcLocks};
+use super::{read_at, Process, Snapshot};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The most bytes read from `/proc/locks` (about 60 bytes a lock: a million locks).
+pub const LOCKS_READ_CAP: usize = 64 << 20;
+/// The most processes whose descriptors are examined to resolve the holders of one file's locks.
+pub const MAX_CANDIDATES: usize = 32;
+/// The most descriptors examined in one process.
+pub const MAX_FDS: usize = 4096;
+
+/// `/proc/locks`, read once, indexed by file.
+#[derive(Debug)]
+pub struct LockTable {
+    /// Why `/proc/locks` could not be read.
+    pub error: Option<Errno>,
+    /// The read stopped at [`LOCKS_READ_CAP`].
+    pub truncated: bool,
+    pub parsed: ProcLocks,
+    by_file: HashMap<(u64, u64), Vec<usize>>,
+    fds: Mutex<HashMap<i32, Arc<FdTable>>>,
+    fdinfo: Mutex<HashMap<(i32, i32), Arc<FdLocks>>>,
+    family: OnceLock<Family>,
+}
+
+/// The locks an fdinfo file lists, or why it could not be read.
+type FdLocks = Result<Vec<LockLine>, Errno>;
+
+/// The descriptors of one process: number, device (`st_dev` encoding) and inode of what each refers
+/// to.
+#[derive(Debug)]
+pub struct FdTable {
+    pub fds: Result<Vec<(i32, u64, u64)>, Errno>,
+    /// More than [`MAX_FDS`] descriptors: the rest were not examined.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default)]
+struct Family {
+    children: HashMap<i32, Vec<i32>>,
+    session: HashMap<i32, Vec<i32>>,
+    pgrp: HashMap<i32, Vec<i32>>,
+}
+
+/// A process found holding a lock.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    pub process: Arc<Process>,
+    /// The descriptor it holds the lock through; `None` when unverified.
+    pub fd: Option<i32>,
+    /// Confirmed by a `lock:` line in its fdinfo; otherwise taken from `/proc/locks` because its
+    /// descriptors could not be read.
+    pub verified: bool,
+}
+
+impl Holder {
+    pub fn pid(&self) -> i32 {
+        self.process.pid()
+    }
+}
+
+/// One lock on a file and who holds it.
+#[derive(Clone, Debug)]
+pub struct ResolvedLock {
+    pub lock: Lock,
+    pub holders: Vec<Holder>,
+    /// The acquirer `/proc/locks` names is alive (in the snapshot and not a zombie).
+    pub acquirer_alive: bool,
+}
+
+/// Every lock on one file, with holders resolved.
+#[derive(Clone, Debug, Default)]
+pub struct FileLocks {
+    pub locks: Vec<ResolvedLock>,
+    /// Processes whose descriptors were examined: `Ok` when they could be read.
+    pub examined: Vec<(i32, Result<(), Errno>)>,
+    /// The candidate limit stopped the search.
+    pub capped: bool,
+}
+
+impl FileLocks {
+    pub fn locked(&self) -> bool {
+        !self.locks.is_empty()
+    }
+
+    /// Whether this process's descriptors were read (so "not a holder" is a fact, not a guess).
+    pub fn examined_ok(&self, pid: i32) -> bool {
+        self.examined.iter().any(|(p, r)| *p == pid && r.is_ok())
+    }
+
+    /// Every distinct holder, in lock order.
+    pub fn holders(&self) -> Vec<&Holder> {
+        let mut seen = HashSet::new();
+        self.locks
+            .iter()
+            .flat_map(|l| l.holders.iter())
+            .filter(|h| seen.insert(h.pid()))
+            .collect()
+    }
+}
+
+/// A descriptor through which a process has a file open.
+#[derive(Clone, Debug)]
+pub struct OpenFd {
+    pub fd: i32,
+    /// What `/proc/PID/fd/N` links to (ends with ` (deleted)` when the file was unlinked).
+    pub path: Option<PathBuf>,
+}
+
+impl LockTable {
+    /// Reads and indexes `locks` under the proc root (`None`: no proc root).
+    pub fn load(proc: Option<BorrowedFd<'_>>) -> LockTable {
+        let (bytes, error) = match proc {
+            None => (Vec::new(), Some(Errno::NOENT)),
+            Some(proc) => match read_at(proc, "locks", LOCKS_READ_CAP) {
+                Ok(b) => (b, None),
+                Err(e) => (Vec::new(), Some(e)),
+            },
+        };
+        let truncated = bytes.len() >= LOCKS_READ_CAP;
+        LockTable::from_parsed(locks::parse_proc_locks(&bytes), error, truncated)
+    }
+
+    /// Indexes already parsed locks.
+    pub fn from_parsed(parsed: ProcLocks, error: Option<Errno>, truncated: bool) -> LockTable {
+        let mut by_file: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
+        for (i, l) in parsed.locks.iter().enumerate() {
+            if let Some(f) = l.line.file {
+                by_file.entry((f.dev(), f.ino)).or_default().push(i);
+            }
+        }
+        LockTable {
+            error,
+            truncated,
+            parsed,
+            by_file,
+            fds: Mutex::new(HashMap::new()),
+            fdinfo: Mutex::new(HashMap::new()),
+            family: OnceLock::new(),
+        }
+    }
+
+    /// Whether the lock facts are complete: the file was read whole and every line parsed.
+    pub fn complete(&self) -> bool {
+        self.error.is_none() && !self.truncated && self.parsed.errors.is_empty()
+    }
+
+    /// The granted locks on a file (`st_dev`, inode).
+    pub fn on(&self, dev: u64, ino: u64) -> impl Iterator<Item = &Lock> {
+        self.by_file
+            .get(&(dev, ino))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.parsed.locks[i])
+    }
+
+    /// Every indexed file, with its locks.
+    pub fn files(&self) -> impl Iterator<Item = ((u64, u64), impl Iterator<Item = &Lock>)> {
+        self.by_file
+            .iter()
+            .map(|(k, v)| (*k, v.iter().map(|&i| &self.parsed.locks[i])))
+    }
+
+    /// Resolves the holders of every lock on the file `(dev, ino)`, whose pidfile records `recorded`
+    /// (see the module docs for the candidates examined).
+    pub fn resolve(
+        &self,
+        snap: &Snapshot,
+        dev: u64,
+        ino: u64,
+        recorded: Option<&Arc<Process>>,
+    ) -> FileLocks {
+        let mut out = FileLocks::default();
+        let records: Vec<&Lock> = self.on(dev, ino).collect();
+        if records.is_empty() {
+            return out;
+        }
+        let mut budget = Budget {
+            left: MAX_CANDIDATES,
+            seen: HashMap::new(),
+        };
+        for lock in records {
+            let line = &lock.line;
+            let acquirer = line.acquirer().and_then(|p| snap.get(p)).cloned();
+            let acquirer_alive = acquirer.as_ref().is_some_and(|p| !p.stat.is_zombie());
+            let mut holders = Vec::new();
+            let mut first: Vec<Arc<Process>> = Vec::new();
+            first.extend(acquirer.clone());
+            first.extend(recorded.cloned());
+            for p in dedup(first) {
+                match self.probe(snap, &mut budget, &p, dev, ino, line) {
+                    Probe::Holds(fd) => holders.push(Holder {
+                        process: p,
+                        fd: Some(fd),
+                        verified: true,
+                    }),
+                    Probe::Unreadable if Some(p.pid()) == line.acquirer() => holders.push(Holder {
+                        process: p,
+                        fd: None,
+                        verified: false,
+                    }),
+                    _ => {}
+                }
+            }
+            if holders.is_empty() && line.kind.follows_descriptor() {
+                let family = self.family(snap);
+                let mut more: Vec<i32> = Vec::new();
+                for parent in [
+                    recorded.map(|p| p.pid()),
+                    acquirer.as_ref().map(|p| p.pid()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    more.extend(family.children.get(&parent).into_iter().flatten());
+                }
+                if let (Some(gone), false) = (line.acquirer(), acquirer_alive) {
+                    more.extend(family.session.get(&gone).into_iter().flatten());
+                    more.extend(family.pgrp.get(&gone).into_iter().flatten());
+                }
+                let more: Vec<Arc<Process>> =
+                    more.iter().filter_map(|p| snap.get(*p)).cloned().collect();
+                for p in dedup(more) {
+                    if let Probe::Holds(fd) = self.probe(snap, &mut budget, &p, dev, ino, line) {
+                        holders.push(Holder {
+                            process: p,
+                            fd: Some(fd),
+                            verified: true,
+                        });
+                    }
+                }
+            }
+            out.locks.push(ResolvedLock {
+                lock: lock.clone(),
+                holders,
+                acquirer_alive,
+            });
+        }
+        let mut examined: Vec<_> = budget.seen.into_iter().collect();
+        examined.sort_by_key(|(p, _)| *p);
+        out.examined = examined;
+        out.capped = budget.left == 0;
+        out
+    }
+
+    /// Whether `process` holds `line` on the file, through which descriptor.
+    fn probe(
+        &self,
+        snap: &Snapshot,
+        budget: &mut Budget,
+        process: &Process,
+        dev: u64,
+        ino: u64,
+        line: &LockLine,
+    ) -> Probe {
+        let pid = process.pid();
+        if process.stat.is_zombie() || process.stat.is_kernel_thread() {
+            return Probe::No;
+        }
+        if !budget.seen.contains_key(&pid) {
+            if budget.left == 0 {
+                return Probe::Skipped;
+            }
+            budget.left -= 1;
+        }
+        let table = self.fd_table(snap, pid);
+        let fds = match &table.fds {
+            Ok(fds) => {
+                budget.seen.insert(pid, Ok(()));
+                fds
+            }
+            Err(e) => {
+                budget.seen.insert(pid, Err(*e));
+                return match *e {
+                    Errno::NOENT | Errno::SRCH => Probe::No,
+                    _ => Probe::Unreadable,
+                };
+            }
+        };
+        for &(fd, d, i) in fds {
+            if (d, i) != (dev, ino) {
+                continue;
+            }
+            if let Ok(held) = &*self.fd_locks(snap, pid, fd) {
+                if held.iter().any(|h| h.same_lock(line)) {
+                    return Probe::Holds(fd);
+                }
+            }
+        }
+        Probe::No
+    }
+
+    /// The descriptors of `pid` that refer to the file `(dev, ino)`, with what their links say.
+    pub fn open_fds(&self, snap: &Snapshot, pid: i32, dev: u64, ino: u64) -> Vec<OpenFd> {
+        let table = self.fd_table(snap, pid);
+        let Ok(fds) = &table.fds else {
+            return Vec::new();
+        };
+        fds.iter()
+            .filter(|(_, d, i)| (*d, *i) == (dev, ino))
+            .map(|&(fd, _, _)| OpenFd {
+                fd,
+                path: snap.proc_dir().and_then(|proc| {
+                    rustix::fs::readlinkat(proc, format!("{pid}/fd/{fd}").as_str(), Vec::new())
+                        .ok()
+                        .map(|t| {
+                            PathBuf::from(
+                                <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                                    t.into_bytes(),
+                                ),
+                            )
+                        })
+                }),
+            })
+            .collect()
+    }
+
+    /// Whether `pid` holds a lock equal to `line` through descriptor `fd`.
+    pub fn fd_holds(&self, snap: &Snapshot, pid: i32, fd: i32, line: &LockLine) -> bool {
+        matches!(&*self.fd_locks(snap, pid, fd), Ok(held) if held.iter().any(|h| h.same_lock(line)))
+    }
+
+    fn fd_table(&self, snap: &Snapshot, pid: i32) -> Arc<FdTable> {
+        if let Some(t) = lock(&self.fds).get(&pid) {
+            return Arc::clone(t);
+        }
+        let t = Arc::new(match snap.proc_dir() {
+            Some(proc) => scan_fds(proc, pid),
+            None => FdTable {
+                fds: Err(Errno::NOENT),
+                truncated: false,
+            },
+        });
+        lock(&self.fds).insert(pid, Arc::clone(&t));
+        t
+    }
+
+    fn fd_locks(&self, snap: &Snapshot, pid: i32, fd: i32) -> Arc<FdLocks> {
+        if let Some(l) = lock(&self.fdinfo).get(&(pid, fd)) {
+            return Arc::clone(l);
+        }
+        let l = Arc::new(match snap.proc_dir() {
+            Some(proc) => read_at(proc, format!("{pid}/fdinfo/{fd}").as_str(), 64 * 1024)
+                .map(|b| locks::parse_fdinfo_locks(&b).0),
+            None => Err(Errno::NOENT),
+        });
+        lock(&self.fdinfo).insert((pid, fd), Arc::clone(&l));
+        l
+    }
+
+    fn family(&self, snap: &Snapshot) -> &Family {
+        self.family.get_or_init(|| {
+            let mut f = Family::default();
+            for p in snap.processes() {
+                let s = &p.stat;
+                f.children.entry(s.ppid).or_default().push(s.pid);
+                f.session.entry(s.session).or_default().push(s.pid);
+                f.pgrp.entry(s.pgrp).or_default().push(s.pid);
+            }
+            for v in f
+                .children
+                .values_mut()
+                .chain(f.session.values_mut())
+                .chain(f.pgrp.values_mut())
+            {
+                v.sort_unstable();
+            }
+            f
+        })
+    }
+}
+
+struct Budget {
+    left: usize,
+    seen: HashMap<i32, Result<(), Errno>>,
+}
+
+enum Probe {
+    Holds(i32),
+    No,
+    /// Its descriptors could not be read (EACCES).
+    Unreadable,
+    /// The candidate limit was reached.
+    Skipped,
+}
+
+fn dedup(v: Vec<Arc<Process>>) -> Vec<Arc<Process>> {
+    let mut seen = HashSet::new();
+    v.into_iter().filter(|p| seen.insert(p.pid())).collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists `/proc/PID/fd` and identifies what each descriptor refers to.
+fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
+    let dir = match rustix::fs::openat(
+        proc,
+        format!("{pid}/fd").as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            return FdTable {
+                fds: Err(e),
+                truncated: false,
+            }
+        }
+    };
+    let mut fds = Vec::new();
+    let mut truncated = false;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                return FdTable {
+                    fds: Err(e),
+                    truncated: false,
+                }
+            }
+        };
+        let name = entry.file_name();
+        let Some(fd) = std::str::from_utf8(name.to_bytes())
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if fds.len() >= MAX_FDS {
+            truncated = true;
+            break;
+        }
+        if let Ok(id) = identify(dir.as_fd(), name) {
+            fds.push((fd, id.0, id.1));
+        }
+    }
+    fds.sort_unstable();
+    FdTable {
+        fds: Ok(fds),
+        truncated,
+    }
+}
+
+/// Device (`st_dev` encoding) and inode of what a `/proc/PID/fd` entry refers to, without syncing
+/// with a network filesystem's server.
+fn identify(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<(u64, u64), Errno> {
+    match rustix::fs::statx(dir, name, AtFlags::STATX_DONT_SYNC, StatxFlags::INO) {
+        Ok(st) => Ok((
+            locks::makedev(st.stx_dev_major, st.stx_dev_minor),
+            st.stx_ino,
+        )),
+        Err(Errno::NOSYS) => rustix::fs::statat(dir, name, AtFlags::empty())
+            .map(|st| (st.st_dev as u64, st.st_ino as u64)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The lock facts of one pidfile as reports show them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LockReport {
+    pub locked: bool,
+    /// `flock`, `posix`, `ofd`, `lease` (`delegation`, `access`, `unknown` for rarer kinds): of the
+    /// first lock with a known holder, else of the first lock.
+    pub kind: Option<&'static str>,
+    /// `read` or `write` (`unlock` for a lease being broken).
+    pub mode: Option<&'static str>,
+    /// Every process found holding a lock on the file.
+    pub holders: Vec<HolderReport>,
+    /// The PID `/proc/locks` names for a lock when it is not among that lock's holders (an exited or
+    /// reused acquirer of an inherited flock).
+    pub reported_pid: Option<i32>,
+    /// Requests blocked on the file's locks.
+    pub waiters: Vec<WaiterReport>,
+}
+
+/// A holder as reports show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HolderReport {
+    pub pid: i32,
+    pub comm: String,
+    /// The descriptor the lock is held through; `null` when the holder's descriptors could not be
+    /// read and it is taken from `/proc/locks` unverified.
+    pub fd: Option<i32>,
+}
+
+/// A blocked request as reports show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WaiterReport {
+    /// `-1` for OFD lock requests.
+    pub pid: i32,
+    pub kind: &'static str,
+    pub mode: &'static str,
+}
+
+impl FileLocks {
+    /// The facts as reports show them.
+    pub fn report(&self) -> LockReport {
+        let main = self
+            .locks
+            .iter()
+            .find(|l| !l.holders.is_empty())
+            .or(self.locks.first());
+        LockReport {
+            locked: self.locked(),
+            kind: main.map(|l| l.lock.line.kind.as_str()),
+            mode: main.map(|l| l.lock.line.mode.as_str()),
+            holders: self
+                .holders()
+                .into_iter()
+                .map(|h| HolderReport {
+                    pid: h.pid(),
+                    comm: h.process.stat.comm.clone(),
+                    fd: h.fd,
+                })
+                .collect(),
+            reported_pid: self.locks.iter().find_map(|l| {
+                l.lock
+                    .line
+                    .acquirer()
+                    .filter(|a| !l.holders.iter().any(|h| h.pid() == *a))
+            }),
+            waiters: self
+                .locks
+                .iter()
+                .flat_map(|l| l.lock.waiters.iter())
+                .map(|w| WaiterReport {
+                    pid: w.line.pid,
+                    kind: w.line.kind.as_str(),
+                    mode: w.line.mode.as_str(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! Locks against real processes holding real locks: who holds each pidfile's lock, and the findings.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Audits one pidfile as JSON and returns its entry.
+fn audit(pf: &Path) -> Value {
+    let r = run(&["--format", "json", pf.to_str().unwrap()]);
+    assert!(r.code == 0 || r.code == 1, "{} {}", r.stdout, r.stderr);
+    pidfile(&r.json(), pf).clone()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+const NOBODY: &[&str] = &[
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
+/// A tempdir that the unprivileged user can enter.
+fn open_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
+/// A daemon holding a lockf, flock or OFD lock on its own pidfile is clean, and the lock object names
+/// it as the holder through the descriptor it locked.
+#[test]
+fn lock_held_by_recorded_daemon_is_clean() {
+    for (lock, kind) in [("lockf", "posix"), ("flock", "flock"), ("ofd", "ofd")] {
+        let dir = tempfile::tempdir().unwrap();
+        let pf = dir.path().join("testd.pid");
+        let d = testd_ids(&[
+            "--pidfile",
+            pf.to_str().unwrap(),
+            "--name",
+            "testd",
+            "--lock",
+            lock,
+        ]);
+        let e = audit(&pf);
+        assert_eq!(e["state"], "running", "{lock}: {e:#}");
+        assert_eq!(codes(&e), Vec::<String>::new(), "{lock}: {e:#}");
+        assert_eq!(
+            e["lock"],
+            json!({
+                "locked": true,
+                "kind": kind,
+                "mode": "write",
+                "holders": [{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}],
+                "reported_pid": null,
+                "waiters": [],
+            }),
+            "{lock}"
+        );
+    }
+}
+
+/// A live daemon whose pidfile nobody locks is `unlocked` (info), and its lock object says so.
+#[test]
+fn unlocked_live_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&["--pidfile", pf.to_str().unwrap(), "--name", "testd"]);
+    let e = audit(&pf);
+    assert_eq!(codes(&e), vec!["unlocked"]);
+    let f = finding(&e, "unlocked");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["evidence"], json!({"pid": d.pid, "comm": "testd"}));
+    assert_eq!(e["lock"]["locked"], false);
+    assert_eq!(e["lock"]["holders"], json!([]));
+    // The default threshold does not fail on it.
+    assert_eq!(run(&[pf.to_str().unwrap()]).code, 0);
+}
+
+/// A POSIX lock taken before fork is not inherited: once the parent that took it exits, the child
+/// that wrote its PID runs unprotected (`unlocked`).
+#[test]
+fn posix_lock_taken_before_fork_dies_with_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "lockf",
+        "--fork",
+        "after-lock-exit",
+    ]);
+    let e = audit(&pf);
+    assert_eq!(e["pid"], d.pid);
+    assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
+    assert_eq!(e["lock"]["locked"], false);
+}
+
+/// A POSIX lock taken before fork stays with the parent while it lives: `lock-holder-mismatch` names
+/// the parent, its descriptor, and the relation.
+#[test]
+fn posix_lock_held_by_parent_of_recorded_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "lockf",
+        "--fork",
+        "after-lock-stay",
+    ]);
+    let parent = d.id("parent");
+    let e = audit(&pf);
+    assert_eq!(e["state"], "running");
+    assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
+    let f = finding(&e, "lock-holder-mismatch");
+    assert_eq!(f["severity"], "error");
+    let ev = &f["evidence"];
+    assert_eq!(ev["pid"], d.pid);
+    assert_eq!(ev["recorded_alive"], true);
+    assert_eq!(ev["holder_pid"], parent);
+    assert_eq!(ev["holder_fd"], d.id("fd"));
+    assert_eq!(ev["relation"], "parent");
+    assert_eq!(ev["kind"], "posix");
+    assert!(ev.get("likely_instance").is_none());
+    assert_eq!(
+        e["lock"]["holders"],
+        json!([{"pid": parent, "comm": "testd", "fd": d.id("fd")}])
+    );
+    assert_eq!(e["lock"]["reported_pid"], Value::Null);
+}
+
+/// A child of the recorded daemon that opened and locked the file itself: mismatch, relation `child`.
+#[test]
+fn lock_held_by_child_of_recorded_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+        "--fork",
+        "child-locks",
+    ]);
+    let e = audit(&pf);
+    assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
+    let ev = &finding(&e, "lock-holder-mismatch")["evidence"];
+    assert_eq!(ev["pid"], d.pid);
+    assert_eq!(ev["holder_pid"], d.id("child"));
+    assert_eq!(ev["holder_fd"], d.id("fd"));
+    assert_eq!(ev["relation"], "child");
+    assert_eq!(ev["kind"], "flock");
+}
+
+/// An unrelated process locking a live daemon's pidfile: mismatch, relation `unrelated`.
+#[test]
+fn lock_held_by_unrelated_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&["--pidfile", pf.to_str().unwrap(), "--name", "testd"]);
+    let other = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--readonly",
+        "--lock",
+        "flock",
+        "--name",
+        "locker",
+    ]);
+    let e = audit(&pf);
+    assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
+    let ev = &finding(&e, "lock-holder-mismatch")["evidence"];
+    assert_eq!(ev["pid"], d.pid);
+    assert_eq!(ev["holder_pid"], other.pid);
+    assert_eq!(ev["holder_comm"], "locker");
+    assert_eq!(ev["holder_fd"], other.id("fd"));
+    assert_eq!(ev["relation"], "unrelated");
+}
+
+/// An flock taken before fork survives its acquirer: the child that wrote its PID holds it, and
+/// `inherited-lock` says so while /proc/locks still names the dead acquirer.
+#[test]
+fn flock_inherited_across_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+        "--fork",
+        "after-lock-exit",
+    ]);
+    let acquirer = d.id("parent");
+    let e = audit(&pf);
+    assert_eq!(e["state"], "running");
+    assert_eq!(codes(&e), vec!["inherited-lock"], "{e:#}");
+    let f = finding(&e, "inherited-lock");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(
+        f["evidence"],
+        json!({
+            "acquirer_pid": acquirer,
+            "acquirer_alive": false,
+            "kind": "flock",
+            "mode": "write",
+            "holders": [{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}],
+        })
+    );
+    assert_eq!(
+        e["lock"]["holders"],
+        json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}])
+    );
+    assert_eq!(e["lock"]["reported_pid"], acquirer);
+}
+
+/// A session leader that wrote its own PID, locked, forked and exited: the file is `stale`, but the
+/// child found through the dead leader's session holds the lock and is named the likely real instance.
+#[test]
+fn stale_pid_with_live_lock_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+        "--setsid",
+        "--writer",
+        "parent",
+        "--fork",
+        "after-lock-exit",
+    ]);
+    let dead = d.id("parent");
+    let e = audit(&pf);
+    assert_eq!(e["state"], "stale");
+    assert_eq!(e["pid"], dead);
+    assert_eq!(
+        codes(&e),
+        vec!["stale", "lock-holder-mismatch", "inherited-lock"],
+        "{e:#}"
+    );
+    let holder = json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}]);
+    let m = &finding(&e, "lock-holder-mismatch")["evidence"];
+    assert_eq!(m["pid"], dead);
+    assert_eq!(m["recorded_alive"], false);
+    assert_eq!(m["holder_pid"], d.pid);
+    assert_eq!(m["likely_instance"], d.pid);
+    assert!(m.get("relation").is_none());
+    assert_eq!(finding(&e, "stale")["evidence"]["lock_holders"], holder);
+    assert_eq!(
+        finding(&e, "inherited-lock")["evidence"]["acquirer_pid"],
+        dead
+    );
+    assert_eq!(e["lock"]["holders"], holder);
+    assert_eq!(e["lock"]["reported_pid"], dead);
+}
+
+/// A second start that deletes the pidfile and writes its own while the first instance keeps its
+/// lock: `replaced-while-locked` names the first instance, its descriptor and what the path holds now.
+#[test]
+fn pidfile_replaced_while_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let first = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+    ]);
+    let old_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&pf).unwrap());
+    let second = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+        "--unlink-first",
+    ]);
+    let meta = std::fs::metadata(&pf).unwrap();
+    let new_ino = std::os::unix::fs::MetadataExt::ino(&meta);
+    assert_ne!(old_ino, new_ino);
+    let r = run(&["--format", "json", pf.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    let e = pidfile(&r.json(), &pf).clone();
+    assert_eq!(e["pid"], second.pid);
+    assert_eq!(codes(&e), vec!["replaced-while-locked"], "{e:#}");
+    let f = finding(&e, "replaced-while-locked");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(
+        f["evidence"],
+        json!({
+            "holder_pid": first.pid,
+            "holder_comm": "testd",
+            "holder_fd": first.id("fd"),
+            "kind": "flock",
+            "mode": "write",
+            "locked_dev": std::os::unix::fs::MetadataExt::dev(&meta),
+            "locked_ino": old_ino,
+            "deleted": true,
+            "fd_link": format!("{} (deleted)", pf.display()),
+            "current_ino": new_ino,
+            "current_pid": second.pid,
+        })
+    );
+    // The new file itself is locked by the second instance, as it should be.
+    assert_eq!(
+        e["lock"]["holders"],
+        json!([{"pid": second.pid, "comm": "testd", "fd": second.id("fd")}])
+    );
+}
+
+/// An unprivileged user's shared flock on a root daemon's pidfile: `lock-foreign-holder` with both
+/// UIDs; the daemon's own shared lock is fine. An unprivileged audit sees the same.
+#[test]
+fn foreign_user_holds_shared_flock() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a process as another user");
+        return;
+    }
+    let dir = open_tempdir();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock-shared",
+    ]);
+    let mut wrapper = NOBODY.to_vec();
+    wrapper.push(system_python());
+    let nobody = testd_ids_as(
+        &wrapper,
+        &[
+            "--pidfile",
+            pf.to_str().unwrap(),
+            "--readonly",
+            "--lock",
+            "flock-shared",
+            "--name",
+            "intruder",
+        ],
+    );
+    let expect = |e: &Value| {
+        assert_eq!(codes(e), vec!["lock-foreign-holder"], "{e:#}");
+        let f = finding(e, "lock-foreign-holder");
+        assert_eq!(f["severity"], "warning");
+        assert_eq!(
+            f["evidence"],
+            json!({
+                "pid": d.pid,
+                "daemon_uid": 0,
+                "holder_pid": nobody.pid,
+                "holder_comm": "intruder",
+                "holder_uid": 65534,
+                "holder_fd": nobody.id("fd"),
+                "kind": "flock",
+                "mode": "read",
+            })
+        );
+    };
+    let e = audit(&pf);
+    expect(&e);
+    let holders = e["lock"]["holders"].as_array().unwrap();
+    assert_eq!(holders.len(), 2, "{e:#}");
+    assert!(holders.contains(&json!({"pid": d.pid, "comm": "testd", "fd": d.id("fd")})));
+    let mut cmd = Command::new(NOBODY[0]);
+    cmd.args(&NOBODY[1..])
+        .arg(env!("CARGO_BIN_EXE_pidaudit"))
+        .args(["--format", "json", pf.to_str().unwrap()]);
+    let r = run_cmd(&mut cmd);
+    expect(&pidfile(&r.json(), &pf).clone());
+}
+
+/// Audited without privileges, a root daemon's own flock cannot be confirmed from fdinfo: the holder
+/// is taken from /proc/locks (fd unknown) and nothing is reported as a mismatch.
+#[test]
+fn unprivileged_audit_of_root_daemon_lock() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the audit as another user");
+        return;
+    }
+    let dir = open_tempdir();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+    ]);
+    let mut cmd = Command::new(NOBODY[0]);
+    cmd.args(&NOBODY[1..])
+        .arg(env!("CARGO_BIN_EXE_pidaudit"))
+        .args(["--format", "json", pf.to_str().unwrap()]);
+    let r = run_cmd(&mut cmd);
+    let e = pidfile(&r.json(), &pf).clone();
+    assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
+    assert_eq!(
+        e["lock"]["holders"],
+        json!([{"pid": d.pid, "comm": "testd", "fd": null}])
+    );
+}
+
+/// The recorded daemon's own lock outweighs a start time later than the file's mtime (a clock step,
+/// a touched file): `running`, not `pid-reused`. Without the lock the same file is `reused`.
+#[test]
+fn own_lock_overrides_pid_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+    ]);
+    age(&pf, 600);
+    let e = audit(&pf);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(codes(&e), Vec::<String>::new());
+    assert_eq!(e["lock"]["holders"][0]["pid"], d.pid);
+
+    let pf2 = dir.path().join("other").join("testd.pid");
+    std::fs::create_dir(pf2.parent().unwrap()).unwrap();
+    let u = testd_ids(&["--pidfile", pf2.to_str().unwrap(), "--name", "testd"]);
+    age(&pf2, 600);
+    let e = audit(&pf2);
+    assert_eq!(e["state"], "reused");
+    assert_eq!(e["pid"], u.pid);
+    assert_eq!(codes(&e), vec!["pid-reused"]);
+}
+
+/// A process blocked on the daemon's flock shows up as a waiter, not a holder.
+#[test]
+fn blocked_request_is_a_waiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "flock",
+    ]);
+    let mut waiter = Command::new("flock")
+        .arg(&pf)
+        .arg("true")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("util-linux flock");
+    let wpid = waiter.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("->") && l.contains(&format!(" {wpid} ")))
+    {
+        assert!(Instant::now() < deadline, "flock never blocked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let e = audit(&pf);
+    assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
+    assert_eq!(
+        e["lock"]["waiters"],
+        json!([{"pid": wpid, "kind": "flock", "mode": "write"}])
+    );
+    assert_eq!(e["lock"]["holders"][0]["pid"], d.pid);
+    drop(d);
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+}
+
+/// `explain` documents every lock code.
+#[test]
+fn lock_codes_are_explained() {
+    for code in [
+        "unlocked",
+        "lock-holder-mismatch",
+        "replaced-while-locked",
+        "lock-foreign-holder",
+        "inherited-lock",
+        "locks-unknown",
+    ] {
+        let r = run(&["explain", code]);
+        assert_eq!(r.code, 0, "{code}: {}", r.stderr);
+        assert!(r.stdout.contains(code), "{code}: {}", r.stdout);
+    }
+}
+
+/// A fake /proc tree (deterministic): the recorded PID is dead, /proc/locks names it as a flock's
+/// acquirer, the holder is found through the dead acquirer's session and confirmed by its fdinfo; a
+/// blocked request is a waiter; an unparseable line is reported once as `locks-unknown`.
+#[test]
+fn fake_proc_tree_resolves_inherited_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    write_pidfile(&pf, "400\n");
+    let meta = std::fs::metadata(&pf).unwrap();
+    let (dev, ino) = (
+        std::os::unix::fs::MetadataExt::dev(&meta),
+        std::os::unix::fs::MetadataExt::ino(&meta),
+    );
+    let devino = format!(
+        "{:02x}:{:02x}:{ino}",
+        rustix::fs::major(dev as _),
+        rustix::fs::minor(dev as _)
+    );
+    let proc = dir.path().join("proc");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let write = |rel: &str, content: &str| {
+        let p = proc.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    };
+    write("stat", &format!("cpu 0 0 0 0\nbtime {}\n", now - 1000));
+    write("sys/kernel/pid_max", "32768\n");
+    let stat = |pid: u32, comm: &str, ppid: u32, session: u32| {
+        format!("{pid} ({comm}) S {ppid} {session} {session} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 1000 100\n")
+    };
+    write("1/stat", &stat(1, "init", 0, 1));
+    write("500/stat", &stat(500, "testd", 1, 400));
+    write(
+        "500/status",
+        "Name:\ttestd\nTgid:\t500\nPPid:\t1\nUid:\t0\t0\t0\t0\n",
+    );
+    write(
+        "500/fdinfo/3",
+        &format!("pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t{ino}\nlock:\t1: FLOCK  ADVISORY  WRITE 400 {devino} 0 EOF\n"),
+    );
+    std::fs::create_dir_all(proc.join("500/fd")).unwrap();
+    std::os::unix::fs::symlink(&pf, proc.join("500/fd/3")).unwrap();
+    write(
+        "locks",
+        &format!(
+            "1: FLOCK  ADVISORY  WRITE 400 {devino} 0 EOF\n\
+             1: -> FLOCK  ADVISORY  WRITE 502 {devino} 0 EOF\n\
+             2: POSIX  ADVISORY  WRITE 77 00:10a:12345 0 EOF\n\
+             3: not a lock line\n"
+        ),
+    );
+    let r = run(&[
+        "--format",
+        "json",
+        "--proc-root",
+        proc.to_str().unwrap(),
+        pf.to_str().unwrap(),
+    ]);
+    let doc = r.json();
+    let e = pidfile(&doc, &pf).clone();
+    assert_eq!(e["state"], "stale");
+    assert_eq!(
+        codes(&e),
+        vec!["stale", "lock-holder-mismatch", "inherited-lock"],
+        "{e:#}"
+    );
+    assert_eq!(
+        e["lock"],
+        json!({
+            "locked": true,
+            "kind": "flock",
+            "mode": "write",
+            "holders": [{"pid": 500, "comm": "testd", "fd": 3}],
+            "reported_pid": 400,
+            "waiters": [{"pid": 502, "kind": "flock", "mode": "write"}],
+        })
+    );
+    let m = &finding(&e, "lock-holder-mismatch")["evidence"];
+    assert_eq!(m["likely_instance"], 500);
+    assert_eq!(m["examined"], json!([500]));
+    let unknown: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "locks-unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{doc:#}");
+    assert_eq!(unknown[0]["severity"], "unknown");
+    assert_eq!(unknown[0]["evidence"]["unparsed_lines"], 1);
+    assert_eq!(
+        unknown[0]["evidence"]["first_error"],
+        "line 4: unknown kind (\"3: not a lock line\")"
+    );
+    assert_eq!(r.code, 1, "the mismatch is an error");
+}
+
+/// A locked pidfile deleted under its live holder, audited by its path: `missing-pidfile` and
+/// `replaced-while-locked` saying nothing is at the path now.
+#[test]
+fn pidfile_deleted_while_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("testd.pid");
+    let d = testd_ids(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--name",
+        "testd",
+        "--lock",
+        "lockf",
+    ]);
+    std::fs::remove_file(&pf).unwrap();
+    let e = audit(&pf);
+    assert_eq!(e["state"], "missing");
+    assert_eq!(
+        codes(&e),
+        vec!["missing-pidfile", "replaced-while-locked"],
+        "{e:#}"
+    );
+    let f = finding(&e, "replaced-while-locked");
+    assert_eq!(f["evidence"]["holder_pid"], d.pid);
+    assert_eq!(f["evidence"]["holder_fd"], d.id("fd"));
+    assert_eq!(f["evidence"]["kind"], "posix");
+    assert_eq!(f["evidence"]["deleted"], true);
+    assert_eq!(f["evidence"]["current_ino"], Value::Null);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("nothing is at the path now"),
+        "{f:#}"
+    );
+}
