@@ -6,6 +6,9 @@
 //! after). System-wide checks see every entry at once. Checks decide; reporters only render.
 
 pub mod content;
+pub mod deploy;
+pub mod expect;
+pub mod instances;
 pub mod liveness;
 pub mod name;
 pub mod target;
@@ -27,6 +30,16 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     liveness::check(cx, entry);
     target::check(cx, entry);
     name::check(cx, entry);
+    deploy::check(cx, entry);
+}
+
+/// Runs the checks that judge each pidfile against all the others and the whole process table
+/// (instances, then the manifest's expectations, which need the instance survey and every earlier
+/// finding on the entry).
+pub fn check_entries(cx: &Cx<'_>, entries: &mut [Entry]) {
+    let surveys = instances::survey_all(cx, entries);
+    instances::check(cx, entries, &surveys);
+    expect::check(cx, entries, &surveys);
 }
 
 /// Runs the checks that look across pidfiles.
@@ -36,9 +49,17 @@ pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
 
 /// Every finding code, in catalogue order.
 pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
-    [content::CODES, liveness::CODES, target::CODES, name::CODES]
-        .into_iter()
-        .flatten()
+    [
+        content::CODES,
+        liveness::CODES,
+        target::CODES,
+        name::CODES,
+        deploy::CODES,
+        instances::CODES,
+        expect::CODES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The documentation of one code.

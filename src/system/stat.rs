@@ -13,6 +13,10 @@ pub struct Stat {
     /// `R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ...
     pub state: char,
     pub ppid: i32,
+    /// Process group and session IDs. The kernel never hands out a PID that still names a group or a
+    /// session, so members of a dead leader's session were forked (directly or not) by that leader.
+    pub pgrp: i32,
+    pub session: i32,
     /// Kernel `PF_*` flags.
     pub flags: u32,
     /// Start time in clock ticks after boot.
@@ -77,8 +81,16 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
         .next()
         .and_then(|s| s.parse().ok())
         .ok_or(StatError("bad ppid"))?;
+    let pgrp = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or(StatError("bad pgrp"))?;
+    let session = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or(StatError("bad session"))?;
     let flags = fields
-        .nth(4)
+        .nth(2)
         .and_then(|s| s.parse().ok())
         .ok_or(StatError("bad flags"))?;
     let starttime = fields
@@ -90,6 +102,8 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
         comm,
         state,
         ppid,
+        pgrp,
+        session,
         flags,
         starttime,
     })
@@ -111,6 +125,8 @@ mod tests {
                 comm: "bash".into(),
                 state: 'S',
                 ppid: 4200,
+                pgrp: 4242,
+                session: 4242,
                 flags: 4194560,
                 starttime: 123456
             }

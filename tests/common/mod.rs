@@ -23,6 +23,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Takes charge of a process that is not our child: killed (and waited for) when dropped.
+    pub fn adopt(pid: u32) -> Daemon {
+        Daemon { pid, child: None }
+    }
+
     /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead.
     pub fn kill(&mut self) {
         kill9(self.pid);

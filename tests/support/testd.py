@@ -39,6 +39,9 @@ def main():
     p.add_argument("--name", help="set comm (prctl PR_SET_NAME)")
     p.add_argument("--write-pid", type=int, help="write this PID instead of our own")
     p.add_argument("--no-pidfile-write", action="store_true", help="open and lock the file but do not write it")
+    p.add_argument("--setsid", action="store_true", help="become a session leader (without forking)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="fork this many workers after writing the pidfile; their PIDs follow on a second line")
     args = p.parse_args()
 
     if args.daemonize:
@@ -47,6 +50,8 @@ def main():
         os.setsid()
         if os.fork() > 0:
             os._exit(0)
+    if args.setsid:
+        os.setsid()
     if args.name:
         set_name(args.name)
     fd = None
@@ -57,7 +62,16 @@ def main():
         if not args.no_pidfile_write:
             os.ftruncate(fd, 0)
             os.write(fd, b"%d\n" % (args.write_pid or os.getpid()))
+    workers = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:
+            while True:
+                time.sleep(3600)
+        workers.append(pid)
     sys.stdout.write("%d\n" % os.getpid())
+    if args.workers:
+        sys.stdout.write(" ".join(str(w) for w in workers) + "\n")
     sys.stdout.flush()
     while True:
         time.sleep(3600)
