@@ -281,7 +281,7 @@ fn orphans(
                 continue;
             }
             // The process the file names is judged by the other checks, not found as an orphan.
-            if Some(pid) == recorded && entry.state == State::Running {
+            if Some(pid) == recorded {
                 continue;
             }
             let how = match service {
