@@ -379,6 +379,16 @@ started_after = 1714564800
         assert!(m.service_for(Path::new("/run/nginx.pid")).is_some());
     }
 
+    /// The example shipped in `contrib/` is a valid manifest.
+    #[test]
+    fn shipped_example_parses() {
+        let text = include_str!("../contrib/expect.example.toml");
+        let m = parse(text, Path::new("expect.example.toml"), |_| Some(1000)).unwrap();
+        assert_eq!(m.services.len(), 3);
+        assert_eq!(m.services[2].user, Some((33, "33".into())));
+        assert_eq!(m.services[1].started_after, m.services[2].started_after);
+    }
+
     /// Every kind of mistake is reported with its line, column and the offending key or value.
     #[test]
     fn precise_errors() {

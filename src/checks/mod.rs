@@ -3,7 +3,11 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after). System-wide checks see every entry at once. Checks decide; reporters only render.
+//! after), `deploy` (is the running executable still on disk, did it start after the deploy).
+//! Then [`check_entries`] judges each entry against all the others and the whole process table:
+//! `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the manifest's
+//! expectations, which consult every earlier finding). System-wide checks see every entry at once.
+//! Checks decide; reporters only render.
 
 pub mod content;
 pub mod deploy;
