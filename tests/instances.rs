@@ -285,7 +285,7 @@ fn killed_master_leaves_orphaned_workers() {
 fn replaced_binary_is_deleted_exe() {
     let dir = tempfile::tempdir().unwrap();
     let exe = sleep_copy(dir.path(), "upgraded");
-    let child = Kid(Command::new(&exe).arg("1000").spawn().unwrap());
+    let child = Kid(spawn(Command::new(&exe).arg("1000")));
     let pf = dir.path().join("upgraded.pid");
     write_pidfile(&pf, &format!("{}\n", child.0.id()));
     let (code, doc) = json(&[pf.to_str().unwrap()]);

@@ -16,8 +16,10 @@
 //!   is not the daemon, and a process that is very likely the daemon runs without any pidfile of this
 //!   run tracking it (nor being below a tracked process). "Very likely" means: it matches the
 //!   manifest's `exe`/`cmdline` (when given, at least one confirmed and none contradicted), or else
-//!   the *orphan rule* of [`super::name`] (one of its names is exactly the pidfile's name). Only the
-//!   top of each candidate tree is listed.
+//!   the *orphan rule* of [`super::name`] (one of its names is exactly the pidfile's name). Each
+//!   candidate is listed by the top of its tree: the highest ancestor running the same executable
+//!   file (a master that renamed itself, with workers that kept the daemon's name, is one instance),
+//!   except for interpreters, whose executable unrelated programs share.
 //! - **`orphaned-worker`.** The recorded PID is dead (or a zombie) and processes remain in the
 //!   session or process group it led: the kernel never reuses a PID that still names a session or a
 //!   group, so those processes were forked by the recorded master and were reparented to init or a
@@ -304,10 +306,47 @@ fn orphans(
             }
         }
     }
+    // One instance per tree: a candidate's workers, and a master that renamed itself but runs the
+    // same executable as the candidates below it, make one instance, listed by its top.
     let set: HashSet<i32> = found.iter().map(|(p, _)| *p).collect();
-    found.retain(|(pid, _)| snap.get(*pid).is_some_and(|p| !set.contains(&p.stat.ppid)));
-    found.sort_unstable_by_key(|(p, _)| *p);
-    (found, None)
+    let mut tops: Vec<(i32, Found)> = Vec::new();
+    for (pid, how) in found {
+        let top = same_exe_top(cx, pid, tracked_set);
+        let parent_found = snap.get(top).is_some_and(|p| set.contains(&p.stat.ppid));
+        if !parent_found && !tops.iter().any(|(t, _)| *t == top) {
+            tops.push((top, how));
+        }
+    }
+    tops.sort_unstable_by_key(|(p, _)| *p);
+    (tops, None)
+}
+
+/// The top of the run of ancestors of `pid` that run the same executable file.
+fn same_exe_top(cx: &Cx<'_>, pid: i32, tracked_set: &HashSet<i32>) -> i32 {
+    let snap = cx.snapshot;
+    let exe_of = |p: &Process| snap.details(p).exe_id;
+    let Some(mut cur) = snap.get(pid) else {
+        return pid;
+    };
+    let Some(exe) = exe_of(cur) else { return pid };
+    // Unrelated programs share an interpreter's executable: no climbing there.
+    let d = snap.details(cur);
+    if super::name::is_interpreter(&cur.stat.comm, d.exe.as_deref()) {
+        return pid;
+    }
+    for _ in 0..64 {
+        match snap.get(cur.stat.ppid) {
+            Some(parent)
+                if plausible(cx, parent)
+                    && !tracked_set.contains(&parent.pid())
+                    && exe_of(parent) == Some(exe) =>
+            {
+                cur = parent;
+            }
+            _ => break,
+        }
+    }
+    cur.pid()
 }
 
 /// Reports duplicates, orphans and orphaned workers.
@@ -325,6 +364,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 instances.extend(
                     s.duplicates
                         .iter()
+                        .take(MAX_LISTED)
                         .map(|d| identity::describe(snap, *d, false)),
                 );
                 entry.findings.push(
@@ -370,6 +410,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
             let listed: Vec<serde_json::Value> = s
                 .orphans
                 .iter()
+                .take(MAX_LISTED)
                 .map(|(pid, how)| {
                     let mut v = identity::describe(snap, *pid, false);
                     v["found_by"] = how.as_str().into();
@@ -398,6 +439,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
             let listed: Vec<serde_json::Value> = s
                 .workers
                 .iter()
+                .take(MAX_LISTED)
                 .map(|w| identity::describe(snap, *w, false))
                 .collect();
             entry.findings.push(
@@ -418,11 +460,21 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
     }
 }
 
-/// `PID 12` or `PIDs 12, 34`.
+/// How many PIDs a message names, and how many instances evidence describes, before it says how
+/// many more there are.
+const MAX_LISTED: usize = 16;
+
+/// `PID 12`, `PIDs 12, 34`, or `PIDs 12, 34, ... and 40 more`.
 pub fn pid_list(pids: &[i32]) -> String {
-    let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
-    match pids.len() {
-        1 => format!("PID {}", list[0]),
-        _ => format!("PIDs {}", list.join(", ")),
+    let list: Vec<String> = pids
+        .iter()
+        .take(MAX_LISTED)
+        .map(|p| p.to_string())
+        .collect();
+    let more = pids.len().saturating_sub(MAX_LISTED);
+    match (pids.len(), more) {
+        (1, _) => format!("PID {}", list[0]),
+        (_, 0) => format!("PIDs {}", list.join(", ")),
+        _ => format!("PIDs {} and {more} more", list.join(", ")),
     }
 }

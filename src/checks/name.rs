@@ -173,6 +173,16 @@ pub fn names_match(path: &Path, comm: &str, process: &[String]) -> Option<bool> 
     )
 }
 
+/// Whether a process runs an interpreter (python, perl, a shell, ...), by comm or executable.
+pub fn is_interpreter(comm: &str, exe: Option<&Path>) -> bool {
+    let b = exe
+        .and_then(|e| e.to_str())
+        .map(|e| basename(e.strip_suffix(" (deleted)").unwrap_or(e)));
+    INTERPRETERS
+        .iter()
+        .any(|i| comm.starts_with(i) || b.is_some_and(|b| b.starts_with(i)))
+}
+
 /// The tokens of the orphan rule: the file's name, or its parent directory when the name has none.
 pub fn name_tokens(path: &Path) -> Vec<String> {
     let mut out = Vec::new();
