@@ -103,6 +103,23 @@ impl Entry {
         }
     }
 
+    /// A file named explicitly whose directory does not exist.
+    pub fn missing(path: &std::path::Path) -> Entry {
+        Entry {
+            path: path.to_path_buf(),
+            name: path.file_name().unwrap_or_default().to_os_string(),
+            explicit: true,
+            read: ReadOutcome::Vanished,
+            parsed: None,
+            pid: None,
+            process: None,
+            thread_of: None,
+            state: State::Unknown,
+            findings: Vec::new(),
+            lock: None,
+        }
+    }
+
     /// The file's `fstat` facts, when it could be examined.
     pub fn facts(&self) -> Option<&FileFacts> {
         match &self.read {
@@ -208,10 +225,13 @@ pub fn run(config: &Config) -> Report {
         .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
         .map(|(c, r)| Entry::new(c, r))
         .collect();
+    entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
     for entry in &mut entries {
         checks::check_pidfile(&cx, entry);
     }
     let across = checks::check_across(&cx, &mut entries);
+    checks::check_entries(&cx, &mut entries);
     let mut system_findings = checks::check_system(&cx, &entries);
     system_findings.extend(across);
     for p in &discovery.problems {

@@ -103,6 +103,12 @@ pub struct ScanArgs {
     /// Show evidence and process details.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Expectations manifest (TOML): which daemons must run, as whom, how many (see README).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub started_after: Option<String>,
 }
 
 /// Parses the command line, runs, and returns the exit status.

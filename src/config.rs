@@ -32,6 +32,10 @@ pub struct Config {
     /// Read exe, cmdline and uid of every live process a pidfile names (for the report), not only
     /// where a check needs them.
     pub details: bool,
+    /// The expectations manifest (`--expect`), validated.
+    pub expect: Option<crate::expect::Manifest>,
+    /// `--started-after`: audited daemons must have started after it.
+    pub started_after: Option<std::time::SystemTime>,
 }
 
 /// A usage error, reported with exit status 2.
@@ -94,9 +98,20 @@ impl Config {
         } else {
             Verbosity::Normal
         };
+        let expect = args.expect.as_deref().map(load_manifest).transpose()?;
+        let started_after = args
+            .started_after
+            .as_deref()
+            .map(|t| crate::time::parse(t).map_err(|m| UsageError(format!("--started-after: {m}"))))
+            .transpose()?;
+        let mut paths = args.paths.clone();
+        // A manifest's pidfiles are audited (as if named on the command line) even with no PATH.
+        if let Some(m) = &expect {
+            paths.extend(m.services.iter().map(|s| s.pidfile.clone()));
+        }
         Ok(Config {
             discover: discover::Options {
-                paths: args.paths.clone(),
+                paths,
                 max_depth: args.max_depth.unwrap_or(discover::DEFAULT_MAX_DEPTH),
                 exclude,
             },
@@ -108,6 +123,23 @@ impl Config {
             color,
             verbosity,
             details: verbosity == Verbosity::Verbose || args.format == OutputFormat::Json,
+            expect,
+            started_after,
         })
     }
+}
+
+/// Reads and validates an expectations manifest.
+fn load_manifest(path: &std::path::Path) -> Result<crate::expect::Manifest, UsageError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| UsageError(format!("--expect {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| UsageError(format!("--expect {}: not UTF-8", path.display())))?;
+    crate::expect::parse(&text, path, |name| {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    })
+    .map_err(|e| UsageError(e.to_string()))
 }

@@ -50,6 +50,8 @@ pub struct Discovery {
     pub roots: Vec<PathBuf>,
     pub candidates: Vec<Candidate>,
     pub problems: Vec<WalkProblem>,
+    /// Files named explicitly whose directory does not exist (so they do not either).
+    pub missing: Vec<PathBuf>,
 }
 
 /// How to discover.
@@ -119,7 +121,14 @@ pub fn discover(opts: &Options) -> Discovery {
         }
     }
     out.candidates.sort_by(|a, b| a.path.cmp(&b.path));
-    out.candidates.dedup_by(|a, b| a.path == b.path);
+    // A file both walked and named explicitly is explicit.
+    out.candidates.dedup_by(|a, b| {
+        let same = a.path == b.path;
+        if same {
+            b.explicit |= a.explicit;
+        }
+        same
+    });
     out
 }
 
@@ -159,6 +168,7 @@ fn add_explicit_file(path: &Path, out: &mut Discovery) {
             name: name.to_os_string(),
             explicit: true,
         }),
+        Err(Errno::NOENT) => out.missing.push(path.to_path_buf()),
         Err(errno) => out.problems.push(WalkProblem {
             path: parent.to_path_buf(),
             op: "open",

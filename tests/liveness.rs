@@ -7,15 +7,15 @@ use common::*;
 #[test]
 fn healthy_daemon_is_running() {
     let dir = tempfile::tempdir().unwrap();
-    let d = named_sleep(dir.path(), "mydaemon");
-    let pf = dir.path().join("mydaemon.pid");
+    let d = named_sleep(dir.path(), "healthyd");
+    let pf = dir.path().join("healthyd.pid");
     write_pidfile(&pf, &format!("{}\n", d.pid));
     let r = run(&["--format", "json", pf.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     let e = pidfile(&r.json(), &pf).clone();
     assert_eq!(e["state"], "running");
     assert_eq!(e["pid"], d.pid);
-    assert_eq!(e["process"]["comm"], "mydaemon");
+    assert_eq!(e["process"]["comm"], "healthyd");
     // Its only finding is informational: it does not lock its pidfile.
     assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
 }
@@ -24,8 +24,8 @@ fn healthy_daemon_is_running() {
 #[test]
 fn killed_daemon_leaves_stale_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = named_sleep(dir.path(), "mydaemon");
-    let pf = dir.path().join("mydaemon.pid");
+    let mut d = named_sleep(dir.path(), "killedd");
+    let pf = dir.path().join("killedd.pid");
     write_pidfile(&pf, &format!("{}\n", d.pid));
     d.kill();
     let r = run(&["--format", "json", pf.to_str().unwrap()]);
@@ -58,8 +58,8 @@ fn zombie_names_its_parent() {
 #[test]
 fn younger_process_is_reused_pid() {
     let dir = tempfile::tempdir().unwrap();
-    let d = named_sleep(dir.path(), "mydaemon");
-    let pf = dir.path().join("mydaemon.pid");
+    let d = named_sleep(dir.path(), "reusedd");
+    let pf = dir.path().join("reusedd.pid");
     write_pidfile(&pf, &format!("{}\n", d.pid));
     age(&pf, 60);
     let r = run(&["--format", "json", pf.to_str().unwrap()]);

@@ -3,11 +3,17 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after), with `locks` (who holds the file's lock) right after `liveness`. Checks across pidfiles
-//! see every entry at once and may attach findings to them (`check_across`); system-wide checks
-//! return findings of their own. Checks decide; reporters only render.
+//! after), with `locks` (who holds the file's lock) right after `liveness`, and `deploy` (is the
+//! running executable still on disk, did it start after the deploy). Checks across pidfiles see
+//! every entry at once and may attach findings to them: `check_across` (locks), then
+//! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the
+//! manifest's expectations, which consult every earlier finding). System-wide checks return
+//! findings of their own. Checks decide; reporters only render.
 
 pub mod content;
+pub mod deploy;
+pub mod expect;
+pub mod instances;
 pub mod liveness;
 pub mod locks;
 pub mod name;
@@ -31,6 +37,16 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     locks::check(cx, entry);
     target::check(cx, entry);
     name::check(cx, entry);
+    deploy::check(cx, entry);
+}
+
+/// Runs the checks that judge each pidfile against all the others and the whole process table
+/// (instances, then the manifest's expectations, which need the instance survey and every earlier
+/// finding on the entry).
+pub fn check_entries(cx: &Cx<'_>, entries: &mut [Entry]) {
+    let surveys = instances::survey_all(cx, entries);
+    instances::check(cx, entries, &surveys);
+    expect::check(cx, entries, &surveys);
 }
 
 /// Runs the checks that look across pidfiles.
@@ -52,6 +68,9 @@ pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
         target::CODES,
         name::CODES,
         locks::CODES,
+        deploy::CODES,
+        instances::CODES,
+        expect::CODES,
     ]
     .into_iter()
     .flatten()

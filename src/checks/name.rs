@@ -16,6 +16,16 @@
 //! They match when the file's stem equals the comm, or any two tokens are equal, or one is a prefix of
 //! the other and at least four letters long (`comm` is cut at 15 bytes: `unattended-upgr`). When the
 //! file's name has no token left, nothing is judged. The check only runs on a live, non-reused process.
+//!
+//! # The orphan rule (finding an untracked daemon by its pidfile's name)
+//! Stricter, because it picks processes out of the whole system rather than judging the one a file
+//! names: the *name tokens* are the tokens of the file's name alone (of its parent directory when the
+//! name has none: `/run/postgresql/15-main.pid` gives `postgres`), and the tokens of one of the
+//! process's names must be **exactly** that set: its comm, its executable's basename, or, for an
+//! interpreter, the basename of its script (its first non-option argument). No prefixes, no
+//! `argv[0]` (which a process can rewrite at will). `redis-server.pid` finds `redis-server` but not
+//! `redis-sentinel`; `dhclient.eth0.pid` finds nothing (no process is named `dhclient eth`), which is
+//! the point: when in doubt, no finding.
 
 use super::Cx;
 use crate::audit::{Entry, State};
@@ -92,6 +102,11 @@ fn tokens(s: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Appends the tokens of a name (split, normalised, generic words dropped) to `out`.
+pub fn tokens_of(s: &str, out: &mut Vec<String>) {
+    tokens(s, out);
+}
+
 /// The tokens a pidfile's path names.
 pub fn file_tokens(path: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -156,6 +171,83 @@ pub fn names_match(path: &Path, comm: &str, process: &[String]) -> Option<bool> 
         file.iter()
             .any(|f| process.iter().any(|p| token_match(f, p))),
     )
+}
+
+/// Whether a process runs an interpreter (python, perl, a shell, ...), by comm or executable.
+pub fn is_interpreter(comm: &str, exe: Option<&Path>) -> bool {
+    let b = exe
+        .and_then(|e| e.to_str())
+        .map(|e| basename(e.strip_suffix(" (deleted)").unwrap_or(e)));
+    INTERPRETERS
+        .iter()
+        .any(|i| comm.starts_with(i) || b.is_some_and(|b| b.starts_with(i)))
+}
+
+/// The tokens of the orphan rule: the file's name, or its parent directory when the name has none.
+pub fn name_tokens(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        tokens(name.strip_suffix(".pid").unwrap_or(name), &mut out);
+    }
+    if out.is_empty() {
+        if let Some(dir) = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+        {
+            if !SKIP_DIRS.contains(&dir) {
+                tokens(dir, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a process with this comm could pass the orphan rule for these name tokens, judged on the
+/// comm alone: a token of it is a name token, or it is an interpreter, or it was cut at 15 bytes (the
+/// executable's name may say more).
+pub fn comm_could_match(name: &[String], comm: &str) -> bool {
+    let mut t = Vec::new();
+    tokens(comm, &mut t);
+    comm.len() >= 15
+        || INTERPRETERS.iter().any(|i| comm.starts_with(i))
+        || t.iter().any(|x| name.contains(x))
+}
+
+/// The orphan rule (module docs): the tokens of the comm, of the executable's basename, or of an
+/// interpreter's script are exactly the name tokens.
+pub fn strictly_named(
+    name: &[String],
+    comm: &str,
+    exe: Option<&Path>,
+    argv: Option<&[String]>,
+) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let same = |s: &str| {
+        let mut t = Vec::new();
+        tokens(s, &mut t);
+        t.len() == name.len() && t.iter().all(|x| name.contains(x))
+    };
+    if same(comm) {
+        return true;
+    }
+    let mut interpreter = INTERPRETERS.iter().any(|i| comm.starts_with(i));
+    if let Some(exe) = exe.and_then(|e| e.to_str()) {
+        let b = basename(exe.strip_suffix(" (deleted)").unwrap_or(exe));
+        if same(b) {
+            return true;
+        }
+        interpreter |= INTERPRETERS.iter().any(|i| b.starts_with(i));
+    }
+    interpreter
+        && argv
+            .unwrap_or_default()
+            .iter()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .is_some_and(|script| same(basename(script)))
 }
 
 /// Whether the process looks like the daemon the entry's file is named after (`None` when the file's
@@ -339,6 +431,79 @@ mod tests {
             Some(false)
         );
         assert_eq!(m("/run/sshd.pid", "kworker/0:1", None, &[]), Some(false));
+    }
+
+    fn strict(path: &str, comm: &str, exe: Option<&str>, argv: &[&str]) -> bool {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        strictly_named(
+            &name_tokens(Path::new(path)),
+            comm,
+            exe.map(Path::new),
+            Some(&argv),
+        )
+    }
+
+    /// The orphan rule finds real daemons by their pidfile's name, and nothing that merely resembles it.
+    #[test]
+    fn orphan_rule() {
+        assert!(strict(
+            "/run/nginx.pid",
+            "nginx",
+            Some("/usr/sbin/nginx"),
+            &["nginx: master process"]
+        ));
+        assert!(strict(
+            "/run/redis/redis-server.pid",
+            "redis-server",
+            Some("/usr/bin/redis-check-rdb"),
+            &[]
+        ));
+        assert!(strict(
+            "/run/memcached/memcached.pid",
+            "memcached",
+            Some("/usr/bin/memcached"),
+            &[]
+        ));
+        assert!(strict("/run/postgresql/15-main.pid", "postgres", None, &[]));
+        assert!(strict("/run/sshd.pid", "sshd", Some("/usr/sbin/sshd"), &[]));
+        assert!(strict(
+            "/run/php/php8.2-fpm.pid",
+            "php-fpm8.2",
+            Some("/usr/sbin/php-fpm8.2"),
+            &[]
+        ));
+        assert!(strict(
+            "/run/gunicorn.pid",
+            "python3",
+            Some("/usr/bin/python3.11"),
+            &["python3", "/usr/local/bin/gunicorn", "app:app"]
+        ));
+        // Prefixes, argv[0] and partial names are not enough.
+        assert!(!strict(
+            "/run/redis/redis-server.pid",
+            "redis-sentinel",
+            None,
+            &[]
+        ));
+        assert!(!strict(
+            "/run/nginx.pid",
+            "bash",
+            Some("/usr/bin/bash"),
+            &["nginx: fake"]
+        ));
+        assert!(!strict(
+            "/run/dhclient.eth0.pid",
+            "dhclient",
+            Some("/usr/sbin/dhclient"),
+            &[]
+        ));
+        assert!(!strict("/run/mem.pid", "memcached", None, &[]));
+        assert!(!strict("/run/pid", "anything", None, &[]));
+        assert!(!strict("/run/main.pid", "main", None, &[]));
+        // The comm pre-filter lets through everything the full rule could accept.
+        let n = name_tokens(Path::new("/run/gunicorn.pid"));
+        assert!(comm_could_match(&n, "python3") && comm_could_match(&n, "gunicorn"));
+        assert!(comm_could_match(&n, "unattended-upgr") && !comm_could_match(&n, "nginx"));
     }
 
     /// A file whose name says nothing (only generic words) is not judged.

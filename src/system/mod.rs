@@ -10,6 +10,7 @@ pub mod holders;
 pub mod locks;
 pub mod stat;
 pub mod status;
+pub mod tree;
 
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
@@ -23,6 +24,7 @@ use std::time::SystemTime;
 
 pub use stat::{parse_stat, Stat};
 pub use status::{parse_status, Status};
+pub use tree::Tree;
 
 /// The largest `pid_max` the kernel allows; used when `/proc/sys/kernel/pid_max` cannot be read.
 pub const PID_MAX_LIMIT: u32 = 4_194_304;
@@ -109,6 +111,7 @@ pub struct Snapshot {
     processes: HashMap<i32, Arc<Process>>,
     /// `/proc/locks`, read on first use (once per run).
     locks: OnceLock<holders::LockTable>,
+    tree: OnceLock<Tree>,
 }
 
 impl Snapshot {
@@ -129,6 +132,7 @@ impl Snapshot {
             taken_at,
             processes: HashMap::new(),
             locks: OnceLock::new(),
+            tree: OnceLock::new(),
         };
         let proc = match rustix::fs::open(
             proc_root,
@@ -248,6 +252,49 @@ impl Snapshot {
     pub fn start_time(&self, stat: &Stat) -> Option<f64> {
         self.boot_time
             .map(|b| b as f64 + stat.starttime as f64 / self.clk_tck as f64)
+    }
+
+    /// The process-tree indexes, built on first use.
+    pub fn tree(&self) -> &Tree {
+        self.tree
+            .get_or_init(|| Tree::build(self.processes.values().map(|p| &p.stat)))
+    }
+
+    /// `/proc/PID` of a process, if its PID still belongs to the process of the snapshot.
+    fn pid_dir(&self, stat: &Stat) -> Option<OwnedFd> {
+        let proc = self.proc.as_ref()?;
+        let dir = rustix::fs::openat(
+            proc,
+            stat.pid.to_string().as_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        match read_at(&dir, "stat", 4096).map(|b| parse_stat(&b)) {
+            Ok(Ok(now)) if now.starttime == stat.starttime => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// A small file under `/proc/PID` (such as `cgroup`), if the process is still the one seen.
+    pub fn read_proc_file(&self, process: &Process, name: &str) -> Option<Vec<u8>> {
+        read_at(self.pid_dir(&process.stat)?, name, PROC_READ_CAP).ok()
+    }
+
+    /// Device and inode of the file now at `path` as the process sees it (through `/proc/PID/root`,
+    /// so a containerised process's paths resolve in its own root). Only on the live system.
+    pub fn stat_in_root(&self, process: &Process, path: &Path) -> Result<(u64, u64), Errno> {
+        if !self.live {
+            return Err(Errno::NOSYS);
+        }
+        let dir = self.pid_dir(&process.stat).ok_or(Errno::SRCH)?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let st = rustix::fs::statat(
+            &dir,
+            Path::new("root").join(rel).as_path(),
+            rustix::fs::AtFlags::empty(),
+        )?;
+        Ok((st.st_dev as u64, st.st_ino as u64))
     }
 
     /// The lazily read details of a process.

@@ -13,14 +13,14 @@ pub struct Stat {
     /// `R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ...
     pub state: char,
     pub ppid: i32,
+    /// Process group and session IDs. The kernel never hands out a PID that still names a group or a
+    /// session, so members of a dead leader's session were forked (directly or not) by that leader.
+    pub pgrp: i32,
+    pub session: i32,
     /// Kernel `PF_*` flags.
     pub flags: u32,
     /// Start time in clock ticks after boot.
     pub starttime: u64,
-    /// Process group ID.
-    pub pgrp: i32,
-    /// Session ID.
-    pub session: i32,
 }
 
 /// `PF_KTHREAD`: the task is a kernel thread.
@@ -102,10 +102,10 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
         comm,
         state,
         ppid,
-        flags,
-        starttime,
         pgrp,
         session,
+        flags,
+        starttime,
     })
 }
 
@@ -125,10 +125,10 @@ mod tests {
                 comm: "bash".into(),
                 state: 'S',
                 ppid: 4200,
-                flags: 4194560,
-                starttime: 123456,
                 pgrp: 4242,
                 session: 4242,
+                flags: 4194560,
+                starttime: 123456,
             }
         );
         assert!(!s.is_kernel_thread());

@@ -23,6 +23,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Takes charge of a process that is not our child: killed (and waited for) when dropped.
+    pub fn adopt(pid: u32) -> Daemon {
+        Daemon { pid, child: None }
+    }
+
     /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead.
     pub fn kill(&mut self) {
         kill9(self.pid);
@@ -90,10 +95,25 @@ pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
     if !exe.exists() {
         std::fs::copy("/bin/sleep", &exe).unwrap();
     }
-    let child = Command::new(&exe).arg("1000").spawn().unwrap();
+    let child = spawn(Command::new(&exe).arg("1000"));
     Daemon {
         pid: child.id(),
         child: Some(child),
+    }
+}
+
+/// Spawns, retrying while the executable is busy: a binary copied just now can still be open for
+/// writing in a child another test thread forked meanwhile (ETXTBSY) until that child execs.
+pub fn spawn(cmd: &mut Command) -> Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r.unwrap(),
+        }
     }
 }
 

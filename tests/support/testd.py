@@ -52,6 +52,8 @@ def main():
     )
     p.add_argument("--writer", choices=["daemon", "parent"], default="daemon",
                    help="with --fork after-lock-*: who writes its PID into the file")
+    p.add_argument("--workers", type=int, default=0,
+                   help="fork this many workers after writing the pidfile; their PIDs follow on a second line")
     p.add_argument("--ids", action="store_true",
                    help="print 'PID parent=P child=C fd=F' (the daemon's PID first) instead of the PID alone")
     args = p.parse_args()
@@ -75,7 +77,16 @@ def main():
             lock(fd, args.lock)
         if not args.no_pidfile_write and not args.readonly:
             write_pid(fd, args.write_pid or os.getpid())
+    workers = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:
+            forever()
+        workers.append(pid)
     report(args, os.getpid(), fd=fd)
+    if args.workers:
+        sys.stdout.write(" ".join(str(w) for w in workers) + "\n")
+        sys.stdout.flush()
     forever()
 
 

@@ -1,0 +1,496 @@
+//! Instances: a daemon running twice, running untracked, or leaving workers behind.
+//!
+//! Runs after the per-pidfile checks, over all entries at once (a process tracked by one pidfile is
+//! no orphan of another). Each pidfile is judged on its own (per-pidfile findings); processes that no
+//! pidfile and no manifest entry points at are not judged.
+//!
+//! - **The tracked daemon.** A pidfile tracks its daemon when its state is `running` and its process
+//!   is plausibly the daemon: it matches the manifest's `exe`/`cmdline` when the manifest gives them,
+//!   and otherwise has no `name-mismatch`. Its *tree* is everything below the top of the run of
+//!   same-daemon processes above it (see [`crate::identity`]): a master and all its workers
+//!   (nginx, postgres, php-fpm, gunicorn), whichever of them the file names.
+//! - **`duplicate-instance`.** Another process with the same identity (comm, exe, argv, uid) outside
+//!   that tree. Only the top of each foreign tree is listed (its workers are part of it). Threads are
+//!   never listed: `/proc` shows thread-group leaders only.
+//! - **`orphaned-instance`.** The pidfile is stale, missing, reused, a zombie, or names a process that
+//!   is not the daemon, and a process that is very likely the daemon runs without any pidfile of this
+//!   run tracking it (nor being below a tracked process). "Very likely" means: it matches the
+//!   manifest's `exe`/`cmdline` (when given, at least one confirmed and none contradicted), or else
+//!   the *orphan rule* of [`super::name`] (one of its names is exactly the pidfile's name). Each
+//!   candidate is listed by the top of its tree: the highest ancestor running the same executable
+//!   file (a master that renamed itself, with workers that kept the daemon's name, is one instance),
+//!   except for interpreters, whose executable unrelated programs share.
+//! - **`orphaned-worker`.** The recorded PID is dead (or a zombie) and processes remain in the
+//!   session or process group it led: the kernel never reuses a PID that still names a session or a
+//!   group, so those processes were forked by the recorded master and were reparented to init or a
+//!   subreaper when it died. They must also look like the daemon (manifest identity, or the file's
+//!   name rule when the name says anything).
+//!
+//! How an untracked process was recognised is recorded as a [`Found`] in the evidence (`found_by`),
+//! so further sources of the same fact (a process holding the pidfile's lock) slot in as new
+//! variants without changing the findings.
+//!
+//! Cost: indexes by comm, parent and session are built once ([`crate::system::Tree`]); exe, argv and
+//! uid are read only for processes whose comm could match.
+
+use super::expect::{identity_match, service_for};
+use super::Cx;
+use crate::audit::{Entry, State};
+use crate::finding::{CodeDoc, Finding, Severity};
+use crate::identity::{self, Identity};
+use crate::system::Process;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "duplicate-instance",
+        severity: Severity::Error,
+        summary: "Another copy of the daemon (same exe, arguments and user) runs outside the tracked process's tree.",
+        why: "Two copies of one daemon double every side effect: jobs run twice, messages are consumed or produced twice, files are written concurrently. The usual cause is a daemon put under a supervisor while a forgotten background copy still runs, or a start script run twice. The copy the pidfile does not track is invisible to stop scripts and survives every restart. Workers forked by the tracked process (its tree) and threads are never duplicates.",
+        fix: "Look at the instances in the evidence (start time, parent, supervisor, which one the pidfile tracks). Stop the copy nobody manages (usually the one without a supervisor and not tracked), then fix what started it.",
+    },
+    CodeDoc {
+        code: "orphaned-instance",
+        severity: Severity::Error,
+        summary: "The daemon runs untracked while its pidfile is stale, missing or names another process.",
+        why: "A stop that failed after removing the pidfile, or a second start that overwrote it and then exited, leaves the daemon running where no stop, restart or status script can find it: restarts start a second copy, stops report success while it keeps running. The process is recognised through the manifest's exe/cmdline, or by the pidfile's name (one of its names is exactly the file's; see the README).",
+        fix: "Check the process in the evidence. If it is the daemon, stop it (signal it by PID after checking), remove the stale file, and start the daemon cleanly under its init system or supervisor.",
+    },
+    CodeDoc {
+        code: "orphaned-worker",
+        severity: Severity::Warning,
+        summary: "The recorded master is dead but workers it forked still run, reparented to init or a subreaper.",
+        why: "The master was killed (SIGKILL, OOM) and its workers were not: they may still hold the listening socket, serve stale configuration, or keep files and locks, so a new master fails to start or runs beside them. They are recognised by session or process group: the kernel never reuses a PID that still names one, so members of the recorded PID's session were forked by it.",
+        fix: "Stop the workers listed in the evidence, remove the stale pidfile, and start the daemon again.",
+    },
+];
+
+/// How an untracked process was recognised as the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// It matches the manifest entry's `exe`/`cmdline`.
+    Expectation,
+    /// One of its names is exactly the pidfile's name (the orphan rule).
+    Name,
+    /// It holds the lock on the pidfile (confirmed in its fdinfo).
+    LockHolder,
+}
+
+impl Found {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Found::Expectation => "expectation",
+            Found::Name => "name",
+            Found::LockHolder => "lock",
+        }
+    }
+}
+
+/// What one pidfile's daemon looks like across the process table.
+#[derive(Clone, Debug, Default)]
+pub struct Survey {
+    /// The top of the tracked daemon's tree, when the pidfile tracks the daemon.
+    pub tracked: Option<i32>,
+    /// Tops of other trees of the same daemon.
+    pub duplicates: Vec<i32>,
+    /// Tops of untracked trees that are very likely the daemon (when it is not tracked).
+    pub orphans: Vec<(i32, Found)>,
+    /// Survivors of a dead recorded master's session or process group.
+    pub workers: Vec<i32>,
+    /// Why the instances could not be counted, if they could not.
+    pub uncounted: Option<&'static str>,
+}
+
+impl Survey {
+    /// Independent instances of the daemon seen running.
+    pub fn instances(&self) -> usize {
+        usize::from(self.tracked.is_some()) + self.duplicates.len() + self.orphans.len()
+    }
+}
+
+/// The pidfile's process, if it is plausibly the daemon.
+pub fn tracked_daemon(cx: &Cx<'_>, entry: &Entry) -> Option<Arc<Process>> {
+    if entry.state != State::Running {
+        return None;
+    }
+    let process = entry.process.clone()?;
+    match service_for(cx, entry).filter(|s| s.has_identity()) {
+        Some(service) => (!identity_match(cx, service, &process).contradicted()).then_some(process),
+        None => (!entry.findings.iter().any(|f| f.code == "name-mismatch")).then_some(process),
+    }
+}
+
+/// Whether the pidfile says the daemon should be tracked but is not.
+fn orphan_eligible(entry: &Entry) -> bool {
+    match entry.state {
+        State::Stale | State::Missing | State::Reused | State::Zombie | State::Running => true,
+        State::Invalid => entry.pid.is_some(),
+        _ => false,
+    }
+}
+
+/// Surveys every entry; the result is parallel to `entries`.
+pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
+    let snap = cx.snapshot;
+    let tree = snap.tree();
+    let tracked: Vec<Option<(Arc<Process>, Identity, i32)>> = entries
+        .iter()
+        .map(|e| {
+            tracked_daemon(cx, e).map(|p| {
+                let ident = Identity::of(snap, &p);
+                let root = identity::root_of(snap, &p, &ident);
+                (p, ident, root)
+            })
+        })
+        .collect();
+    let mut tracked_set: HashSet<i32> = HashSet::new();
+    for (_, _, root) in tracked.iter().flatten() {
+        if !tracked_set.contains(root) {
+            tracked_set.extend(tree.subtree(*root));
+        }
+    }
+    entries
+        .iter()
+        .zip(&tracked)
+        .map(|(entry, t)| {
+            let mut s = Survey::default();
+            if snap.proc_error.is_some() {
+                s.uncounted = Some("/proc could not be read");
+                return s;
+            }
+            if let Some((_, ident, root)) = t {
+                s.tracked = Some(*root);
+                s.duplicates = duplicates(cx, ident, *root);
+            } else if orphan_eligible(entry) {
+                s.workers = workers(cx, entry);
+                let (orphans, uncounted) = orphans(cx, entry, &tracked_set, &s.workers);
+                s.orphans = orphans;
+                s.uncounted = uncounted;
+            }
+            s
+        })
+        .collect()
+}
+
+/// Tops of same-daemon trees outside the tracked tree.
+fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32) -> Vec<i32> {
+    let snap = cx.snapshot;
+    let tree = snap.tree();
+    let own = tree.subtree(root);
+    let same: HashSet<i32> = tree
+        .with_comm(&ident.comm)
+        .iter()
+        .copied()
+        .filter(|pid| !own.contains(pid) && identity::is_same(snap, *pid, ident))
+        .collect();
+    let mut out: Vec<i32> = same
+        .iter()
+        .copied()
+        .filter(|pid| snap.get(*pid).is_some_and(|p| !same.contains(&p.stat.ppid)))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Whether a process could be a daemon instance at all.
+fn plausible(cx: &Cx<'_>, p: &Process) -> bool {
+    p.pid() > 1
+        && p.pid() != cx.snapshot.self_pid
+        && !p.stat.is_zombie()
+        && !p.stat.is_kernel_thread()
+}
+
+/// Survivors of the dead recorded master's session or process group that look like the daemon.
+fn workers(cx: &Cx<'_>, entry: &Entry) -> Vec<i32> {
+    if !matches!(entry.state, State::Stale | State::Zombie) {
+        return Vec::new();
+    }
+    let Some(master) = entry.pid.map(|p| p as i32) else {
+        return Vec::new();
+    };
+    let snap = cx.snapshot;
+    let service = service_for(cx, entry).filter(|s| s.has_identity());
+    snap.tree()
+        .in_session_or_group(master)
+        .iter()
+        .copied()
+        .filter(|&pid| pid != master)
+        .filter(|&pid| {
+            let Some(p) = snap.get(pid) else { return false };
+            if !plausible(cx, p) {
+                return false;
+            }
+            match service {
+                Some(s) => identity_match(cx, s, p).confirmed(),
+                None => {
+                    let d = snap.details(p);
+                    let t = super::name::process_tokens(
+                        &p.stat.comm,
+                        d.exe.as_deref(),
+                        d.cmdline.as_deref(),
+                    );
+                    super::name::names_match(&entry.path, &p.stat.comm, &t) != Some(false)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Untracked processes that are very likely the daemon, and why none could be looked for.
+fn orphans(
+    cx: &Cx<'_>,
+    entry: &Entry,
+    tracked_set: &HashSet<i32>,
+    workers: &[i32],
+) -> (Vec<(i32, Found)>, Option<&'static str>) {
+    let snap = cx.snapshot;
+    let tree = snap.tree();
+    let service = service_for(cx, entry).filter(|s| s.has_identity());
+    let mut name = super::name::name_tokens(&entry.path);
+    let has_holder = entry.lock.as_ref().is_some_and(|l| !l.holders().is_empty());
+    if service.is_none() && name.is_empty() && !has_holder {
+        return (
+            Vec::new(),
+            Some("the manifest gives no exe or cmdline and the pidfile's name names no process"),
+        );
+    }
+    let exe_comm: Option<String> = service
+        .and_then(|s| s.exe.as_ref())
+        .and_then(|e| e.file_name())
+        .map(|n| {
+            let n = n.to_string_lossy();
+            n.chars()
+                .scan(0, |len, c| {
+                    *len += c.len_utf8();
+                    (*len <= 15).then_some(c)
+                })
+                .collect()
+        });
+    if let Some(s) = service {
+        let mut extra = Vec::new();
+        super::name::tokens_of(&s.name, &mut extra);
+        name.extend(extra);
+    }
+    let recorded = entry.pid.map(|p| p as i32);
+    let mut found: Vec<(i32, Found)> = Vec::new();
+    for (comm, pids) in tree.comms() {
+        if exe_comm.as_deref() != Some(comm) && !super::name::comm_could_match(&name, comm) {
+            continue;
+        }
+        for &pid in pids {
+            if tracked_set.contains(&pid) || workers.contains(&pid) {
+                continue;
+            }
+            let Some(p) = snap.get(pid) else { continue };
+            if !plausible(cx, p) {
+                continue;
+            }
+            // The process the file names is judged by the other checks, not found as an orphan.
+            if Some(pid) == recorded {
+                continue;
+            }
+            let how = match service {
+                Some(s) => identity_match(cx, s, p)
+                    .confirmed()
+                    .then_some(Found::Expectation),
+                None => {
+                    let d = snap.details(p);
+                    super::name::strictly_named(
+                        &super::name::name_tokens(&entry.path),
+                        comm,
+                        d.exe.as_deref(),
+                        d.cmdline.as_deref(),
+                    )
+                    .then_some(Found::Name)
+                }
+            };
+            if let Some(how) = how {
+                found.push((pid, how));
+            }
+        }
+    }
+    // A verified holder of the pidfile's lock is the strongest witness of the real instance.
+    for holder in entry.lock.iter().flat_map(|l| l.holders()) {
+        let pid = holder.pid();
+        if holder.verified
+            && Some(pid) != recorded
+            && !tracked_set.contains(&pid)
+            && !workers.contains(&pid)
+            && !found.iter().any(|(p, _)| *p == pid)
+        {
+            found.push((pid, Found::LockHolder));
+        }
+    }
+    // One instance per tree: a candidate's workers, and a master that renamed itself but runs the
+    // same executable as the candidates below it, make one instance, listed by its top.
+    let set: HashSet<i32> = found.iter().map(|(p, _)| *p).collect();
+    let mut tops: Vec<(i32, Found)> = Vec::new();
+    for (pid, how) in found {
+        let top = same_exe_top(cx, pid, tracked_set);
+        let parent_found = snap.get(top).is_some_and(|p| set.contains(&p.stat.ppid));
+        if !parent_found && !tops.iter().any(|(t, _)| *t == top) {
+            tops.push((top, how));
+        }
+    }
+    tops.sort_unstable_by_key(|(p, _)| *p);
+    (tops, None)
+}
+
+/// The top of the run of ancestors of `pid` that run the same executable file.
+fn same_exe_top(cx: &Cx<'_>, pid: i32, tracked_set: &HashSet<i32>) -> i32 {
+    let snap = cx.snapshot;
+    let exe_of = |p: &Process| snap.details(p).exe_id;
+    let Some(mut cur) = snap.get(pid) else {
+        return pid;
+    };
+    let Some(exe) = exe_of(cur) else { return pid };
+    // Unrelated programs share an interpreter's executable: no climbing there.
+    let d = snap.details(cur);
+    if super::name::is_interpreter(&cur.stat.comm, d.exe.as_deref()) {
+        return pid;
+    }
+    for _ in 0..64 {
+        match snap.get(cur.stat.ppid) {
+            Some(parent)
+                if plausible(cx, parent)
+                    && !tracked_set.contains(&parent.pid())
+                    && exe_of(parent) == Some(exe) =>
+            {
+                cur = parent;
+            }
+            _ => break,
+        }
+    }
+    cur.pid()
+}
+
+/// Reports duplicates, orphans and orphaned workers.
+pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
+    let snap = cx.snapshot;
+    for (entry, s) in entries.iter_mut().zip(surveys) {
+        let subject = entry.path.display().to_string();
+        let service = service_for(cx, entry);
+        let expected = service.map(|s| s.instances as usize).unwrap_or(1);
+        if let Some(root) = s.tracked {
+            if !s.duplicates.is_empty() && expected == 1 {
+                let p = snap.get(root).cloned();
+                let ident = p.as_ref().map(|p| Identity::of(snap, p));
+                let mut instances = vec![identity::describe(snap, root, true)];
+                instances.extend(
+                    s.duplicates
+                        .iter()
+                        .take(MAX_LISTED)
+                        .map(|d| identity::describe(snap, *d, false)),
+                );
+                entry.findings.push(
+                    Finding::new(
+                        "duplicate-instance",
+                        &subject,
+                        format!(
+                            "{} also runs as {} outside the tracked PID {root}'s tree",
+                            p.as_ref()
+                                .map(|p| p.stat.comm.as_str())
+                                .unwrap_or("the daemon"),
+                            pid_list(&s.duplicates)
+                        ),
+                    )
+                    .with("tracked_pid", entry.pid)
+                    .with("tree_root", root)
+                    .with("duplicates", s.duplicates.clone())
+                    .with(
+                        "exe",
+                        ident
+                            .as_ref()
+                            .and_then(|i| i.exe.as_ref().map(|e| e.display().to_string())),
+                    )
+                    .with("cmdline", ident.as_ref().and_then(|i| i.argv.clone()))
+                    .with("uid", ident.as_ref().and_then(|i| i.uid))
+                    .with("instances", instances),
+                );
+            }
+        }
+        if !s.orphans.is_empty() {
+            let pids: Vec<i32> = s.orphans.iter().map(|(p, _)| *p).collect();
+            let first = snap.get(pids[0]).map(|p| p.stat.comm.clone());
+            let why = match (entry.state, entry.pid, &entry.process) {
+                (State::Missing, _, _) => "the pidfile is missing".to_string(),
+                (State::Stale, Some(pid), _) => format!("the recorded PID {pid} is gone"),
+                (State::Zombie, Some(pid), _) => format!("the recorded PID {pid} is a zombie"),
+                (_, Some(pid), Some(p)) => {
+                    format!("the file names PID {pid} ({}), not the daemon", p.stat.comm)
+                }
+                (_, Some(pid), None) => format!("the file names PID {pid}, not the daemon"),
+                _ => "the file names no daemon".to_string(),
+            };
+            let listed: Vec<serde_json::Value> = s
+                .orphans
+                .iter()
+                .take(MAX_LISTED)
+                .map(|(pid, how)| {
+                    let mut v = identity::describe(snap, *pid, false);
+                    v["found_by"] = how.as_str().into();
+                    v
+                })
+                .collect();
+            entry.findings.push(
+                Finding::new(
+                    "orphaned-instance",
+                    &subject,
+                    format!(
+                        "{why}, but {} runs untracked as {}",
+                        first.as_deref().unwrap_or("the daemon"),
+                        pid_list(&pids)
+                    ),
+                )
+                .with("recorded_pid", entry.pid)
+                .with("state", entry.state.as_str())
+                .with("orphans", pids.clone())
+                .with("found_by", s.orphans[0].1.as_str())
+                .with("instances", listed),
+            );
+        }
+        if !s.workers.is_empty() {
+            let master = entry.pid.unwrap_or_default();
+            let listed: Vec<serde_json::Value> = s
+                .workers
+                .iter()
+                .take(MAX_LISTED)
+                .map(|w| identity::describe(snap, *w, false))
+                .collect();
+            entry.findings.push(
+                Finding::new(
+                    "orphaned-worker",
+                    &subject,
+                    format!(
+                        "the recorded master PID {master} is gone, but {} it forked still run{}",
+                        pid_list(&s.workers),
+                        if s.workers.len() == 1 { "s" } else { "" }
+                    ),
+                )
+                .with("master_pid", master)
+                .with("workers", s.workers.clone())
+                .with("instances", listed),
+            );
+        }
+    }
+}
+
+/// How many PIDs a message names, and how many instances evidence describes, before it says how
+/// many more there are.
+const MAX_LISTED: usize = 16;
+
+/// `PID 12`, `PIDs 12, 34`, or `PIDs 12, 34, ... and 40 more`.
+pub fn pid_list(pids: &[i32]) -> String {
+    let list: Vec<String> = pids
+        .iter()
+        .take(MAX_LISTED)
+        .map(|p| p.to_string())
+        .collect();
+    let more = pids.len().saturating_sub(MAX_LISTED);
+    match (pids.len(), more) {
+        (1, _) => format!("PID {}", list[0]),
+        (_, 0) => format!("PIDs {}", list.join(", ")),
+        _ => format!("PIDs {} and {more} more", list.join(", ")),
+    }
+}

@@ -1,0 +1,230 @@
+//! The identity of a daemon's process, and where an instance stands in the process tree.
+//!
+//! Two processes are the *same daemon* when they have the same `comm`, run the same executable (the
+//! same device and inode, or the same path: an upgraded binary replaced on disk is still the same
+//! daemon), with the same arguments (`argv[0]` compared by basename, so `/usr/sbin/foo -x` and `foo -x`
+//! agree) and the same real uid. Anything that could not be read (EACCES, a process that exited)
+//! never makes two processes the same.
+//!
+//! `comm` comes with the snapshot's `stat`, so comparing it first is free; exe, argv and uid are read
+//! (lazily, once per process) only for processes whose `comm` already matches.
+
+use crate::system::{Process, Snapshot};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Process supervisors recognised in an instance's parent chain (by comm).
+pub const SUPERVISORS: &[&str] = &["supervise", "runsv", "s6-supervise", "supervisord"];
+
+/// How far up the parent chain a supervisor is looked for.
+const MAX_ANCESTORS: usize = 64;
+
+/// What makes a process the daemon it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub comm: String,
+    /// The executable's path, without the ` (deleted)` the kernel appends when it was removed.
+    pub exe: Option<PathBuf>,
+    pub exe_deleted: bool,
+    /// Device and inode of the running executable.
+    pub exe_id: Option<(u64, u64)>,
+    pub argv: Option<Vec<String>>,
+    pub uid: Option<u32>,
+}
+
+/// `/proc/PID/exe` without the kernel's ` (deleted)` suffix.
+pub fn strip_deleted(exe: &Path) -> (PathBuf, bool) {
+    let bytes = exe.as_os_str().as_encoded_bytes();
+    match bytes.strip_suffix(b" (deleted)") {
+        Some(b) => (
+            PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b)),
+            true,
+        ),
+        None => (exe.to_path_buf(), false),
+    }
+}
+
+fn basename(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+fn same_argv(a: &[String], b: &[String]) -> bool {
+    !a.is_empty() && a.len() == b.len() && basename(&a[0]) == basename(&b[0]) && a[1..] == b[1..]
+}
+
+impl Identity {
+    /// Reads (lazily, once) the identity of a process.
+    pub fn of(snapshot: &Snapshot, process: &Process) -> Identity {
+        let d = snapshot.details(process);
+        let (exe, exe_deleted) = match &d.exe {
+            Some(e) => {
+                let (p, del) = strip_deleted(e);
+                (Some(p), del)
+            }
+            None => (None, false),
+        };
+        Identity {
+            comm: process.stat.comm.clone(),
+            exe,
+            exe_deleted,
+            exe_id: d.exe_id,
+            argv: d.cmdline.clone().filter(|a| !a.is_empty()),
+            uid: d.uid(),
+        }
+    }
+
+    /// Whether `other` is the same daemon (see the module docs).
+    pub fn same_daemon(&self, other: &Identity) -> bool {
+        let exe = match (self.exe_id, other.exe_id) {
+            (Some(a), Some(b)) if a == b => true,
+            _ => matches!((&self.exe, &other.exe), (Some(a), Some(b)) if a == b),
+        };
+        self.comm == other.comm
+            && exe
+            && matches!((&self.argv, &other.argv), (Some(a), Some(b)) if same_argv(a, b))
+            && self.uid.is_some()
+            && self.uid == other.uid
+    }
+}
+
+/// Whether `pid` is the same daemon as `ident`: comm first (free), then the rest.
+pub fn is_same(snapshot: &Snapshot, pid: i32, ident: &Identity) -> bool {
+    snapshot.get(pid).is_some_and(|p| {
+        p.stat.comm == ident.comm
+            && !p.stat.is_zombie()
+            && Identity::of(snapshot, p).same_daemon(ident)
+    })
+}
+
+/// The top of the run of same-daemon processes above `process` (a master whose worker a pidfile
+/// names is the root of the worker's tree).
+pub fn root_of(snapshot: &Snapshot, process: &Arc<Process>, ident: &Identity) -> i32 {
+    let mut pid = process.pid();
+    for _ in 0..MAX_ANCESTORS {
+        let Some(p) = snapshot.get(pid) else { break };
+        let ppid = p.stat.ppid;
+        if ppid <= 1 || !is_same(snapshot, ppid, ident) {
+            break;
+        }
+        pid = ppid;
+    }
+    pid
+}
+
+/// The supervisor of a process: the nearest ancestor that is a known supervisor, or the systemd
+/// service whose cgroup holds it (when systemd is among its ancestors).
+pub fn supervisor(snapshot: &Snapshot, process: &Process) -> Option<String> {
+    let mut ppid = process.stat.ppid;
+    let mut under_systemd = false;
+    for _ in 0..MAX_ANCESTORS {
+        let Some(parent) = snapshot.get(ppid) else {
+            break;
+        };
+        let comm = parent.stat.comm.as_str();
+        if SUPERVISORS.contains(&comm) {
+            return Some(format!("{comm} (PID {})", parent.pid()));
+        }
+        if comm == "systemd" {
+            under_systemd = true;
+            break;
+        }
+        if ppid <= 1 {
+            break;
+        }
+        ppid = parent.stat.ppid;
+    }
+    if !under_systemd {
+        return None;
+    }
+    let cgroup = snapshot.read_proc_file(process, "cgroup")?;
+    let unit = systemd_unit(&cgroup)?;
+    Some(format!("systemd ({unit})"))
+}
+
+/// The `.service` unit a `/proc/PID/cgroup` names (cgroup v2 line, or v1 `name=systemd`).
+pub fn systemd_unit(cgroup: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(cgroup).ok()?;
+    text.lines()
+        .filter(|l| l.starts_with("0::") || l.contains(":name=systemd:"))
+        .find_map(|l| {
+            l.rsplit(':')
+                .next()?
+                .split('/')
+                .rev()
+                .find(|c| c.ends_with(".service"))
+                .map(str::to_string)
+        })
+}
+
+/// One instance of a daemon, as evidence shows it.
+pub fn describe(snapshot: &Snapshot, pid: i32, tracked: bool) -> serde_json::Value {
+    let Some(p) = snapshot.get(pid) else {
+        return serde_json::json!({ "pid": pid, "tracked": tracked });
+    };
+    let parent = snapshot.get(p.stat.ppid);
+    let ident = Identity::of(snapshot, p);
+    serde_json::json!({
+        "pid": pid,
+        "ppid": p.stat.ppid,
+        "parent_comm": parent.map(|q| q.stat.comm.clone()),
+        "start_time": snapshot.start_time(&p.stat).map(|t| (t * 100.0).round() / 100.0),
+        "supervisor": supervisor(snapshot, p),
+        "uid": ident.uid,
+        "cmdline": ident.argv,
+        "tracked": tracked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(exe: &str, ino: u64, argv: &[&str], uid: u32) -> Identity {
+        let (exe, exe_deleted) = strip_deleted(Path::new(exe));
+        Identity {
+            comm: "foo".into(),
+            exe: Some(exe),
+            exe_deleted,
+            exe_id: Some((8, ino)),
+            argv: Some(argv.iter().map(|s| s.to_string()).collect()),
+            uid: Some(uid),
+        }
+    }
+
+    /// Same exe (by inode or by path), same arguments and uid make the same daemon; any difference
+    /// does not.
+    #[test]
+    fn same_daemon_rule() {
+        let a = id("/usr/sbin/foo", 1, &["/usr/sbin/foo", "-c", "x"], 0);
+        assert!(a.same_daemon(&id("/usr/sbin/foo", 1, &["foo", "-c", "x"], 0)));
+        // Upgraded on disk: another inode, same path.
+        assert!(a.same_daemon(&id("/usr/sbin/foo (deleted)", 2, &["foo", "-c", "x"], 0)));
+        // A hard link elsewhere: same inode.
+        assert!(a.same_daemon(&id("/opt/foo", 1, &["foo", "-c", "x"], 0)));
+        assert!(!a.same_daemon(&id("/usr/sbin/foo", 1, &["foo", "-c", "y"], 0)));
+        assert!(!a.same_daemon(&id("/usr/sbin/foo", 1, &["foo", "-c"], 0)));
+        assert!(!a.same_daemon(&id("/usr/sbin/foo", 1, &["foo", "-c", "x"], 33)));
+        assert!(!a.same_daemon(&id("/usr/bin/bar", 3, &["foo", "-c", "x"], 0)));
+        let mut unknown = a.clone();
+        unknown.argv = None;
+        assert!(!a.same_daemon(&unknown));
+    }
+
+    /// The service unit is read from cgroup v2 and v1 lines; other cgroups name none.
+    #[test]
+    fn systemd_units() {
+        assert_eq!(
+            systemd_unit(b"0::/system.slice/nginx.service\n").as_deref(),
+            Some("nginx.service")
+        );
+        assert_eq!(
+            systemd_unit(b"12:cpu:/\n1:name=systemd:/system.slice/redis-server.service\n")
+                .as_deref(),
+            Some("redis-server.service")
+        );
+        assert_eq!(
+            systemd_unit(b"0::/user.slice/user-0.slice/session-3.scope\n"),
+            None
+        );
+    }
+}

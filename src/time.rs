@@ -1,0 +1,120 @@
+//! Points in time given by people: `--started-after` and a manifest's `started_after`.
+//!
+//! Accepted: Unix seconds (`1714564800`), or RFC 3339 (`2024-05-01T12:00:00Z`,
+//! `2024-05-01T14:00:00+02:00`, fractional seconds allowed; a space may replace the `T`). A time
+//! without a zone is refused: a deploy check must not depend on the machine's time zone. Pure: no I/O.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Parses a point in time, or says what is wrong with it.
+pub fn parse(s: &str) -> Result<SystemTime, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty time (expected RFC 3339 or Unix seconds)".into());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = s
+            .parse()
+            .map_err(|_| format!("'{s}': Unix seconds out of range"))?;
+        return UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .ok_or_else(|| format!("'{s}': Unix seconds out of range"));
+    }
+    let bad = || {
+        format!(
+            "'{s}' is not RFC 3339 (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00) or Unix seconds"
+        )
+    };
+    // humantime reads UTC (`Z`) only; a numeric offset is applied here.
+    let (base, offset_secs): (String, i64) = if let Some(b) = s.strip_suffix(['Z', 'z']) {
+        (format!("{b}Z"), 0)
+    } else {
+        let bytes = s.as_bytes();
+        if bytes.len() < 6 {
+            return Err(bad());
+        }
+        let (head, tail) = s.split_at(s.len() - 6);
+        let tb = tail.as_bytes();
+        let sign = match tb[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(bad()),
+        };
+        if tb[3] != b':'
+            || !tb[1..3].iter().all(u8::is_ascii_digit)
+            || !tb[4..6].iter().all(u8::is_ascii_digit)
+        {
+            return Err(bad());
+        }
+        let hours: i64 = tail[1..3].parse().map_err(|_| bad())?;
+        let minutes: i64 = tail[4..6].parse().map_err(|_| bad())?;
+        if hours > 23 || minutes > 59 {
+            return Err(bad());
+        }
+        (format!("{head}Z"), sign * (hours * 3600 + minutes * 60))
+    };
+    let utc = humantime::parse_rfc3339_weak(&base).map_err(|_| bad())?;
+    // Local time = UTC + offset, so UTC = local - offset.
+    let t = if offset_secs >= 0 {
+        utc.checked_sub(Duration::from_secs(offset_secs as u64))
+    } else {
+        utc.checked_add(Duration::from_secs(offset_secs.unsigned_abs()))
+    };
+    t.ok_or_else(bad)
+}
+
+/// Unix seconds of a point in time (negative before 1970).
+pub fn unix(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// RFC 3339 (UTC, whole seconds) of Unix seconds, for messages.
+pub fn rfc3339(unix_secs: f64) -> String {
+    if unix_secs < 0.0 {
+        return format!("{unix_secs:.0} (Unix seconds)");
+    }
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs_f64(unix_secs)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: &str) -> f64 {
+        unix(parse(s).unwrap())
+    }
+
+    /// Unix seconds, UTC and offset forms name the same instant.
+    #[test]
+    fn forms_agree() {
+        assert_eq!(secs("1714564800"), 1_714_564_800.0);
+        assert_eq!(secs("2024-05-01T12:00:00Z"), 1_714_564_800.0);
+        assert_eq!(secs("2024-05-01 12:00:00Z"), 1_714_564_800.0);
+        assert_eq!(secs("2024-05-01T14:00:00+02:00"), 1_714_564_800.0);
+        assert_eq!(secs("2024-05-01T07:30:00-04:30"), 1_714_564_800.0);
+        assert_eq!(secs("2024-05-01T12:00:00.5Z"), 1_714_564_800.5);
+    }
+
+    /// Zone-less, garbled and out-of-range times are refused with a message, never a panic.
+    #[test]
+    fn bad_times() {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-05-01T12:00:00",
+            "2024-05-01",
+            "2024-13-01T00:00:00Z",
+            "2024-05-01T12:00:00+2:00",
+            "2024-05-01T12:00:00+24:00",
+            "-5",
+            "1e9",
+            "99999999999999999999999",
+            "+00:00",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
