@@ -164,6 +164,11 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
                 s.duplicates = duplicates(cx, ident, *root);
             } else if orphan_eligible(entry) {
                 s.workers = workers(cx, entry);
+                // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
+                if let Some(lock) = &entry.lock {
+                    let holders: Vec<i32> = lock.holders().iter().map(|h| h.pid()).collect();
+                    s.workers.retain(|w| !holders.contains(w));
+                }
                 let (orphans, uncounted) = orphans(cx, entry, &tracked_set, &s.workers);
                 s.orphans = orphans;
                 s.uncounted = uncounted;
@@ -274,6 +279,18 @@ fn orphans(
     }
     let recorded = entry.pid.map(|p| p as i32);
     let mut found: Vec<(i32, Found)> = Vec::new();
+    // A verified holder of the pidfile's lock is the strongest witness of the real instance.
+    for holder in entry.lock.iter().flat_map(|l| l.holders()) {
+        let pid = holder.pid();
+        if holder.verified
+            && Some(pid) != recorded
+            && !tracked_set.contains(&pid)
+            && !workers.contains(&pid)
+            && !found.iter().any(|(p, _)| *p == pid)
+        {
+            found.push((pid, Found::LockHolder));
+        }
+    }
     for (comm, pids) in tree.comms() {
         if exe_comm.as_deref() != Some(comm) && !super::name::comm_could_match(&name, comm) {
             continue;
@@ -306,20 +323,10 @@ fn orphans(
                 }
             };
             if let Some(how) = how {
-                found.push((pid, how));
+                if !found.iter().any(|(p, _)| *p == pid) {
+                    found.push((pid, how));
+                }
             }
-        }
-    }
-    // A verified holder of the pidfile's lock is the strongest witness of the real instance.
-    for holder in entry.lock.iter().flat_map(|l| l.holders()) {
-        let pid = holder.pid();
-        if holder.verified
-            && Some(pid) != recorded
-            && !tracked_set.contains(&pid)
-            && !workers.contains(&pid)
-            && !found.iter().any(|(p, _)| *p == pid)
-        {
-            found.push((pid, Found::LockHolder));
         }
     }
     // One instance per tree: a candidate's workers, and a master that renamed itself but runs the
