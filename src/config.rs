@@ -32,6 +32,10 @@ pub struct Config {
     /// Read exe, cmdline and uid of every live process a pidfile names (for the report), not only
     /// where a check needs them.
     pub details: bool,
+    /// `--textfile DIR`: also write the Prometheus metrics to `DIR/pidaudit.prom`.
+    pub textfile: Option<PathBuf>,
+    /// `-w` / `-c` (Nagios mode only).
+    pub thresholds: crate::report::nagios::Thresholds,
 }
 
 /// A usage error, reported with exit status 2.
@@ -94,6 +98,7 @@ impl Config {
         } else {
             Verbosity::Normal
         };
+        let thresholds = thresholds(args)?;
         Ok(Config {
             discover: discover::Options {
                 paths: args.paths.clone(),
@@ -108,6 +113,29 @@ impl Config {
             color,
             verbosity,
             details: verbosity == Verbosity::Verbose || args.format == OutputFormat::Json,
+            textfile: args.textfile.clone(),
+            thresholds,
         })
     }
+}
+
+/// Parses `-w` / `-c` (Nagios ranges); they apply only to `--format nagios`.
+fn thresholds(args: &ScanArgs) -> Result<crate::report::nagios::Thresholds, UsageError> {
+    use crate::report::nagios::{Range, Thresholds};
+    let parse = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(Range::parse)
+            .transpose()
+            .map_err(|e| UsageError(format!("{flag}: {e}")))
+    };
+    let t = Thresholds {
+        warning: parse("-w/--warning", &args.warning)?,
+        critical: parse("-c/--critical", &args.critical)?,
+    };
+    if t.is_set() && args.format != OutputFormat::Nagios {
+        return Err(UsageError(
+            "-w/--warning and -c/--critical apply only to --format nagios".into(),
+        ));
+    }
+    Ok(t)
 }
