@@ -20,11 +20,16 @@ pub fn testd_path() -> PathBuf {
 pub struct Daemon {
     pub pid: u32,
     child: Option<Child>,
+    /// Set once killed: the PID may then belong to an unrelated process, never signal it again.
+    killed: bool,
 }
 
 impl Daemon {
     /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead.
     pub fn kill(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
         kill9(self.pid);
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
@@ -75,11 +80,16 @@ pub fn testd(args: &[&str]) -> Daemon {
     let daemonized = args.contains(&"--daemonize");
     if daemonized {
         let _ = child.wait();
-        Daemon { pid, child: None }
+        Daemon {
+            pid,
+            child: None,
+            killed: false,
+        }
     } else {
         Daemon {
             pid,
             child: Some(child),
+            killed: false,
         }
     }
 }
@@ -90,10 +100,21 @@ pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
     if !exe.exists() {
         std::fs::copy("/bin/sleep", &exe).unwrap();
     }
-    let child = Command::new(&exe).arg("1000").spawn().unwrap();
+    // A thread forking elsewhere in the test binary may briefly hold the copy's write descriptor
+    // (until its exec closes it): exec then fails with ETXTBSY. Retry.
+    let mut tries = 0;
+    let child = loop {
+        match Command::new(&exe).arg("1000").spawn() {
+            Ok(c) => break c,
+            Err(e) if e.raw_os_error() == Some(26) && tries < 100 => tries += 1,
+            Err(e) => panic!("cannot run {}: {e}", exe.display()),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     Daemon {
         pid: child.id(),
         child: Some(child),
+        killed: false,
     }
 }
 
@@ -107,17 +128,24 @@ pub fn dead_pid() -> u32 {
 
 /// A real zombie: returns its (non-reaping) parent and the zombie's PID.
 pub fn zombie() -> (Daemon, u32) {
+    // The child exits only once the shell has become `sleep 1000` (which never reaps), so the shell
+    // cannot reap it first.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("sleep 0 & echo $!; exec sleep 1000")
+        .arg("( while [ \"$(cat /proc/$$/comm 2>/dev/null)\" = sh ]; do sleep 0.01; done; exec sleep 0 ) & echo $!; exec sleep 1000")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let parent = Daemon {
+        pid: child.id(),
+        child: Some(child),
+        killed: false,
+    };
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let zpid: u32 = line.trim().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{zpid}/stat")).unwrap_or_default();
         if stat
@@ -130,14 +158,7 @@ pub fn zombie() -> (Daemon, u32) {
         assert!(Instant::now() < deadline, "no zombie appeared");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid = child.id();
-    (
-        Daemon {
-            pid,
-            child: Some(child),
-        },
-        zpid,
-    )
+    (parent, zpid)
 }
 
 /// Writes a pidfile.
