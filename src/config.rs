@@ -36,6 +36,10 @@ pub struct Config {
     pub expect: Option<crate::expect::Manifest>,
     /// `--started-after`: audited daemons must have started after it.
     pub started_after: Option<std::time::SystemTime>,
+    /// `--textfile DIR`: also write the Prometheus metrics to `DIR/pidaudit.prom`.
+    pub textfile: Option<PathBuf>,
+    /// `-w` / `-c` (Nagios mode only).
+    pub thresholds: crate::report::nagios::Thresholds,
 }
 
 /// A usage error, reported with exit status 2.
@@ -109,6 +113,7 @@ impl Config {
         if let Some(m) = &expect {
             paths.extend(m.services.iter().map(|s| s.pidfile.clone()));
         }
+        let thresholds = thresholds(args)?;
         Ok(Config {
             discover: discover::Options {
                 paths,
@@ -125,6 +130,8 @@ impl Config {
             details: verbosity == Verbosity::Verbose || args.format == OutputFormat::Json,
             expect,
             started_after,
+            textfile: args.textfile.clone(),
+            thresholds,
         })
     }
 }
@@ -142,4 +149,25 @@ fn load_manifest(path: &std::path::Path) -> Result<crate::expect::Manifest, Usag
             .map(|u| u.uid.as_raw())
     })
     .map_err(|e| UsageError(e.to_string()))
+}
+
+/// Parses `-w` / `-c` (Nagios ranges); they apply only to `--format nagios`.
+fn thresholds(args: &ScanArgs) -> Result<crate::report::nagios::Thresholds, UsageError> {
+    use crate::report::nagios::{Range, Thresholds};
+    let parse = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(Range::parse)
+            .transpose()
+            .map_err(|e| UsageError(format!("{flag}: {e}")))
+    };
+    let t = Thresholds {
+        warning: parse("-w/--warning", &args.warning)?,
+        critical: parse("-c/--critical", &args.critical)?,
+    };
+    if t.is_set() && args.format != OutputFormat::Nagios {
+        return Err(UsageError(
+            "-w/--warning and -c/--critical apply only to --format nagios".into(),
+        ));
+    }
+    Ok(t)
 }

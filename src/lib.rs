@@ -7,7 +7,8 @@
 //! 3. [`system`]: one [`system::Snapshot`] of `/proc`, read once, under a configurable root.
 //! 4. [`checks`]: one file per family; they turn entries into states and [`finding::Finding`]s.
 //! 5. [`audit`]: runs the stages and builds the [`audit::Report`] model.
-//! 6. [`report`]: renders the report (human, JSON); reporters decide nothing.
+//! 6. [`report`]: renders the report (human, JSON, Nagios, Prometheus, JUnit); reporters decide
+//!    nothing. [`textfile`] writes the Prometheus metrics for node exporter, when asked.
 //!
 //! [`cli`] parses the command line, [`config`] validates it before any work starts, and [`exit`]
 //! holds every exit status.
@@ -25,4 +26,5 @@ pub mod parallel;
 pub mod pidfile;
 pub mod report;
 pub mod system;
+pub mod textfile;
 pub mod time;

@@ -42,7 +42,7 @@ fn killed_daemon_leaves_stale_file() {
 fn zombie_names_its_parent() {
     let dir = tempfile::tempdir().unwrap();
     let (parent, zpid) = zombie();
-    let pf = dir.path().join("sleep.pid");
+    let pf = dir.path().join("zombied.pid");
     write_pidfile(&pf, &format!("{zpid}\n"));
     let r = run(&["--format", "json", pf.to_str().unwrap()]);
     assert_eq!(r.code, 1);

@@ -20,16 +20,25 @@ pub fn testd_path() -> PathBuf {
 pub struct Daemon {
     pub pid: u32,
     child: Option<Child>,
+    /// Set once killed: the PID may then belong to an unrelated process, never signal it again.
+    killed: bool,
 }
 
 impl Daemon {
     /// Takes charge of a process that is not our child: killed (and waited for) when dropped.
     pub fn adopt(pid: u32) -> Daemon {
-        Daemon { pid, child: None }
+        Daemon {
+            pid,
+            child: None,
+            killed: false,
+        }
     }
 
     /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead.
     pub fn kill(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
         kill9(self.pid);
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
@@ -80,11 +89,16 @@ pub fn testd(args: &[&str]) -> Daemon {
     let daemonized = args.contains(&"--daemonize");
     if daemonized {
         let _ = child.wait();
-        Daemon { pid, child: None }
+        Daemon {
+            pid,
+            child: None,
+            killed: false,
+        }
     } else {
         Daemon {
             pid,
             child: Some(child),
+            killed: false,
         }
     }
 }
@@ -99,6 +113,7 @@ pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
     Daemon {
         pid: child.id(),
         child: Some(child),
+        killed: false,
     }
 }
 
@@ -127,17 +142,24 @@ pub fn dead_pid() -> u32 {
 
 /// A real zombie: returns its (non-reaping) parent and the zombie's PID.
 pub fn zombie() -> (Daemon, u32) {
+    // The child exits only once the shell has become `sleep 1000` (which never reaps), so the shell
+    // cannot reap it first.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("sleep 0 & echo $!; exec sleep 1000")
+        .arg("( while [ \"$(cat /proc/$$/comm 2>/dev/null)\" = sh ]; do sleep 0.01; done; exec sleep 0 ) & echo $!; exec sleep 1000")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let parent = Daemon {
+        pid: child.id(),
+        child: Some(child),
+        killed: false,
+    };
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let zpid: u32 = line.trim().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{zpid}/stat")).unwrap_or_default();
         if stat
@@ -150,14 +172,7 @@ pub fn zombie() -> (Daemon, u32) {
         assert!(Instant::now() < deadline, "no zombie appeared");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid = child.id();
-    (
-        Daemon {
-            pid,
-            child: Some(child),
-        },
-        zpid,
-    )
+    (parent, zpid)
 }
 
 /// Writes a pidfile.
@@ -314,6 +329,7 @@ pub fn testd_ids_as(wrapper: &[&str], args: &[&str]) -> Testd {
         .map(|p| Daemon {
             pid: p,
             child: None,
+            killed: false,
         })
         .collect();
     // A parent that exited once its child took over (`--fork after-lock-exit`) is reaped now, so its
@@ -322,6 +338,7 @@ pub fn testd_ids_as(wrapper: &[&str], args: &[&str]) -> Testd {
         procs.push(Daemon {
             pid: spawned,
             child: Some(child),
+            killed: false,
         });
     }
     Testd {
