@@ -82,6 +82,12 @@ pub struct Entry {
     pub thread_of: Option<i32>,
     pub state: State,
     pub findings: Vec<Finding>,
+    /// The directory that holds the pidfile, open (the trust check walks up from it).
+    pub dir: Arc<rustix::fd::OwnedFd>,
+    /// Whether repairs may act on this pidfile (set by the trust check).
+    pub trusted: bool,
+    /// The codes that make it untrusted.
+    pub trust_reasons: Vec<&'static str>,
 }
 
 impl Entry {
@@ -97,11 +103,25 @@ impl Entry {
             thread_of: None,
             state: State::Unknown,
             findings: Vec::new(),
+            dir: Arc::clone(&candidate.dir),
+            trusted: false,
+            trust_reasons: Vec::new(),
         }
     }
 
-    /// The file's `fstat` facts, when it could be examined.
+    /// The `fstat` facts of the file whose content is judged (a symlink's target when it was read
+    /// through a safe chain, else what stands at the path), when it could be examined.
     pub fn facts(&self) -> Option<&FileFacts> {
+        if let ReadOutcome::Symlink {
+            chase: crate::pidfile::Chase::Followed { outcome, .. },
+            ..
+        } = &self.read
+        {
+            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts } = &**outcome
+            {
+                return Some(facts);
+            }
+        }
         match &self.read {
             ReadOutcome::Content { facts, .. }
             | ReadOutcome::NotAFile { facts }
@@ -136,6 +156,10 @@ pub struct PidfileReport {
     pub file: Option<FileFacts>,
     pub process: Option<ProcessInfo>,
     pub findings: Vec<Finding>,
+    /// Whether repairs may act on this pidfile.
+    pub trusted: bool,
+    /// The finding codes that make it untrusted (all of them, whatever `--select`/`--ignore` show).
+    pub trust_reasons: Vec<&'static str>,
 }
 
 /// Everything a reporter renders.
@@ -195,6 +219,7 @@ pub fn run(config: &Config) -> Report {
     let cx = Cx {
         snapshot: &snapshot,
         config,
+        trust: Default::default(),
     };
     let mut entries: Vec<Entry> = discovery
         .candidates
@@ -286,5 +311,7 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
         file: e.facts().copied(),
         process,
         findings: e.findings.clone(),
+        trusted: e.trusted,
+        trust_reasons: e.trust_reasons.clone(),
     }
 }

@@ -3,12 +3,14 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after). System-wide checks see every entry at once. Checks decide; reporters only render.
+//! after), `trust` (may the file be believed and acted on; can its PID be judged from this PID
+//! namespace). System-wide checks see every entry at once. Checks decide; reporters only render.
 
 pub mod content;
 pub mod liveness;
 pub mod name;
 pub mod target;
+pub mod trust;
 
 use crate::audit::Entry;
 use crate::config::Config;
@@ -19,6 +21,8 @@ use crate::system::Snapshot;
 pub struct Cx<'a> {
     pub snapshot: &'a Snapshot,
     pub config: &'a Config,
+    /// Per-run caches of the trust check (directory verdicts, PID namespace view).
+    pub trust: trust::Cache,
 }
 
 /// Runs every per-pidfile check on one entry, in pipeline order.
@@ -27,6 +31,7 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     liveness::check(cx, entry);
     target::check(cx, entry);
     name::check(cx, entry);
+    trust::check(cx, entry);
 }
 
 /// Runs the checks that look across pidfiles.
@@ -36,9 +41,15 @@ pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
 
 /// Every finding code, in catalogue order.
 pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
-    [content::CODES, liveness::CODES, target::CODES, name::CODES]
-        .into_iter()
-        .flatten()
+    [
+        content::CODES,
+        liveness::CODES,
+        target::CODES,
+        name::CODES,
+        trust::CODES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The documentation of one code.

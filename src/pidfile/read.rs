@@ -3,10 +3,12 @@
 //! The file is opened with `O_PATH|O_NOFOLLOW` relative to its directory's descriptor and `fstat`ed
 //! before anything else: only a regular file is ever opened for reading, so a FIFO (whose open would
 //! block), a device (whose open runs driver code), a socket or a directory is reported, never opened. A
-//! final symlink is reported with its target and not followed. The read is capped at [`READ_CAP`] bytes;
+//! final symlink is reported with its target and followed only through a safe chain, one component at a
+//! time (see [`super::chase`]); the kernel never resolves it. The read is capped at [`READ_CAP`] bytes;
 //! the file is `fstat`ed again afterwards and re-read when it changed underneath (a writer between
 //! truncate and write); an empty file is re-read briefly before it is called empty.
 
+use super::chase::Chase;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -121,8 +123,13 @@ pub enum ReadOutcome {
     Content { facts: FileFacts, bytes: Vec<u8> },
     /// Not a regular file; never opened.
     NotAFile { facts: FileFacts },
-    /// A symbolic link; not followed.
-    Symlink { facts: FileFacts, target: PathBuf },
+    /// A symbolic link (`facts` are the link's own), with where its chain leads: followed and read
+    /// only when every step was safe.
+    Symlink {
+        facts: FileFacts,
+        target: PathBuf,
+        chase: Chase,
+    },
     /// The file disappeared before it could be opened.
     Vanished,
     /// The file kept changing while being read.
@@ -151,7 +158,7 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
     match facts.kind {
         FileKind::Regular => {}
         FileKind::Symlink => {
-            return match rustix::fs::readlinkat(dir, name, Vec::new()) {
+            return match rustix::fs::readlinkat(&handle, "", Vec::new()) {
                 Ok(target) => ReadOutcome::Symlink {
                     facts,
                     target: PathBuf::from(
@@ -159,6 +166,7 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
                             target.into_bytes(),
                         ),
                     ),
+                    chase: super::chase::chase(dir, name, handle),
                 },
                 Err(Errno::NOENT) => ReadOutcome::Vanished,
                 Err(errno) => ReadOutcome::Error {
@@ -169,11 +177,21 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
         }
         _ => return ReadOutcome::NotAFile { facts },
     }
-    let file = match reopen(&handle, dir, name, &facts) {
+    read_opened(&handle, dir, name, &facts)
+}
+
+/// Reads the regular file behind an `O_PATH` handle (`name` in `dir`, `fstat`ed as `facts`).
+pub(crate) fn read_opened(
+    handle: &OwnedFd,
+    dir: rustix::fd::BorrowedFd<'_>,
+    name: &OsStr,
+    facts: &FileFacts,
+) -> ReadOutcome {
+    let file = match reopen(handle, dir, name, facts) {
         Ok(fd) => fd,
         Err(errno) => return ReadOutcome::Error { op: "open", errno },
     };
-    read_regular(&file, facts)
+    read_regular(&file, *facts)
 }
 
 /// Opens the regular file behind an `O_PATH` handle for reading. Through `/proc/self/fd` this reopens

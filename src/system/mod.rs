@@ -6,6 +6,7 @@
 //! against the snapshot so a PID reused meanwhile is never mistaken for the process seen before. A
 //! process that vanishes mid-read is an outcome, not an error.
 
+pub mod ns;
 pub mod stat;
 pub mod status;
 
@@ -225,6 +226,11 @@ impl Snapshot {
             }
             Err(errno) => Lookup::Unknown(errno),
         }
+    }
+
+    /// The open `/proc` directory, when it could be opened.
+    pub fn proc_dir(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        self.proc.as_ref().map(|fd| fd.as_fd())
     }
 
     /// A process's start time, Unix seconds.
