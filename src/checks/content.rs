@@ -138,13 +138,14 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
         }
         ReadOutcome::Unstable { facts } => {
             entry.state = State::Unknown;
-            Finding::new(
-                "unreadable",
-                &subject,
-                "the file kept changing while it was read",
-            )
-            .with("operation", "read")
-            .with("size", facts.size)
+            let message = if facts.size == 0 {
+                "the file was emptied moments ago and kept changing or stayed empty while it was read: a writer may be between truncate and write"
+            } else {
+                "the file kept changing while it was read"
+            };
+            Finding::new("unreadable", &subject, message)
+                .with("operation", "read")
+                .with("size", facts.size)
         }
         ReadOutcome::NotAFile { facts } => {
             entry.state = State::NotAFile;
