@@ -1,0 +1,117 @@
+//! Property tests of the byte parsers: they never panic on arbitrary input, and what a well-behaved
+//! writer produces parses back to what it wrote.
+
+use pidaudit::pidfile::{parse, Format, Parsed, READ_CAP};
+use pidaudit::system::stat::parse_stat;
+use pidaudit::system::status::parse_status;
+use proptest::prelude::*;
+
+const PID_MAX: u32 = 4_194_304;
+
+fn format() -> impl Strategy<Value = Format> {
+    prop_oneof![Just(Format::Plain), Just(Format::Postmaster)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The pidfile parser never panics, whatever the bytes, the claimed size and the format, and
+    /// only ever returns a PID from 1 to pid_max.
+    #[test]
+    fn pidfile_parse_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        extra in 0u64..10_000,
+        pid_max in 1u32..=PID_MAX,
+        format in format(),
+    ) {
+        for size in [bytes.len() as u64, bytes.len() as u64 + extra] {
+            if let Parsed::Pid(pid) = parse(&bytes, size, format, pid_max) {
+                prop_assert!(pid >= 1 && pid <= pid_max);
+                prop_assert!(size <= READ_CAP as u64);
+            }
+        }
+    }
+
+    /// Digit-heavy input (the shapes that reach the number conversion) never panics either.
+    #[test]
+    fn pidfile_parse_digits_never_panics(s in "[-+0-9\n \t\0]{0,40}") {
+        let _ = parse(s.as_bytes(), s.len() as u64, Format::Plain, PID_MAX);
+    }
+
+    /// Any valid PID, written with or without a trailing newline (and with leading zeros), parses back.
+    #[test]
+    fn valid_pid_round_trips(pid in 1u32..=PID_MAX, newline in any::<bool>(), zeros in 0usize..3) {
+        let text = format!("{}{pid}{}", "0".repeat(zeros), if newline { "\n" } else { "" });
+        prop_assert_eq!(
+            parse(text.as_bytes(), text.len() as u64, Format::Plain, PID_MAX),
+            Parsed::Pid(pid)
+        );
+        let pg = format!("{pid}\n/var/lib/postgresql/data\n1700000000\n5432\n");
+        prop_assert_eq!(
+            parse(pg.as_bytes(), pg.len() as u64, Format::Postmaster, PID_MAX),
+            Parsed::Pid(pid)
+        );
+    }
+
+    /// A PID followed by anything but one newline is never accepted as that PID.
+    #[test]
+    fn trailing_garbage_is_rejected(pid in 1u32..=PID_MAX, tail in "[^\n]{1,8}|\n.{1,8}") {
+        let text = format!("{pid}{tail}");
+        prop_assert_ne!(
+            parse(text.as_bytes(), text.len() as u64, Format::Plain, PID_MAX),
+            Parsed::Pid(pid)
+        );
+    }
+
+    /// The /proc/PID/stat parser never panics on arbitrary bytes.
+    #[test]
+    fn stat_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = parse_stat(&bytes);
+    }
+
+    /// Stat-shaped input with parentheses in odd places never panics.
+    #[test]
+    fn stat_shaped_never_panics(s in "[0-9]{0,6} ?\\(?[() a-zA-Z0-9]{0,20}\\)?[ 0-9a-zA-Z()-]{0,80}") {
+        let _ = parse_stat(s.as_bytes());
+    }
+
+    /// A stat line built from any comm, parentheses and spaces included, parses back its fields.
+    #[test]
+    fn stat_round_trips(
+        pid in 1i32..=i32::MAX,
+        comm in "[ ()a-zA-Z0-9:/.-]{0,64}",
+        state in prop::sample::select(vec!['R', 'S', 'D', 'Z', 'T', 't', 'X', 'I']),
+        ppid in 0i32..=i32::MAX,
+        flags in any::<u32>(),
+        starttime in any::<u64>(),
+    ) {
+        // Fields 3..=52 of a real line; flags is field 9, starttime field 22.
+        let mut fields: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        fields[0] = state.to_string();
+        fields[1] = ppid.to_string();
+        fields[6] = flags.to_string();
+        fields[19] = starttime.to_string();
+        let line = format!("{pid} ({comm}) {}\n", fields.join(" "));
+        let s = parse_stat(line.as_bytes()).unwrap();
+        prop_assert_eq!(s.pid, pid);
+        prop_assert_eq!(&s.comm, &comm);
+        prop_assert_eq!(s.state, state);
+        prop_assert_eq!(s.ppid, ppid);
+        prop_assert_eq!(s.flags, flags);
+        prop_assert_eq!(s.starttime, starttime);
+    }
+
+    /// The /proc/PID/status parser never panics, and finds NSpid wherever the line is.
+    #[test]
+    fn status_parse_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        nspid in proptest::collection::vec(1i32..=i32::MAX, 1..4),
+    ) {
+        let _ = parse_status(&bytes);
+        let line = format!(
+            "Name:\tx\nNSpid:\t{}\n",
+            nspid.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\t")
+        );
+        prop_assert_eq!(parse_status(line.as_bytes()).nspid, nspid);
+    }
+}
