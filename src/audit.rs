@@ -84,6 +84,13 @@ pub struct Entry {
     pub findings: Vec<Finding>,
     /// The locks on the file and their resolved holders (regular files, when `/proc/locks` was read).
     pub lock: Option<crate::system::holders::FileLocks>,
+    /// The directory that holds the pidfile, open (the trust check walks up from it); `None` when
+    /// it does not exist.
+    pub dir: Option<Arc<rustix::fd::OwnedFd>>,
+    /// Whether repairs may act on this pidfile (set by the trust check).
+    pub trusted: bool,
+    /// The codes that make it untrusted.
+    pub trust_reasons: Vec<&'static str>,
 }
 
 impl Entry {
@@ -100,6 +107,9 @@ impl Entry {
             state: State::Unknown,
             findings: Vec::new(),
             lock: None,
+            dir: Some(Arc::clone(&candidate.dir)),
+            trusted: false,
+            trust_reasons: Vec::new(),
         }
     }
 
@@ -117,11 +127,25 @@ impl Entry {
             state: State::Unknown,
             findings: Vec::new(),
             lock: None,
+            dir: None,
+            trusted: false,
+            trust_reasons: Vec::new(),
         }
     }
 
-    /// The file's `fstat` facts, when it could be examined.
+    /// The `fstat` facts of the file whose content is judged (a symlink's target when it was read
+    /// through a safe chain, else what stands at the path), when it could be examined.
     pub fn facts(&self) -> Option<&FileFacts> {
+        if let ReadOutcome::Symlink {
+            chase: crate::pidfile::Chase::Followed { outcome, .. },
+            ..
+        } = &self.read
+        {
+            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts } = &**outcome
+            {
+                return Some(facts);
+            }
+        }
         match &self.read {
             ReadOutcome::Content { facts, .. }
             | ReadOutcome::NotAFile { facts }
@@ -157,6 +181,10 @@ pub struct PidfileReport {
     pub process: Option<ProcessInfo>,
     pub lock: Option<crate::system::holders::LockReport>,
     pub findings: Vec<Finding>,
+    /// Whether repairs may act on this pidfile.
+    pub trusted: bool,
+    /// The finding codes that make it untrusted (all of them, whatever `--select`/`--ignore` show).
+    pub trust_reasons: Vec<&'static str>,
 }
 
 /// Everything a reporter renders.
@@ -216,6 +244,7 @@ pub fn run(config: &Config) -> Report {
     let cx = Cx {
         snapshot: &snapshot,
         config,
+        trust: Default::default(),
     };
     let mut entries: Vec<Entry> = discovery
         .candidates
@@ -313,5 +342,7 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
         process,
         lock: e.lock.as_ref().map(|l| l.report()),
         findings: e.findings.clone(),
+        trusted: e.trusted,
+        trust_reasons: e.trust_reasons.clone(),
     }
 }

@@ -6,7 +6,7 @@
 use super::Cx;
 use crate::audit::{Entry, State};
 use crate::finding::{CodeDoc, Finding, Severity};
-use crate::pidfile::{FileKind, Parsed, ReadOutcome};
+use crate::pidfile::{Chase, FileKind, Parsed, ReadOutcome};
 
 pub const CODES: &[CodeDoc] = &[
     CodeDoc {
@@ -40,9 +40,9 @@ pub const CODES: &[CodeDoc] = &[
     CodeDoc {
         code: "symlink",
         severity: Severity::Warning,
-        summary: "The pidfile is a symbolic link.",
-        why: "A root process that opens, truncates or chowns a pidfile through a link can be redirected to any file on the system (CVE-2018-6536, CVE-2020-28935). pidaudit does not follow it.",
-        fix: "Replace the link with a regular file written by the daemon; make sure nobody but root can write the directory.",
+        summary: "The pidfile is a symbolic link; evidence says where it points and whether the chain is safe.",
+        why: "A root process that opens, truncates or chowns a pidfile through a link can be redirected to any file on the system (CVE-2018-6536, CVE-2020-28935), and a stop script reading it signals whatever PID the target holds. pidaudit follows the link one component at a time and reads the target only when every step is safe (no step from a non-root owner into another owner, no link owned by another user, no directory writable by others without the sticky bit, nothing under /proc, /sys or FUSE, no loop); the file's state is then that of the target's content. An unsafe or broken chain is not read (state `not-a-file`). A symlinked pidfile is never trusted: pidaudit never acts through a link.",
+        fix: "Replace the link with a regular file written by the daemon (point the daemon's configuration at the real path); make sure nobody but root can write the directories on the way.",
     },
     CodeDoc {
         code: "unreadable",
@@ -61,9 +61,71 @@ pub const CODES: &[CodeDoc] = &[
 ];
 
 /// Judges the read outcome and content of one pidfile.
+///
+/// A symlinked pidfile gets the `symlink` warning, which says where it points and whether the chain is
+/// safe. Through a safe chain the target is read and judged like any pidfile (its state is that of the
+/// content: `running`, `stale`, ...); otherwise it is not read and its state is `not-a-file`. Either
+/// way the entry is untrusted: pidaudit never acts through a link.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
+    let read = entry.read.clone();
+    if let ReadOutcome::Symlink {
+        target,
+        chase,
+        facts,
+    } = &read
+    {
+        let subject = entry.path.display().to_string();
+        let kind = serde_json::to_value(FileKind::Symlink).unwrap_or_default();
+        let base = |message: String| {
+            Finding::new("symlink", &subject, message)
+                .with("kind", kind.clone())
+                .with("target", target.display().to_string())
+                .with("link_uid", facts.uid)
+        };
+        match chase {
+            Chase::Followed { resolved, outcome } => {
+                let what = match &**outcome {
+                    ReadOutcome::Content { .. } | ReadOutcome::Unstable { .. } => {
+                        "target read".to_string()
+                    }
+                    ReadOutcome::NotAFile { facts } => {
+                        format!("the target is a {}; not opened", facts.kind.describe())
+                    }
+                    _ => "the target could not be read".to_string(),
+                };
+                entry.findings.push(
+                    base(format!(
+                        "a symbolic link to {}, resolving to {} through a safe chain; {what}",
+                        target.display(),
+                        resolved.display()
+                    ))
+                    .with("resolved", resolved.display().to_string())
+                    .with("chain_safe", true),
+                );
+                judge(cx, entry, outcome);
+            }
+            Chase::Refused { refusal, at } => {
+                entry.state = State::NotAFile;
+                entry.findings.push(
+                    base(format!(
+                        "a symbolic link to {}; not followed: {refusal}",
+                        target.display()
+                    ))
+                    .with("chain_safe", false)
+                    .with("refused_at", at.display().to_string())
+                    .with("reason", refusal.reason()),
+                );
+            }
+        }
+        return;
+    }
+    judge(cx, entry, &read);
+}
+
+/// Judges one read outcome (the pidfile's own, or that of a symlink's target).
+fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
     let subject = entry.path.display().to_string();
-    let finding = match &entry.read {
+    let finding = match read {
         ReadOutcome::Vanished => {
             entry.state = State::Missing;
             Finding::new("missing-pidfile", &subject, "no file at this path")
@@ -76,13 +138,14 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         }
         ReadOutcome::Unstable { facts } => {
             entry.state = State::Unknown;
-            Finding::new(
-                "unreadable",
-                &subject,
-                "the file kept changing while it was read",
-            )
-            .with("operation", "read")
-            .with("size", facts.size)
+            let message = if facts.size == 0 {
+                "the file was emptied moments ago and kept changing or stayed empty while it was read: a writer may be between truncate and write"
+            } else {
+                "the file kept changing while it was read"
+            };
+            Finding::new("unreadable", &subject, message)
+                .with("operation", "read")
+                .with("size", facts.size)
         }
         ReadOutcome::NotAFile { facts } => {
             entry.state = State::NotAFile;
@@ -94,18 +157,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             )
             .with("kind", serde_json::to_value(facts.kind).unwrap_or_default())
         }
-        ReadOutcome::Symlink { target, .. } => {
+        // Only reached for a link met at the end of a chain, which the chase never returns.
+        ReadOutcome::Symlink { .. } => {
             entry.state = State::NotAFile;
-            Finding::new(
-                "symlink",
-                &subject,
-                format!("a symbolic link to {}; not followed", target.display()),
-            )
-            .with(
-                "kind",
-                serde_json::to_value(FileKind::Symlink).unwrap_or_default(),
-            )
-            .with("target", target.display().to_string())
+            return;
         }
         ReadOutcome::Content { facts, bytes } => {
             let parsed = crate::pidfile::parse(

@@ -3,7 +3,8 @@
 //! Per-pidfile checks run in pipeline order on one [`Entry`]: `content` (can the file be read, does it
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
-//! after), with `locks` (who holds the file's lock) right after `liveness`, and `deploy` (is the
+//! after), `trust` (may the file be believed and acted on; can its PID be judged from this PID
+//! namespace), with `locks` (who holds the file's lock) right after `liveness`, and `deploy` (is the
 //! running executable still on disk, did it start after the deploy). Checks across pidfiles see
 //! every entry at once and may attach findings to them: `check_across` (locks), then
 //! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the
@@ -18,6 +19,7 @@ pub mod liveness;
 pub mod locks;
 pub mod name;
 pub mod target;
+pub mod trust;
 
 use crate::audit::Entry;
 use crate::config::Config;
@@ -28,6 +30,8 @@ use crate::system::Snapshot;
 pub struct Cx<'a> {
     pub snapshot: &'a Snapshot,
     pub config: &'a Config,
+    /// Per-run caches of the trust check (directory verdicts, PID namespace view).
+    pub trust: trust::Cache,
 }
 
 /// Runs every per-pidfile check on one entry, in pipeline order.
@@ -38,6 +42,7 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     target::check(cx, entry);
     name::check(cx, entry);
     deploy::check(cx, entry);
+    trust::check(cx, entry);
 }
 
 /// Runs the checks that judge each pidfile against all the others and the whole process table
@@ -71,6 +76,7 @@ pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
         deploy::CODES,
         instances::CODES,
         expect::CODES,
+        trust::CODES,
     ]
     .into_iter()
     .flatten()

@@ -3,10 +3,12 @@
 //! The file is opened with `O_PATH|O_NOFOLLOW` relative to its directory's descriptor and `fstat`ed
 //! before anything else: only a regular file is ever opened for reading, so a FIFO (whose open would
 //! block), a device (whose open runs driver code), a socket or a directory is reported, never opened. A
-//! final symlink is reported with its target and not followed. The read is capped at [`READ_CAP`] bytes;
+//! final symlink is reported with its target and followed only through a safe chain, one component at a
+//! time (see [`super::chase`]); the kernel never resolves it. The read is capped at [`READ_CAP`] bytes;
 //! the file is `fstat`ed again afterwards and re-read when it changed underneath (a writer between
 //! truncate and write); an empty file is re-read briefly before it is called empty.
 
+use super::chase::Chase;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -20,10 +22,12 @@ use std::time::Duration;
 pub const READ_CAP: usize = 4096;
 
 /// How often a file that changed while being read is re-read before it is reported as unknown.
-const CHANGE_RETRIES: u32 = 5;
+const CHANGE_RETRIES: u32 = 10;
 /// How long an empty file is watched for a writer that truncated it and is about to write.
 const EMPTY_RETRIES: u32 = 3;
 const EMPTY_WAIT: Duration = Duration::from_millis(10);
+/// An empty file modified less than this long ago may be mid-rewrite: it is reported as unknown.
+const FRESH: Duration = Duration::from_secs(2);
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -121,8 +125,13 @@ pub enum ReadOutcome {
     Content { facts: FileFacts, bytes: Vec<u8> },
     /// Not a regular file; never opened.
     NotAFile { facts: FileFacts },
-    /// A symbolic link; not followed.
-    Symlink { facts: FileFacts, target: PathBuf },
+    /// A symbolic link (`facts` are the link's own), with where its chain leads: followed and read
+    /// only when every step was safe.
+    Symlink {
+        facts: FileFacts,
+        target: PathBuf,
+        chase: Chase,
+    },
     /// The file disappeared before it could be opened.
     Vanished,
     /// The file kept changing while being read.
@@ -151,7 +160,7 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
     match facts.kind {
         FileKind::Regular => {}
         FileKind::Symlink => {
-            return match rustix::fs::readlinkat(dir, name, Vec::new()) {
+            return match rustix::fs::readlinkat(&handle, "", Vec::new()) {
                 Ok(target) => ReadOutcome::Symlink {
                     facts,
                     target: PathBuf::from(
@@ -159,6 +168,7 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
                             target.into_bytes(),
                         ),
                     ),
+                    chase: super::chase::chase(dir, name, handle),
                 },
                 Err(Errno::NOENT) => ReadOutcome::Vanished,
                 Err(errno) => ReadOutcome::Error {
@@ -169,11 +179,21 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
         }
         _ => return ReadOutcome::NotAFile { facts },
     }
-    let file = match reopen(&handle, dir, name, &facts) {
+    read_opened(&handle, dir, name, &facts)
+}
+
+/// Reads the regular file behind an `O_PATH` handle (`name` in `dir`, `fstat`ed as `facts`).
+pub(crate) fn read_opened(
+    handle: &OwnedFd,
+    dir: rustix::fd::BorrowedFd<'_>,
+    name: &OsStr,
+    facts: &FileFacts,
+) -> ReadOutcome {
+    let file = match reopen(handle, dir, name, facts) {
         Ok(fd) => fd,
         Err(errno) => return ReadOutcome::Error { op: "open", errno },
     };
-    read_regular(&file, facts)
+    read_regular(&file, *facts)
 }
 
 /// Opens the regular file behind an `O_PATH` handle for reading. Through `/proc/self/fd` this reopens
@@ -202,43 +222,79 @@ fn reopen(
     Ok(fd)
 }
 
+/// Reads a regular file until one read is consistent with the `fstat`s around it.
+///
+/// A read is consistent when the file's identity, size and mtime did not change across it and the
+/// bytes read match the size. An empty read is watched for [`EMPTY_RETRIES`] more reads
+/// [`EMPTY_WAIT`] apart: a writer between truncate and write soon makes it non-empty; an empty file
+/// whose version changes while it is watched is being rewritten, so it is never called empty (it is
+/// re-read like any other change). A file that stays empty but was emptied less than [`FRESH`] ago
+/// is `Unstable`: its writer may be stalled mid-rewrite. Only a file that stays empty and unchanged,
+/// and was emptied earlier than that, is empty. More than
+/// [`CHANGE_RETRIES`] changes give up with `Unstable`.
 fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
     let mut facts = first;
-    let mut empty_tries = 0;
-    for _ in 0..CHANGE_RETRIES {
+    let mut changes = 0;
+    let mut empty_polls = 0;
+    let mut empty_version: Option<FileFacts> = None;
+    loop {
         let mut bytes = Vec::new();
         if facts.size <= READ_CAP as u64 {
-            match read_capped(file, &mut bytes) {
-                Ok(()) => {}
-                Err(errno) => return ReadOutcome::Error { op: "read", errno },
+            if let Err(errno) = read_capped(file, &mut bytes) {
+                return ReadOutcome::Error { op: "read", errno };
             }
         }
         let after = match rustix::fs::fstat(file) {
             Ok(st) => FileFacts::from_stat(&st),
             Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
         };
-        if !after.same_version(&facts)
-            || (after.size <= READ_CAP as u64 && bytes.len() as u64 != after.size)
-        {
+        let consistent = after.same_version(&facts)
+            && (after.size > READ_CAP as u64 || bytes.len() as u64 == after.size);
+        let changed_while_empty = consistent
+            && bytes.is_empty()
+            && after.size == 0
+            && empty_version.is_some_and(|v| !v.same_version(&after));
+        if !consistent || changed_while_empty {
+            changes += 1;
+            if changes > CHANGE_RETRIES {
+                return ReadOutcome::Unstable { facts: after };
+            }
             facts = after;
-            std::thread::sleep(Duration::from_millis(1));
+            if changed_while_empty {
+                empty_version = Some(after);
+            }
+            std::thread::sleep(Duration::from_micros(200 << changes.min(4)));
             continue;
         }
-        if bytes.is_empty() && after.size == 0 && empty_tries < EMPTY_RETRIES {
-            empty_tries += 1;
-            std::thread::sleep(EMPTY_WAIT);
-            facts = match rustix::fs::fstat(file) {
-                Ok(st) => FileFacts::from_stat(&st),
-                Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
+        if empty_polls >= EMPTY_RETRIES && bytes.is_empty() && after.size == 0 && fresh(&after) {
+            // Emptied moments ago and still empty: a writer may be stalled between truncate and
+            // write (a truncate waits for writeback of the old data). Not known to be empty.
+            return ReadOutcome::Unstable { facts: after };
+        }
+        if !bytes.is_empty() || after.size != 0 || empty_polls >= EMPTY_RETRIES {
+            return ReadOutcome::Content {
+                facts: after,
+                bytes,
             };
-            continue;
         }
-        return ReadOutcome::Content {
-            facts: after,
-            bytes,
+        // Empty: watch it briefly for a writer between truncate and write.
+        empty_version.get_or_insert(after);
+        empty_polls += 1;
+        std::thread::sleep(EMPTY_WAIT);
+        facts = match rustix::fs::fstat(file) {
+            Ok(st) => FileFacts::from_stat(&st),
+            Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
         };
     }
-    ReadOutcome::Unstable { facts }
+}
+
+/// Whether the file was modified less than [`FRESH`] ago.
+fn fresh(facts: &FileFacts) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    now - facts.mtime_f64() < FRESH.as_secs_f64()
 }
 
 /// Reads from offset 0 up to `READ_CAP` bytes.

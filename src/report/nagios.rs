@@ -502,6 +502,8 @@ mod tests {
                     file: None,
                     process: None,
                     lock: None,
+                    trusted: true,
+                    trust_reasons: Vec::new(),
                     findings: sevs.into_iter().map(|s| finding("stale", s)).collect(),
                 })
                 .collect(),

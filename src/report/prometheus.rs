@@ -227,6 +227,8 @@ mod tests {
             file: None,
             process: None,
             lock: None,
+            trusted: true,
+            trust_reasons: Vec::new(),
             findings: sev
                 .map(|s| vec![Finding::new("stale", path, "m").severity(s)])
                 .unwrap_or_default(),

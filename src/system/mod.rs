@@ -8,6 +8,7 @@
 
 pub mod holders;
 pub mod locks;
+pub mod ns;
 pub mod stat;
 pub mod status;
 pub mod tree;

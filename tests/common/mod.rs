@@ -217,22 +217,32 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    // Drain both pipes while waiting, so a large report cannot block the child on a full pipe.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("pidaudit did not finish within 30 s");
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
     }
 }
 
@@ -356,4 +366,15 @@ pub fn finding<'a>(entry: &'a serde_json::Value, code: &str) -> &'a serde_json::
         .iter()
         .find(|f| f["code"] == code)
         .unwrap_or_else(|| panic!("no {code} finding in {entry:#}"))
+}
+
+impl Daemon {
+    /// Wraps a spawned child process: killed and reaped when dropped.
+    pub fn from_child(child: Child) -> Daemon {
+        Daemon {
+            pid: child.id(),
+            child: Some(child),
+            killed: false,
+        }
+    }
 }

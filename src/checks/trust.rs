@@ -1,0 +1,518 @@
+//! Trust: may the pidfile be believed, and acted on, by a root process? Can its PID be judged from
+//! this PID namespace at all?
+//!
+//! # Trust rules
+//! A pidfile is *untrusted* when any of these holds (each is a finding, and its code goes into the
+//! entry's `trust_reasons`; repairs never act on an untrusted file):
+//!
+//! - `insecure-owner`: the file is owned by neither root nor a uid (real, effective, saved or
+//!   filesystem) of the process it names. Judged only when that process is alive and readable.
+//! - `world-writable` / `group-writable`: the file's mode lets others change the PID.
+//! - `hardlink`: the file has more than one link.
+//! - `unsafe-path`: a directory on the path is writable by others without the sticky bit, or the path
+//!   steps from a component owned by a non-root user into one owned by another user (systemd's
+//!   `CHASE_SAFE` rule), the last step being from the file's directory to the file. Directories are
+//!   examined through descriptors: the pidfile's directory descriptor (held since discovery) and
+//!   its ancestors, each opened as `..` of the one below with `O_PATH` and `fstat`ed; no path is
+//!   looked up by name. Each directory is examined once per run (cached by device and inode, and by
+//!   the descriptor discovery shares between the files of one directory).
+//! - `symlink` (emitted by the content check): the pidfile is a link.
+//!
+//! A file that could not be examined at all (missing, or unopenable) is untrusted too; its reason is
+//! the content finding that says why (`missing-pidfile`, `unreadable`).
+//!
+//! # PID namespaces
+//! A PID that `/proc` does not show is normally `stale`. It is `foreign-namespace` (unknown) instead
+//! when the file may hold a PID of another namespace (see [`crate::system::ns`]): a process in a
+//! nested namespace has that PID there (`NSpid`), or `/proc` belongs to a non-initial namespace and
+//! the file predates that namespace's init or names a PID above the last one it allocated. A file
+//! written before the current boot stays `stale`: no live process of any namespace wrote it.
+
+use super::Cx;
+use crate::audit::{Entry, State};
+use crate::finding::{CodeDoc, Finding, Severity};
+use crate::pidfile::chase::fd_path;
+use crate::pidfile::{FileFacts, FileKind, ReadOutcome};
+use crate::system::ns::{self, Nested, NsView};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "insecure-owner",
+        severity: Severity::Error,
+        summary: "The pidfile is owned by neither root nor the user the process it names runs as.",
+        why: "Whoever owns the file can write any PID into it. A root stop script or monitor that signals the PID it reads can then be made to kill any process on the system, sshd or init included (CVE-2017-14159 slapd, CVE-2017-12847 Nagios, CVE-2020-14367 chrony). Evidence has the file's uid and the process's uids.",
+        fix: "Make the daemon write its pidfile as root (before dropping privileges) or as its own user, and `chown` the existing file to that user; find out how another user came to own it.",
+    },
+    CodeDoc {
+        code: "world-writable",
+        severity: Severity::Error,
+        summary: "The pidfile is writable by every user.",
+        why: "Any local user can replace the PID, so the next root `kill $(cat file)` signals a process of the attacker's choosing (start-stop-daemon refuses such files).",
+        fix: "`chmod 644` the file and fix the daemon's umask or the code that creates it.",
+    },
+    CodeDoc {
+        code: "group-writable",
+        severity: Severity::Warning,
+        summary: "The pidfile is writable by its group.",
+        why: "Every member of the file's group can change the PID that root scripts will signal: a group membership becomes a way to kill any process.",
+        fix: "`chmod g-w` the file and fix the daemon's umask; if the group needs to write it, the group must be as trusted as root.",
+    },
+    CodeDoc {
+        code: "unsafe-path",
+        severity: Severity::Error,
+        summary: "A directory on the pidfile's path lets another user replace the file.",
+        why: "A user who can write a directory on the path (mode writable by others without the sticky bit), or who owns a directory that root-owned files sit below, can swap the pidfile or a parent for one of their own or for a link to any file: root then reads a PID, or opens, truncates or chowns a path, of the attacker's choosing (CVE-2018-6536 Icinga 2, CVE-2020-28935 Unbound/NSD, CVE-2022-1348 logrotate). The rule is systemd's `CHASE_SAFE`: never step from a component owned by a non-root user into one owned by another user. Evidence lists each offending directory with its owner and mode. At severity `unknown`, a directory could not be examined.",
+        fix: "Make every directory on the path owned by root (or, below a root-owned directory, by the daemon's user throughout) and not writable by others, or move the pidfile to a directory that is, such as a RuntimeDirectory under /run.",
+    },
+    CodeDoc {
+        code: "hardlink",
+        severity: Severity::Warning,
+        summary: "The pidfile has more than one hard link.",
+        why: "The same inode is reachable under another name, possibly in a directory its owner controls: writing, chowning or removing one name affects a file that lives elsewhere (the Nagios CVE-2016-10089 vector). Daemons never create hard links to their pidfiles.",
+        fix: "Find the other names (`find / -xdev -samefile FILE`), remove them, and restart the daemon so it writes a fresh file.",
+    },
+    CodeDoc {
+        code: "foreign-namespace",
+        severity: Severity::Unknown,
+        summary: "The PID is not in the PID namespace of this /proc, but may be alive in another one: not judged stale.",
+        why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
+        fix: "Audit from the namespace the daemon runs in: inside the container, or from the host with `--proc-root` pointing at the container's /proc. If you know the file was written in this namespace, it is stale.",
+    },
+];
+
+/// The codes that make a pidfile untrusted, in the order they are listed in `trust_reasons`.
+pub const TRUST_CODES: &[&str] = &[
+    "insecure-owner",
+    "world-writable",
+    "group-writable",
+    "unsafe-path",
+    "symlink",
+    "hardlink",
+];
+
+/// Something wrong on the directory path of a pidfile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathProblem {
+    /// A directory writable by others without the sticky bit.
+    WritableDir { path: String, uid: u32, mode: u32 },
+    /// A step from a component owned by a non-root user into one owned by another user.
+    Transition {
+        from: String,
+        from_uid: u32,
+        to: String,
+        to_uid: u32,
+    },
+    /// A directory whose parent could not be examined.
+    Unverified { path: String, errno: Errno },
+}
+
+impl PathProblem {
+    fn describe(&self) -> String {
+        match self {
+            PathProblem::WritableDir { path, uid, mode } => format!(
+                "{path} (uid {uid}, mode {mode:04o}) is writable by others without the sticky bit"
+            ),
+            PathProblem::Transition {
+                from,
+                from_uid,
+                to,
+                to_uid,
+            } => format!("{from} is owned by uid {from_uid} but holds {to}, owned by uid {to_uid}"),
+            PathProblem::Unverified { path, errno } => {
+                format!("the directories above {path} could not be examined: {errno}")
+            }
+        }
+    }
+
+    fn evidence(&self) -> serde_json::Value {
+        match self {
+            PathProblem::WritableDir { path, uid, mode } => serde_json::json!({
+                "problem": "writable_directory", "path": path, "uid": uid, "mode": format!("{mode:04o}"),
+            }),
+            PathProblem::Transition {
+                from,
+                from_uid,
+                to,
+                to_uid,
+            } => serde_json::json!({
+                "problem": "owner_transition", "from": from, "from_uid": from_uid, "to": to, "to_uid": to_uid,
+            }),
+            PathProblem::Unverified { path, errno } => serde_json::json!({
+                "problem": "unverified", "path": path, "errno": errno.raw_os_error(),
+            }),
+        }
+    }
+}
+
+/// The verdict on one directory: its owner and every problem from `/` down to it.
+#[derive(Debug)]
+struct DirInfo {
+    uid: u32,
+    path: String,
+    problems: Vec<PathProblem>,
+}
+
+/// Per-run state of the trust check: directory verdicts and the PID namespace view, each computed
+/// once.
+#[derive(Debug, Default)]
+pub struct Cache {
+    by_inode: Mutex<HashMap<(u64, u64), Arc<DirInfo>>>,
+    by_fd: Mutex<HashMap<usize, Arc<DirInfo>>>,
+    ns: OnceLock<NsView>,
+    inner: OnceLock<HashMap<i32, Nested>>,
+    examined: AtomicUsize,
+}
+
+/// The deepest directory chain examined (deeper is not a real filesystem).
+const MAX_DEPTH: usize = 4096;
+
+impl Cache {
+    /// How many directories were `fstat`ed and judged so far.
+    pub fn directories_examined(&self) -> usize {
+        self.examined.load(Ordering::Relaxed)
+    }
+
+    fn ns(&self, cx: &Cx<'_>) -> &NsView {
+        self.ns.get_or_init(|| ns::view(cx.snapshot))
+    }
+
+    fn inner(&self, cx: &Cx<'_>) -> &HashMap<i32, Nested> {
+        self.inner.get_or_init(|| ns::inner_pids(cx.snapshot))
+    }
+
+    /// The verdict on the directory `dir`, examining it and the ancestors not seen yet.
+    fn dir(&self, dir: &Arc<OwnedFd>) -> Arc<DirInfo> {
+        let key = Arc::as_ptr(dir) as usize;
+        if let Some(hit) = lock(&self.by_fd).get(&key) {
+            return Arc::clone(hit);
+        }
+        let info = self.walk_up(dir.as_fd());
+        lock(&self.by_fd).insert(key, Arc::clone(&info));
+        info
+    }
+
+    fn walk_up(&self, dir: BorrowedFd<'_>) -> Arc<DirInfo> {
+        let path_of = |fd: BorrowedFd<'_>| {
+            fd_path(fd)
+                .unwrap_or_else(|| PathBuf::from("?"))
+                .display()
+                .to_string()
+        };
+        // Collect the uncached chain, bottom first.
+        let mut chain: Vec<(OwnedFd, rustix::fs::Stat)> = Vec::new();
+        let mut base: Option<Arc<DirInfo>> = None;
+        let mut unverified: Option<Errno> = None;
+        let mut cur = match open_dir(dir, ".") {
+            Ok(fd) => fd,
+            Err(errno) => {
+                return Arc::new(DirInfo {
+                    uid: u32::MAX,
+                    path: path_of(dir),
+                    problems: vec![PathProblem::Unverified {
+                        path: path_of(dir),
+                        errno,
+                    }],
+                })
+            }
+        };
+        loop {
+            let st = match rustix::fs::fstat(&cur) {
+                Ok(st) => st,
+                Err(errno) => {
+                    unverified = Some(errno);
+                    break;
+                }
+            };
+            let key = (st.st_dev as u64, st.st_ino as u64);
+            if let Some(hit) = lock(&self.by_inode).get(&key) {
+                base = Some(Arc::clone(hit));
+                break;
+            }
+            let parent = open_dir(cur.as_fd(), "..").and_then(|fd| {
+                let pst = rustix::fs::fstat(&fd)?;
+                Ok((fd, pst))
+            });
+            chain.push((cur, st));
+            match parent {
+                Ok((_, pst)) if (pst.st_dev as u64, pst.st_ino as u64) == key => break,
+                Ok((fd, _)) if chain.len() < MAX_DEPTH => cur = fd,
+                Ok(_) => {
+                    unverified = Some(Errno::LOOP);
+                    break;
+                }
+                Err(errno) => {
+                    unverified = Some(errno);
+                    break;
+                }
+            }
+        }
+        let mut above = base;
+        for (i, (fd, st)) in chain.iter().enumerate().rev() {
+            self.examined.fetch_add(1, Ordering::Relaxed);
+            let path = path_of(fd.as_fd());
+            let uid = st.st_uid as u32;
+            let mut problems = above
+                .as_ref()
+                .map(|a| a.problems.clone())
+                .unwrap_or_default();
+            if i == chain.len() - 1 {
+                if let Some(errno) = unverified {
+                    problems.push(PathProblem::Unverified {
+                        path: path.clone(),
+                        errno,
+                    });
+                }
+            }
+            if let Some(a) = &above {
+                if a.uid != 0 && a.uid != uid {
+                    problems.push(PathProblem::Transition {
+                        from: a.path.clone(),
+                        from_uid: a.uid,
+                        to: path.clone(),
+                        to_uid: uid,
+                    });
+                }
+            }
+            let mode = st.st_mode as u32;
+            if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+                problems.push(PathProblem::WritableDir {
+                    path: path.clone(),
+                    uid,
+                    mode: mode & 0o7777,
+                });
+            }
+            let info = Arc::new(DirInfo {
+                uid,
+                path,
+                problems,
+            });
+            lock(&self.by_inode).insert((st.st_dev as u64, st.st_ino as u64), Arc::clone(&info));
+            above = Some(info);
+        }
+        above.unwrap_or_else(|| {
+            Arc::new(DirInfo {
+                uid: u32::MAX,
+                path: path_of(dir),
+                problems: vec![PathProblem::Unverified {
+                    path: path_of(dir),
+                    errno: unverified.unwrap_or(Errno::INVAL),
+                }],
+            })
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Judges whether the pidfile can be trusted, and whether a missing PID may belong to another PID
+/// namespace.
+pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
+    let subject = entry.path.display().to_string();
+    namespace(cx, entry, &subject);
+    let mut found: Vec<Finding> = Vec::new();
+    // What stands at the path (the link itself for a symlink), and the file whose content is judged.
+    let at_path: Option<FileFacts> = match &entry.read {
+        ReadOutcome::Symlink { facts, .. } => Some(*facts),
+        _ => entry.facts().copied(),
+    };
+    if let Some(f) = entry
+        .facts()
+        .copied()
+        .filter(|f| f.kind == FileKind::Regular)
+    {
+        file_rules(cx, entry, &f, &subject, &mut found);
+    }
+    if let (Some(p), Some(entry_dir)) = (at_path, &entry.dir) {
+        let dir = cx.trust.dir(entry_dir);
+        let mut problems = dir.problems.clone();
+        if dir.uid != 0 && dir.uid != u32::MAX && dir.uid != p.uid {
+            problems.push(PathProblem::Transition {
+                from: dir.path.clone(),
+                from_uid: dir.uid,
+                to: subject.clone(),
+                to_uid: p.uid,
+            });
+        }
+        if let Some(first) = problems.first() {
+            let only_unverified = problems
+                .iter()
+                .all(|p| matches!(p, PathProblem::Unverified { .. }));
+            let more = match problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let mut f = Finding::new(
+                "unsafe-path",
+                &subject,
+                format!("{}{more}", first.describe()),
+            )
+            .with(
+                "problems",
+                serde_json::Value::Array(problems.iter().map(PathProblem::evidence).collect()),
+            );
+            if only_unverified {
+                f = f.severity(Severity::Unknown);
+            }
+            found.push(f);
+        }
+    }
+    let mut reasons: Vec<&'static str> = Vec::new();
+    for code in TRUST_CODES {
+        let here = found.iter().any(|f| f.code == *code)
+            || (*code == "symlink" && matches!(entry.read, ReadOutcome::Symlink { .. }));
+        if here {
+            reasons.push(code);
+        }
+    }
+    if at_path.is_none() {
+        reasons.extend(
+            entry
+                .findings
+                .iter()
+                .map(|f| f.code)
+                .filter(|c| matches!(*c, "missing-pidfile" | "unreadable")),
+        );
+    }
+    entry.trusted = at_path.is_some() && reasons.is_empty();
+    entry.trust_reasons = reasons;
+    entry.findings.extend(found);
+}
+
+/// Owner, mode and link count of the regular file whose content is judged.
+fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mut Vec<Finding>) {
+    let mode = format!("{:04o}", f.mode);
+    if f.mode & 0o002 != 0 {
+        out.push(
+            Finding::new(
+                "world-writable",
+                subject,
+                format!("mode {mode}: any user can change the PID"),
+            )
+            .with("mode", mode.clone()),
+        );
+    } else if f.mode & 0o020 != 0 {
+        out.push(
+            Finding::new(
+                "group-writable",
+                subject,
+                format!("mode {mode}: members of group {} can change the PID", f.gid),
+            )
+            .with("mode", mode.clone())
+            .with("gid", f.gid),
+        );
+    }
+    if f.nlink > 1 {
+        out.push(
+            Finding::new(
+                "hardlink",
+                subject,
+                format!("the file has {} hard links", f.nlink),
+            )
+            .with("nlink", f.nlink)
+            .with("ino", f.ino),
+        );
+    }
+    if f.uid != 0 {
+        let uids = entry
+            .process
+            .as_ref()
+            .and_then(|p| cx.snapshot.details(p).status.as_ref().and_then(|s| s.uids));
+        if let (Some(uids), Some(p)) = (uids, &entry.process) {
+            if !uids.contains(&f.uid) {
+                out.push(
+                    Finding::new(
+                        "insecure-owner",
+                        subject,
+                        format!(
+                            "owned by uid {}, but PID {} ({}) runs as uid {}: that user can make root signal any process",
+                            f.uid,
+                            p.pid(),
+                            p.stat.comm,
+                            uids[0]
+                        ),
+                    )
+                    .with("file_uid", f.uid)
+                    .with("process_uids", uids.to_vec())
+                    .with("pid", p.pid()),
+                );
+            }
+        }
+    }
+}
+
+/// Turns a `stale` verdict into `foreign-namespace` when the PID may live in another namespace.
+fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
+    if entry.state != State::Stale || entry.findings.iter().any(|f| f.code == "previous-boot") {
+        return;
+    }
+    let Some(pid) = entry.pid else { return };
+    let finding = if let Some(n) = cx.trust.inner(cx).get(&(pid as i32)) {
+        Finding::new(
+            "foreign-namespace",
+            subject,
+            format!(
+                "no process has PID {pid} in this PID namespace, but process {} has PID {pid} in a nested one (NSpid {}): the file may have been written there",
+                n.pid,
+                n.nspid.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+            ),
+        )
+        .with("reason", "nested_namespace")
+        .with("nested_pid", n.pid)
+        .with("nspid", n.nspid.clone())
+    } else {
+        let view = cx.trust.ns(cx);
+        if !view.nested {
+            return;
+        }
+        let mtime = entry.facts().map(|f| f.mtime_f64());
+        let predates = match (mtime, view.ns_start) {
+            (Some(m), Some(start)) if m < start => Some(start),
+            _ => None,
+        };
+        let f = if let Some(start) = predates {
+            Finding::new(
+                "foreign-namespace",
+                subject,
+                format!("no process has PID {pid} here, but this /proc is a nested PID namespace and the file predates it: it was written from another namespace"),
+            )
+            .with("reason", "predates_namespace")
+            .with("namespace_start", (start * 1000.0).round() / 1000.0)
+        } else {
+            match view.last_pid {
+                Some(last) if pid > last => Finding::new(
+                    "foreign-namespace",
+                    subject,
+                    format!("no process has PID {pid} here, but this /proc is a nested PID namespace that never allocated it (last PID {last}): it may belong to an ancestor namespace"),
+                )
+                .with("reason", "never_allocated")
+                .with("ns_last_pid", last),
+                _ => return,
+            }
+        };
+        match view.ns_inode {
+            Some(ino) => f.with("pid_namespace", ino),
+            None => f,
+        }
+    };
+    entry.findings.retain(|f| f.code != "stale");
+    entry.state = State::Unknown;
+    entry.findings.push(finding.with("pid", pid));
+}

@@ -1,0 +1,108 @@
+//! PID namespaces: can a PID that is missing from the `/proc` being read be called dead?
+//!
+//! A pidfile holds a number in the PID namespace of whoever wrote it. `/proc` shows one namespace and
+//! its descendants. A number missing from it is dead only if the writer was in that namespace:
+//!
+//! - When the `/proc` read belongs to a namespace other than the initial one (the auditor runs in a
+//!   container, or under `unshare --pid --mount-proc`), a process of an *ancestor* namespace may have
+//!   written the file, and ancestors are invisible from here. [`NsView`] records what tells such files
+//!   apart: when this namespace's init started (a file written before it was not written from inside)
+//!   and the last PID this namespace allocated (`ns_last_pid`; a higher number was never handed out
+//!   here, wraparound aside).
+//! - A process in a *descendant* namespace (a container seen from the host, or the auditor's own
+//!   namespace seen through an ancestor's `/proc`) writes its inner PID, which `/proc` shows only in
+//!   `NSpid` of `/proc/PID/status`. [`inner_pids`] indexes those.
+
+use super::{read_at, Snapshot};
+use std::collections::HashMap;
+
+/// The inode number of the initial PID namespace (`PROC_PID_INIT_INO` in the kernel).
+pub const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// What the auditor knows about the PID namespace of the `/proc` it reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NsView {
+    /// The namespace's inode number, when it could be read.
+    pub ns_inode: Option<u64>,
+    /// The `/proc` read belongs to a PID namespace other than the initial one.
+    pub nested: bool,
+    /// When that namespace's init (its PID 1) started, Unix seconds.
+    pub ns_start: Option<f64>,
+    /// The last PID allocated in that namespace, when the auditor runs in it.
+    pub last_pid: Option<u32>,
+    /// The auditor runs in a child namespace of the `/proc` it reads (`self` there is another PID).
+    pub auditor_in_child: bool,
+}
+
+/// Reads the namespace view of the snapshot's `/proc`. Anything unreadable leaves its field unset; a
+/// `/proc` that is a fixture directory (no `ns` files) is not nested.
+pub fn view(snapshot: &Snapshot) -> NsView {
+    let mut v = NsView::default();
+    let Some(proc) = snapshot.proc_dir() else {
+        return v;
+    };
+    let self_pid = rustix::fs::readlinkat(proc, "self", Vec::new())
+        .ok()
+        .and_then(|s| s.to_str().ok().and_then(|s| s.parse::<i32>().ok()));
+    v.auditor_in_child = self_pid.is_some_and(|p| p != snapshot.self_pid);
+    // The namespace of the /proc: our own when /proc is live (always readable), else that of its
+    // init (readable with ptrace rights over it).
+    let ns_of = |path: &str| {
+        rustix::fs::statat(proc, path, rustix::fs::AtFlags::empty())
+            .ok()
+            .map(|st| st.st_ino as u64)
+    };
+    v.ns_inode = if snapshot.live {
+        ns_of("self/ns/pid")
+    } else {
+        ns_of("1/ns/pid")
+    };
+    v.nested = v.ns_inode.is_some_and(|ino| ino != PROC_PID_INIT_INO);
+    if v.nested {
+        v.ns_start = snapshot
+            .get(1)
+            .and_then(|init| snapshot.start_time(&init.stat));
+        if snapshot.live {
+            v.last_pid = read_at(proc, "sys/kernel/ns_last_pid", 64)
+                .ok()
+                .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok());
+        }
+    }
+    v
+}
+
+/// A process seen in this `/proc` that lives in a descendant PID namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nested {
+    /// Its PID in this `/proc`.
+    pub pid: i32,
+    /// Its PIDs from this namespace inwards (`NSpid`).
+    pub nspid: Vec<i32>,
+}
+
+/// Every PID that a process of a descendant namespace has there (any `NSpid` entry after the
+/// first), mapped to that process. Reads `/proc/PID/status` of every process in the snapshot;
+/// processes whose status cannot be read are left out.
+pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
+    let mut out = HashMap::new();
+    let Some(proc) = snapshot.proc_dir() else {
+        return out;
+    };
+    let pids: Vec<i32> = snapshot.processes().map(|p| p.pid()).collect();
+    let statuses = crate::parallel::map(&pids, |pid| {
+        read_at(proc, format!("{pid}/status").as_str(), 64 * 1024)
+            .ok()
+            .map(|b| (*pid, super::parse_status(&b).nspid))
+    });
+    for (pid, nspid) in statuses.into_iter().flatten() {
+        if nspid.len() > 1 {
+            for &inner in &nspid[1..] {
+                out.entry(inner).or_insert_with(|| Nested {
+                    pid,
+                    nspid: nspid.clone(),
+                });
+            }
+        }
+    }
+    out
+}

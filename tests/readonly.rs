@@ -1,0 +1,254 @@
+//! `pidaudit scan` never writes, creates, locks or deletes anything: proven with strace over a tree
+//! holding every kind of file, and by comparing the tree's full metadata before and after.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds a tree with every kind of file pidaudit may meet; returns the daemon kept alive for it.
+fn hostile_tree(root: &Path) -> Daemon {
+    let d = named_sleep(root, "mydaemon");
+    let w = |name: &str, content: &[u8]| {
+        let p = root.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, content).unwrap();
+        p
+    };
+    w("mydaemon.pid", format!("{}\n", d.pid).as_bytes());
+    w("stale.pid", format!("{}\n", dead_pid()).as_bytes());
+    let empty = w("empty.pid", b"");
+    age(&empty, 60);
+    w("fresh-empty.pid", b"");
+    w("malformed.pid", b"12 34\n");
+    w("big.pid", &vec![b'7'; 100_000]);
+    w("sub/dir/deep.pid", format!("{}\n", d.pid).as_bytes());
+    w("postgresql/postmaster.pid", b"1\n/var/lib/x\n");
+    w("svc/supervise/pid", format!("{}\n", d.pid).as_bytes());
+    let secret = w("secret.pid", b"1\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let ww = w("ww.pid", b"1\n");
+    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::hard_link(root.join("stale.pid"), root.join("hardlink.pid")).unwrap();
+    let wdir = root.join("wdir");
+    std::fs::create_dir(&wdir).unwrap();
+    std::fs::set_permissions(&wdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    w("wdir/in.pid", b"1\n");
+    std::fs::create_dir(root.join("dir.pid")).unwrap();
+    for (args, name) in [
+        (vec!["p"], "fifo.pid"),
+        (vec!["c", "1", "3"], "chardev.pid"),
+        (vec!["b", "7", "0"], "blockdev.pid"),
+    ] {
+        let mut cmd = if args[0] == "p" {
+            let mut c = Command::new("mkfifo");
+            c.arg(root.join(name));
+            c
+        } else {
+            let mut c = Command::new("mknod");
+            c.arg(root.join(name)).args(&args);
+            c
+        };
+        assert!(cmd.status().unwrap().success(), "{name}");
+    }
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg("import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])")
+        .arg(root.join("socket.pid"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    symlink("mydaemon.pid", root.join("link.pid")).unwrap();
+    symlink("/dev/zero", root.join("zero.pid")).unwrap();
+    symlink("loop.pid", root.join("loop.pid")).unwrap();
+    symlink("nowhere", root.join("dangling.pid")).unwrap();
+    symlink("sub", root.join("dirlink")).unwrap();
+    d
+}
+
+/// Every entry's metadata except atime, by path (not following links).
+fn metadata(root: &Path) -> BTreeMap<PathBuf, [i64; 10]> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        out.insert(
+            p.clone(),
+            [
+                m.dev() as i64,
+                m.ino() as i64,
+                m.mode() as i64,
+                m.nlink() as i64,
+                m.uid() as i64,
+                m.gid() as i64,
+                m.size() as i64,
+                m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+                m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+                m.rdev() as i64,
+            ],
+        );
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+/// System calls that change a file system or take a lock, whatever their arguments.
+const FORBIDDEN: &[&str] = &[
+    "creat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "fchownat",
+    "lchown",
+    "truncate",
+    "ftruncate",
+    "fallocate",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "mknod",
+    "mknodat",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "flock",
+];
+
+/// The forbidden calls in an strace log (`-f` format: "PID syscall(args) = result").
+fn violations(log: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    for line in log.lines() {
+        let call = line
+            .split_once(' ')
+            .map(|(_, rest)| rest.trim_start())
+            .unwrap_or(line);
+        let name = call.split('(').next().unwrap_or("");
+        let args = call.split_once('(').map(|(_, a)| a).unwrap_or("");
+        let write_open = matches!(name, "open" | "openat" | "openat2")
+            && [
+                "O_WRONLY",
+                "O_RDWR",
+                "O_CREAT",
+                "O_TRUNC",
+                "O_APPEND",
+                "O_TMPFILE",
+            ]
+            .iter()
+            .any(|f| args.contains(f));
+        let lock = name == "fcntl"
+            && [
+                "F_SETLK",
+                "F_SETLKW",
+                "F_OFD_SETLK",
+                "F_OFD_SETLKW",
+                "F_SETLEASE",
+            ]
+            .iter()
+            .any(|f| args.contains(&format!("{f},")));
+        if write_open || lock || FORBIDDEN.contains(&name) {
+            bad.push(line.to_string());
+        }
+    }
+    bad
+}
+
+/// The violation detector recognises what it must (so the real test below can fail).
+#[test]
+fn detector_recognises_writes_and_locks() {
+    let log = "1 openat(AT_FDCWD, \"x\", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 3\n\
+               1 openat(3, \"y\", O_RDONLY|O_CLOEXEC|O_PATH) = 4\n\
+               1 flock(3, LOCK_EX|LOCK_NB) = 0\n\
+               1 fcntl(3, F_OFD_SETLK, {l_type=F_WRLCK}) = 0\n\
+               1 fcntl(3, F_GETFD) = 1\n\
+               1 unlinkat(3, \"z\", 0) = 0\n";
+    assert_eq!(violations(log).len(), 4, "{:?}", violations(log));
+}
+
+/// Over a tree holding every kind of file, a scan (human and JSON, as root and as an unprivileged
+/// user) makes no write-mode open, O_CREAT, unlink, rename, chmod/chown, truncate, flock or
+/// F_SETLK call, and leaves every entry's metadata (ctime included) unchanged.
+#[test]
+fn scan_never_writes_creates_locks_or_deletes() {
+    let base = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tree = base.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let _d = hostile_tree(&tree);
+    let before = metadata(&tree);
+    let trace = base.path().join("trace");
+    let runs: [&[&str]; 3] = [
+        &["--format", "json"],
+        &["--format", "human", "-v"],
+        &["--format", "json", "--max-depth", "8"],
+    ];
+    for (i, args) in runs.iter().enumerate() {
+        let mut cmd = Command::new("strace");
+        cmd.args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=%file,%desc,flock,fcntl",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
+        .arg(&trace);
+        if i == 2 {
+            cmd.args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ]);
+        }
+        cmd.arg(env!("CARGO_BIN_EXE_pidaudit"))
+            .args(*args)
+            .arg(&tree);
+        let r = run_cmd(&mut cmd);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        let log = std::fs::read_to_string(&trace).unwrap();
+        assert!(
+            log.contains("O_PATH"),
+            "strace recorded the pidfile opens: {log}"
+        );
+        let bad = violations(&log);
+        assert!(bad.is_empty(), "run {i} {args:?}: {bad:#?}");
+        if i == 0 {
+            let doc = r.json();
+            assert!(
+                doc["summary"]["pidfiles"].as_u64().unwrap() >= 20,
+                "{doc:#}"
+            );
+        }
+    }
+    let after = metadata(&tree);
+    assert_eq!(before, after, "metadata changed");
+}
