@@ -204,9 +204,9 @@ pub fn run(config: &Config) -> Report {
         .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
         .map(|(c, r)| Entry::new(c, r))
         .collect();
-    for entry in &mut entries {
-        checks::check_pidfile(&cx, entry);
-    }
+    // Checks and reports read process details (status, exe, cmdline) lazily: several system calls
+    // per process, worth both cores.
+    crate::parallel::for_each_mut(&mut entries, |entry| checks::check_pidfile(&cx, entry));
     let mut system_findings = checks::check_system(&cx, &entries);
     for p in &discovery.problems {
         system_findings.push(
@@ -229,10 +229,7 @@ pub fn run(config: &Config) -> Report {
             .with("errno", errno.raw_os_error()),
         );
     }
-    let pidfiles = entries
-        .iter()
-        .map(|e| report_entry(&snapshot, config, e))
-        .collect();
+    let pidfiles = crate::parallel::map(&entries, |e| report_entry(&snapshot, config, e));
     let mut report = Report {
         host: rustix::system::uname()
             .nodename()
