@@ -187,11 +187,20 @@ impl Report {
 pub fn run(config: &Config) -> Report {
     let started = Instant::now();
     let generated_at = SystemTime::now();
-    let discovery = discover::discover(&config.discover);
-    let reads = crate::parallel::map(&discovery.candidates, |c| {
-        crate::pidfile::read_at(&*c.dir, &c.name)
+    // The /proc snapshot and the pidfiles are independent: read them at the same time, so the serial
+    // parts of each (the directory walk, listing /proc) overlap with the other's reads. A process
+    // started meanwhile is looked up in /proc directly (`Snapshot::lookup`).
+    let (discovery, reads, snapshot) = std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
+        let discovery = discover::discover(&config.discover);
+        let reads = crate::parallel::map(&discovery.candidates, |c| {
+            crate::pidfile::read_at(&*c.dir, &c.name)
+        });
+        let snapshot = snapshot
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (discovery, reads, snapshot)
     });
-    let snapshot = Snapshot::load(&config.proc_root);
     let cx = Cx {
         snapshot: &snapshot,
         config,
@@ -206,7 +215,13 @@ pub fn run(config: &Config) -> Report {
         .collect();
     // Checks and reports read process details (status, exe, cmdline) lazily: several system calls
     // per process, worth both cores.
-    crate::parallel::for_each_mut(&mut entries, |entry| checks::check_pidfile(&cx, entry));
+    crate::parallel::for_each_mut(&mut entries, |entry| {
+        checks::check_pidfile(&cx, entry);
+        // The report shows every process's details: read them here, on the threads already running.
+        if let (true, Some(p)) = (config.details, &entry.process) {
+            snapshot.details(p);
+        }
+    });
     let mut system_findings = checks::check_system(&cx, &entries);
     for p in &discovery.problems {
         system_findings.push(
