@@ -71,6 +71,16 @@ static void daemon_main(const char *path, int i, pid_t parent, int ready) {
     for (;;) pause();
 }
 
+static int read_int(const char *path, int dflt) {
+    int v = dflt;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1) v = dflt;
+        fclose(f);
+    }
+    return v;
+}
+
 static int pid_in_use(int pid) {
     char p[32];
     struct stat st;
@@ -123,21 +133,18 @@ int main(int argc, char **argv) {
         got += r;
     }
     close(ready[0]);
-    /* Stale pidfiles: PIDs no process has now, spread over the PID space. */
-    int pid_max = 32768;
-    FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
-    if (f) {
-        if (fscanf(f, "%d", &pid_max) != 1) pid_max = 32768;
-        fclose(f);
-    }
+    /* Stale pidfiles: PIDs no process has now, counted down from the last PID handed out. The kernel
+     * hands out PIDs counting up and wraps at pid_max, so these are the PIDs it will reach last: on a
+     * busy machine, PIDs picked anywhere else are soon given to new processes and stop being stale. */
+    int pid_max = read_int("/proc/sys/kernel/pid_max", 32768);
+    int next = read_int("/proc/sys/kernel/ns_last_pid", pid_max - 1);
     int stale = 0;
-    unsigned seed = 12345;
     for (int i = 0; i < n && !stop; i++) {
         int pid, tries = 0;
         do {
-            seed = seed * 1103515245u + 12345u;
-            pid = 300 + (int)((seed >> 8) % (unsigned)(pid_max - 300));
-        } while (pid_in_use(pid) && ++tries < 1000);
+            next = next > 301 ? next - 1 : pid_max - 1;
+            pid = next;
+        } while (pid_in_use(pid) && ++tries < pid_max);
         subdir(dir, "stale", i, sub, sizeof sub);
         snprintf(path, sizeof path, "%s/benchd-%05d.pid", sub, i);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
