@@ -236,11 +236,20 @@ impl Report {
 pub fn run(config: &Config) -> Report {
     let started = Instant::now();
     let generated_at = SystemTime::now();
-    let discovery = discover::discover(&config.discover);
-    let reads = crate::parallel::map(&discovery.candidates, |c| {
-        crate::pidfile::read_at(&*c.dir, &c.name)
+    // The /proc snapshot and the pidfiles are independent: read them at the same time, so the serial
+    // parts of each (the directory walk, listing /proc) overlap with the other's reads. A process
+    // started meanwhile is looked up in /proc directly (`Snapshot::lookup`).
+    let (discovery, reads, snapshot) = std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
+        let discovery = discover::discover(&config.discover);
+        let reads = crate::parallel::map(&discovery.candidates, |c| {
+            crate::pidfile::read_at(&*c.dir, &c.name)
+        });
+        let snapshot = snapshot
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (discovery, reads, snapshot)
     });
-    let snapshot = Snapshot::load(&config.proc_root);
     let cx = Cx {
         snapshot: &snapshot,
         config,
@@ -256,9 +265,15 @@ pub fn run(config: &Config) -> Report {
         .collect();
     entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    for entry in &mut entries {
+    // Checks and reports read process details (status, exe, cmdline) lazily: several system calls
+    // per process, worth both cores.
+    crate::parallel::for_each_mut(&mut entries, |entry| {
         checks::check_pidfile(&cx, entry);
-    }
+        // The report shows every process's details: read them here, on the threads already running.
+        if let (true, Some(p)) = (config.details, &entry.process) {
+            snapshot.details(p);
+        }
+    });
     let across = checks::check_across(&cx, &mut entries);
     checks::check_entries(&cx, &mut entries);
     let mut system_findings = checks::check_system(&cx, &entries);
@@ -284,10 +299,7 @@ pub fn run(config: &Config) -> Report {
             .with("errno", errno.raw_os_error()),
         );
     }
-    let pidfiles = entries
-        .iter()
-        .map(|e| report_entry(&snapshot, config, e))
-        .collect();
+    let pidfiles = crate::parallel::map(&entries, |e| report_entry(&snapshot, config, e));
     let mut report = Report {
         host: rustix::system::uname()
             .nodename()

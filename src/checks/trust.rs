@@ -165,6 +165,8 @@ struct DirInfo {
 pub struct Cache {
     by_inode: Mutex<HashMap<(u64, u64), Arc<DirInfo>>>,
     by_fd: Mutex<HashMap<usize, Arc<DirInfo>>>,
+    /// Held while a directory chain is walked, so checks running in parallel never walk it twice.
+    walking: Mutex<()>,
     ns: OnceLock<NsView>,
     inner: OnceLock<HashMap<i32, Nested>>,
     examined: AtomicUsize,
@@ -190,6 +192,10 @@ impl Cache {
     /// The verdict on the directory `dir`, examining it and the ancestors not seen yet.
     fn dir(&self, dir: &Arc<OwnedFd>) -> Arc<DirInfo> {
         let key = Arc::as_ptr(dir) as usize;
+        if let Some(hit) = lock(&self.by_fd).get(&key) {
+            return Arc::clone(hit);
+        }
+        let _walking = lock(&self.walking);
         if let Some(hit) = lock(&self.by_fd).get(&key) {
             return Arc::clone(hit);
         }

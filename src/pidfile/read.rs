@@ -9,12 +9,14 @@
 //! truncate and write); an empty file is re-read briefly before it is called empty.
 
 use super::chase::Chase;
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
+use rustix::path::DecInt;
 use serde::Serialize;
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The most bytes read from a pidfile. PostgreSQL's `postmaster.pid`, the longest known format, is
@@ -28,6 +30,8 @@ const EMPTY_RETRIES: u32 = 3;
 const EMPTY_WAIT: Duration = Duration::from_millis(10);
 /// An empty file modified less than this long ago may be mid-rewrite: it is reported as unknown.
 const FRESH: Duration = Duration::from_secs(2);
+/// `statfs.f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -109,9 +113,12 @@ impl FileFacts {
         self.mtime as f64 + f64::from(self.mtime_nsec) / 1e9
     }
 
+    fn same_file(&self, other: &FileFacts) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+
     fn same_version(&self, other: &FileFacts) -> bool {
-        self.dev == other.dev
-            && self.ino == other.ino
+        self.same_file(other)
             && self.size == other.size
             && self.mtime == other.mtime
             && self.mtime_nsec == other.mtime_nsec
@@ -196,9 +203,33 @@ pub(crate) fn read_opened(
     read_regular(&file, *facts)
 }
 
-/// Opens the regular file behind an `O_PATH` handle for reading. Through `/proc/self/fd` this reopens
-/// the very inode that was `fstat`ed, with no second path lookup; where `/proc` is not mounted it falls
-/// back to a non-following, non-blocking `openat` and checks that the inode is the one `fstat`ed.
+/// `/proc/self/fd`, opened once per process and only if it is procfs (`None` otherwise).
+fn proc_self_fd() -> Option<rustix::fd::BorrowedFd<'static>> {
+    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let fd = rustix::fs::open(
+            "/proc/self/fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let fs = rustix::fs::fstatfs(&fd).ok()?;
+        (fs.f_type as i64 == PROC_SUPER_MAGIC).then_some(fd)
+    })
+    .as_ref()
+    .map(|fd| fd.as_fd())
+}
+
+/// Opens the regular file behind an `O_PATH` handle for reading.
+///
+/// Through `/proc/self/fd/N` this reopens the very inode that was `fstat`ed: the kernel follows the
+/// handle's own path (its dentry), not a name, so no FIFO, device or other file swapped in at the name
+/// since can be opened. That holds only if `/proc/self/fd` really is procfs (a chroot or container may
+/// have anything at `/proc`), so the directory is opened once, checked with `fstatfs`, and every reopen
+/// is relative to that descriptor; the inode then needs no `fstat` before reading, and the `fstat`
+/// after reading still compares device and inode with the handle's (see [`read_regular`]). Where
+/// `/proc` is not procfs, a non-following, non-blocking `openat` by name is used instead and its inode
+/// is checked before anything is read.
 fn reopen(
     handle: &OwnedFd,
     dir: rustix::fd::BorrowedFd<'_>,
@@ -206,16 +237,16 @@ fn reopen(
     facts: &FileFacts,
 ) -> Result<OwnedFd, Errno> {
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let via_proc = format!("/proc/self/fd/{}", handle.as_raw_fd());
-    let fd = match rustix::fs::open(via_proc.as_str(), flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) | Err(Errno::NOTDIR) => {
-            rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty())?
+    if let Some(fds) = proc_self_fd() {
+        match rustix::fs::openat(fds, DecInt::from_fd(handle), flags, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => {}
+            Err(errno) => return Err(errno),
         }
-        Err(errno) => return Err(errno),
-    };
+    }
+    let fd = rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty())?;
     let st = FileFacts::from_stat(&rustix::fs::fstat(&fd)?);
-    if st.dev != facts.dev || st.ino != facts.ino || st.kind != FileKind::Regular {
+    if !st.same_file(facts) || st.kind != FileKind::Regular {
         // Replaced between the two opens: treat as a change seen while reading.
         return Err(Errno::STALE);
     }
@@ -240,7 +271,7 @@ fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
     loop {
         let mut bytes = Vec::new();
         if facts.size <= READ_CAP as u64 {
-            if let Err(errno) = read_capped(file, &mut bytes) {
+            if let Err(errno) = read_capped(file, facts.size, &mut bytes) {
                 return ReadOutcome::Error { op: "read", errno };
             }
         }
@@ -248,6 +279,13 @@ fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
             Ok(st) => FileFacts::from_stat(&st),
             Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
         };
+        if !after.same_file(&first) {
+            // Not the inode the handle named: never reported as its content.
+            return ReadOutcome::Error {
+                op: "open",
+                errno: Errno::STALE,
+            };
+        }
         let consistent = after.same_version(&facts)
             && (after.size > READ_CAP as u64 || bytes.len() as u64 == after.size);
         let changed_while_empty = consistent
@@ -297,18 +335,143 @@ fn fresh(facts: &FileFacts) -> bool {
     now - facts.mtime_f64() < FRESH.as_secs_f64()
 }
 
-/// Reads from offset 0 up to `READ_CAP` bytes.
-fn read_capped(file: &OwnedFd, out: &mut Vec<u8>) -> Result<(), Errno> {
+/// Reads from offset 0 up to `READ_CAP` bytes, stopping at end of file or once the `expected` size
+/// (from `fstat`) is in: the `fstat` after the read decides whether the file changed meanwhile, so
+/// the extra read that would only confirm end of file is saved.
+fn read_capped(file: &OwnedFd, expected: u64, out: &mut Vec<u8>) -> Result<(), Errno> {
     let mut buf = [0u8; READ_CAP];
     let mut len = 0;
     while len < READ_CAP {
         match rustix::io::pread(file, &mut buf[len..], len as u64) {
             Ok(0) => break,
-            Ok(n) => len += n,
+            Ok(n) => {
+                len += n;
+                if len as u64 >= expected {
+                    break;
+                }
+            }
             Err(Errno::INTR) => continue,
             Err(errno) => return Err(errno),
         }
     }
     out.extend_from_slice(&buf[..len]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn dir_fd(path: &std::path::Path) -> OwnedFd {
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
+    }
+
+    fn content(outcome: ReadOutcome) -> (FileFacts, Vec<u8>) {
+        match outcome {
+            ReadOutcome::Content { facts, bytes } => (facts, bytes),
+            other => panic!("expected content, got {other:?}"),
+        }
+    }
+
+    /// A regular file's bytes come back whole, with the facts of that very file.
+    #[test]
+    fn regular_file_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.pid"), b"4242\n").unwrap();
+        let fd = dir_fd(dir.path());
+        let (facts, bytes) = content(read_at(&fd, OsStr::new("a.pid")));
+        assert_eq!(bytes, b"4242\n");
+        assert_eq!(facts.kind, FileKind::Regular);
+        assert_eq!(facts.size, 5);
+        let st = rustix::fs::stat(dir.path().join("a.pid")).unwrap();
+        assert_eq!((facts.dev, facts.ino), (st.st_dev as u64, st.st_ino as u64));
+    }
+
+    /// A file of exactly READ_CAP bytes is read whole; one byte more is not read at all (oversize).
+    #[test]
+    fn read_cap_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let full: Vec<u8> = (0..READ_CAP).map(|i| b'0' + (i % 10) as u8).collect();
+        std::fs::write(dir.path().join("full.pid"), &full).unwrap();
+        let mut over = full.clone();
+        over.push(b'9');
+        std::fs::write(dir.path().join("over.pid"), &over).unwrap();
+        let fd = dir_fd(dir.path());
+        let (_, bytes) = content(read_at(&fd, OsStr::new("full.pid")));
+        assert_eq!(bytes, full);
+        let (facts, bytes) = content(read_at(&fd, OsStr::new("over.pid")));
+        assert!(bytes.is_empty());
+        assert_eq!(facts.size, READ_CAP as u64 + 1);
+    }
+
+    /// An empty file last written a while ago is reported empty (after the brief re-reads); one
+    /// emptied moments ago may be mid-rewrite and is unstable, never empty.
+    #[test]
+    fn empty_file_is_empty_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.pid");
+        std::fs::write(&path, b"").unwrap();
+        let fd = dir_fd(dir.path());
+        assert!(matches!(
+            read_at(&fd, OsStr::new("e.pid")),
+            ReadOutcome::Unstable { .. }
+        ));
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let (facts, bytes) = content(read_at(&fd, OsStr::new("e.pid")));
+        assert!(bytes.is_empty());
+        assert_eq!(facts.size, 0);
+    }
+
+    /// A FIFO is reported as not a file and never opened (opening it for reading would block).
+    #[test]
+    fn fifo_is_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir_fd(dir.path());
+        rustix::fs::mknodat(&fd, "f.pid", FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        match read_at(&fd, OsStr::new("f.pid")) {
+            ReadOutcome::NotAFile { facts } => assert_eq!(facts.kind, FileKind::Fifo),
+            other => panic!("expected not-a-file, got {other:?}"),
+        }
+    }
+
+    /// A symlink is reported with its target and not followed; a directory is not a file; a name
+    /// that does not exist has vanished.
+    #[test]
+    fn symlink_directory_and_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real.pid"), b"1\n").unwrap();
+        symlink(dir.path().join("real.pid"), dir.path().join("link.pid")).unwrap();
+        std::fs::create_dir(dir.path().join("d.pid")).unwrap();
+        let fd = dir_fd(dir.path());
+        match read_at(&fd, OsStr::new("link.pid")) {
+            ReadOutcome::Symlink { facts, target, .. } => {
+                assert_eq!(facts.kind, FileKind::Symlink);
+                assert_eq!(target, dir.path().join("real.pid"));
+            }
+            other => panic!("expected symlink, got {other:?}"),
+        }
+        match read_at(&fd, OsStr::new("d.pid")) {
+            ReadOutcome::NotAFile { facts } => assert_eq!(facts.kind, FileKind::Directory),
+            other => panic!("expected not-a-file, got {other:?}"),
+        }
+        assert!(matches!(
+            read_at(&fd, OsStr::new("absent.pid")),
+            ReadOutcome::Vanished
+        ));
+    }
+
+    /// The descriptor used to reopen pidfiles is this system's procfs `/proc/self/fd`.
+    #[test]
+    fn reopen_directory_is_procfs() {
+        let fds = proc_self_fd().expect("/proc is mounted where the tests run");
+        let fs = rustix::fs::fstatfs(fds).unwrap();
+        assert_eq!(fs.f_type as i64, PROC_SUPER_MAGIC);
+    }
 }

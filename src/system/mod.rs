@@ -200,24 +200,24 @@ impl Snapshot {
         let Some(proc) = &self.proc else {
             return Lookup::Unknown(self.proc_error.unwrap_or(Errno::NOENT));
         };
-        match read_at(proc, format!("{pid}/status").as_str(), PROC_READ_CAP) {
-            Ok(bytes) => {
-                let status = parse_status(&bytes);
-                match status.tgid {
-                    Some(tgid) if tgid != pid => Lookup::Thread { tgid },
-                    _ => match read_at(proc, format!("{pid}/stat").as_str(), 4096)
-                        .map(|b| parse_stat(&b))
-                    {
-                        Ok(Ok(stat)) => Lookup::Process(Arc::new(Process {
-                            stat,
-                            details: OnceLock::new(),
-                        })),
-                        Ok(Err(_)) => Lookup::Unknown(Errno::INVAL),
-                        Err(Errno::NOENT) | Err(Errno::SRCH) => Lookup::Absent,
-                        Err(errno) => Lookup::Unknown(errno),
-                    },
-                }
-            }
+        match read_whole_at(
+            proc,
+            format!("{pid}/status").as_str(),
+            PROC_READ_CAP,
+            parse_status,
+        ) {
+            Ok(status) => match status.tgid {
+                Some(tgid) if tgid != pid => Lookup::Thread { tgid },
+                _ => match read_whole_at(proc, format!("{pid}/stat").as_str(), 4096, parse_stat) {
+                    Ok(Ok(stat)) => Lookup::Process(Arc::new(Process {
+                        stat,
+                        details: OnceLock::new(),
+                    })),
+                    Ok(Err(_)) => Lookup::Unknown(Errno::INVAL),
+                    Err(Errno::NOENT) | Err(Errno::SRCH) => Lookup::Absent,
+                    Err(errno) => Lookup::Unknown(errno),
+                },
+            },
             Err(Errno::NOENT) | Err(Errno::SRCH) => {
                 if !self.live {
                     return Lookup::Absent;
@@ -318,14 +318,12 @@ impl Snapshot {
             Err(_) => return d,
         };
         // The PID must still be the process of the snapshot.
-        match read_at(&dir, "stat", 4096).map(|b| parse_stat(&b)) {
+        match read_whole_at(&dir, "stat", 4096, parse_stat) {
             Ok(Ok(now)) if now.starttime == stat.starttime => {}
             _ => return d,
         }
         d.present = true;
-        d.status = read_at(&dir, "status", PROC_READ_CAP)
-            .ok()
-            .map(|b| parse_status(&b));
+        d.status = read_whole_at(&dir, "status", PROC_READ_CAP, parse_status).ok();
         match rustix::fs::readlinkat(&dir, "exe", Vec::new()) {
             Ok(target) => d.exe = Some(PathBuf::from(OsString::from_vec(target.into_bytes()))),
             Err(errno) => d.exe_error = Some(errno),
@@ -362,8 +360,9 @@ fn list_pids(proc: &OwnedFd) -> Result<Vec<i32>, Errno> {
 fn read_stats(proc: &OwnedFd, pids: &[i32]) -> Vec<Process> {
     let one = |pid: &i32| -> Option<Process> {
         let path = format!("{pid}/stat");
-        let bytes = read_at(proc, path.as_str(), 4096).ok()?;
-        let stat = parse_stat(&bytes).ok()?;
+        let stat = read_whole_at(proc, path.as_str(), 4096, parse_stat)
+            .ok()?
+            .ok()?;
         Some(Process {
             stat,
             details: OnceLock::new(),
@@ -375,6 +374,40 @@ fn read_stats(proc: &OwnedFd, pids: &[i32]) -> Vec<Process> {
         .collect()
 }
 
+/// Reads a per-process `/proc` file that the kernel renders whole on every read (`stat`, `status`:
+/// `seq_file` `single_open`), and hands its bytes to `f`. Such a file's first read returns all of it
+/// when the buffer is large enough, so a short first read is the whole file: one `read` instead of a
+/// second one that only sees end of file, and no allocation. A file that fills the buffer is read on,
+/// up to `cap` bytes, as [`read_at`] does. Not for files that print records one by one
+/// (`/proc/locks`), whose short reads end at a record, not at the end.
+pub fn read_whole_at<R>(
+    dir: impl AsFd,
+    path: &str,
+    cap: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Errno> {
+    let fd = rustix::fs::openat(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match rustix::io::read(&fd, &mut buf) {
+            Ok(n) => break n,
+            Err(Errno::INTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    };
+    if n < buf.len() || n >= cap {
+        return Ok(f(&buf[..n.min(cap)]));
+    }
+    let mut more = buf.to_vec();
+    read_on(&fd, &mut more, cap)?;
+    Ok(f(&more))
+}
+
 /// Reads a small file relative to a directory descriptor, up to `cap` bytes.
 pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno> {
     let fd = rustix::fs::openat(
@@ -383,8 +416,15 @@ pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno>
         OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut buf = vec![0u8; cap.min(4096)];
-    let mut len = 0;
+    let mut buf = Vec::new();
+    read_on(&fd, &mut buf, cap)?;
+    Ok(buf)
+}
+
+/// Appends what is left of `fd` to `buf`, up to `cap` bytes in all.
+fn read_on(fd: &OwnedFd, buf: &mut Vec<u8>, cap: usize) -> Result<(), Errno> {
+    let mut len = buf.len();
+    buf.resize(cap.min(len.max(2048) * 2), 0);
     loop {
         if len == buf.len() {
             if buf.len() >= cap {
@@ -392,7 +432,7 @@ pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno>
             }
             buf.resize((buf.len() * 2).min(cap), 0);
         }
-        match rustix::io::read(&fd, &mut buf[len..]) {
+        match rustix::io::read(fd, &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(Errno::INTR) => continue,
@@ -400,5 +440,67 @@ pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno>
         }
     }
     buf.truncate(len);
-    Ok(buf)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file longer than one read's buffer is read on to its end or the cap, like `read_at`.
+    #[test]
+    fn read_whole_at_reads_past_the_first_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("big"), &content).unwrap();
+        std::fs::write(dir.path().join("small"), b"12 (x) S\n").unwrap();
+        let fd = rustix::fs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            read_whole_at(&fd, "big", 65536, <[u8]>::to_vec).unwrap(),
+            content
+        );
+        assert_eq!(read_at(&fd, "big", 65536).unwrap(), content);
+        assert_eq!(
+            read_whole_at(&fd, "big", 5000, <[u8]>::to_vec).unwrap(),
+            &content[..5000]
+        );
+        assert_eq!(read_at(&fd, "big", 5000).unwrap(), &content[..5000]);
+        assert_eq!(
+            read_whole_at(&fd, "big", 100, <[u8]>::to_vec).unwrap(),
+            &content[..100]
+        );
+        assert_eq!(
+            read_whole_at(&fd, "small", 4096, <[u8]>::to_vec).unwrap(),
+            b"12 (x) S\n"
+        );
+        assert_eq!(
+            read_whole_at(&fd, "absent", 4096, |_| ()).unwrap_err(),
+            Errno::NOENT
+        );
+    }
+
+    /// One read of this process's own `/proc` files gives whole, parseable contents.
+    #[test]
+    fn read_whole_at_reads_proc_files_whole() {
+        let proc = rustix::fs::open(
+            "/proc/self",
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let stat = read_whole_at(&proc, "stat", 4096, parse_stat)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stat.pid, rustix::process::getpid().as_raw_nonzero().get());
+        let status = read_whole_at(&proc, "status", PROC_READ_CAP, parse_status).unwrap();
+        assert_eq!(status.tgid, Some(stat.pid));
+        assert!(status.uids.is_some());
+        let whole = read_at(&proc, "status", PROC_READ_CAP).unwrap();
+        assert_eq!(parse_status(&whole), status);
+    }
 }
