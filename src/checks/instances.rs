@@ -39,7 +39,7 @@ use crate::audit::{Entry, State};
 use crate::finding::{CodeDoc, Finding, Severity};
 use crate::identity::{self, Identity};
 use crate::system::Process;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub const CODES: &[CodeDoc] = &[
@@ -150,6 +150,18 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
             tracked_set.extend(tree.subtree(*root));
         }
     }
+    // Processes of each comm that no audited pidfile tracks, computed once per comm: another
+    // pidfile's daemon (a multi-instance service, one pidfile per instance) is never a duplicate.
+    let mut untracked: HashMap<String, Vec<i32>> = HashMap::new();
+    for (_, ident, _) in tracked.iter().flatten() {
+        untracked.entry(ident.comm.clone()).or_insert_with(|| {
+            tree.with_comm(&ident.comm)
+                .iter()
+                .copied()
+                .filter(|pid| !tracked_set.contains(pid))
+                .collect()
+        });
+    }
     entries
         .iter()
         .zip(&tracked)
@@ -161,7 +173,8 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
             }
             if let Some((_, ident, root)) = t {
                 s.tracked = Some(*root);
-                s.duplicates = duplicates(cx, ident, *root);
+                let candidates = untracked.get(&ident.comm).map(Vec::as_slice).unwrap_or(&[]);
+                s.duplicates = duplicates(cx, ident, *root, candidates);
             } else if orphan_eligible(entry) {
                 s.workers = workers(cx, entry);
                 // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
@@ -179,12 +192,13 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
 }
 
 /// Tops of same-daemon trees outside the tracked tree.
-fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32) -> Vec<i32> {
+fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32, candidates: &[i32]) -> Vec<i32> {
     let snap = cx.snapshot;
-    let tree = snap.tree();
-    let own = tree.subtree(root);
-    let same: HashSet<i32> = tree
-        .with_comm(&ident.comm)
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let own = snap.tree().subtree(root);
+    let same: HashSet<i32> = candidates
         .iter()
         .copied()
         .filter(|pid| !own.contains(pid) && identity::is_same(snap, *pid, ident))
