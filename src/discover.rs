@@ -159,6 +159,21 @@ fn add_explicit_file(path: &Path, out: &mut Discovery) {
             name: name.to_os_string(),
             explicit: true,
         }),
+        // No parent directory, so no pidfile: the candidate names the whole path, which the
+        // non-following open then finds missing.
+        Err(Errno::NOENT) => match open_dir_following(Path::new(".")) {
+            Ok(fd) => out.candidates.push(Candidate {
+                path: path.to_path_buf(),
+                dir: Arc::new(fd),
+                name: path.as_os_str().to_os_string(),
+                explicit: true,
+            }),
+            Err(errno) => out.problems.push(WalkProblem {
+                path: parent.to_path_buf(),
+                op: "open",
+                errno,
+            }),
+        },
         Err(errno) => out.problems.push(WalkProblem {
             path: parent.to_path_buf(),
             op: "open",

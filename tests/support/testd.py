@@ -10,6 +10,7 @@ import fcntl
 import os
 import struct
 import sys
+import threading
 import time
 
 
@@ -39,6 +40,7 @@ def main():
     p.add_argument("--name", help="set comm (prctl PR_SET_NAME)")
     p.add_argument("--write-pid", type=int, help="write this PID instead of our own")
     p.add_argument("--no-pidfile-write", action="store_true", help="open and lock the file but do not write it")
+    p.add_argument("--threads", type=int, default=0, help="start this many extra threads (each a TID under /proc/PID/task)")
     args = p.parse_args()
 
     if args.daemonize:
@@ -57,6 +59,8 @@ def main():
         if not args.no_pidfile_write:
             os.ftruncate(fd, 0)
             os.write(fd, b"%d\n" % (args.write_pid or os.getpid()))
+    for _ in range(args.threads):
+        threading.Thread(target=time.sleep, args=(1000000,), daemon=True).start()
     sys.stdout.write("%d\n" % os.getpid())
     sys.stdout.flush()
     while True:
