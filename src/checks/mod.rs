@@ -4,7 +4,7 @@
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
 //! after), `trust` (may the file be believed and acted on; can its PID be judged from this PID
-//! namespace), with `locks` (who holds the file's lock) right after `liveness`, and `deploy` (is the
+//! namespace), with `locks` (who holds the file's lock) after `target`, and `deploy` (is the
 //! running executable still on disk, did it start after the deploy). Checks across pidfiles see
 //! every entry at once and may attach findings to them: `check_across` (locks), then
 //! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the
@@ -38,8 +38,10 @@ pub struct Cx<'a> {
 pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     content::check(cx, entry);
     liveness::check(cx, entry);
-    locks::check(cx, entry);
+    // Before locks: a PID no daemon can have (a thread, a kernel thread, init) is not a running
+    // daemon whose pidfile should be locked.
     target::check(cx, entry);
+    locks::check(cx, entry);
     name::check(cx, entry);
     deploy::check(cx, entry);
     trust::check(cx, entry);

@@ -30,6 +30,7 @@
 use super::Cx;
 use crate::audit::{Entry, State};
 use crate::finding::{CodeDoc, Finding, Severity};
+use crate::pidfile::{Chase, ReadOutcome};
 use crate::system::Process;
 use std::path::Path;
 
@@ -254,14 +255,30 @@ pub fn strictly_named(
 /// name says nothing), with the process tokens compared.
 pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, Vec<String>) {
     let comm = &process.stat.comm;
+    // A symlinked pidfile read through a safe chain is named by its link and by its target.
+    let resolved = match &entry.read {
+        ReadOutcome::Symlink {
+            chase: Chase::Followed { resolved, .. },
+            ..
+        } => Some(resolved.as_path()),
+        _ => None,
+    };
+    let judge = |tokens: &[String]| {
+        let on_link = names_match(&entry.path, comm, tokens);
+        match resolved.map(|r| names_match(r, comm, tokens)) {
+            Some(Some(true)) => Some(true),
+            Some(on_target) if on_link.is_none() => on_target,
+            _ => on_link,
+        }
+    };
     // comm alone usually decides; exe and argv are read only when it does not.
     let quick = process_tokens(comm, None, None);
-    if names_match(&entry.path, comm, &quick) == Some(true) {
+    if judge(&quick) == Some(true) {
         return (Some(true), quick);
     }
     let d = cx.snapshot.details(process);
     let all = process_tokens(comm, d.exe.as_deref(), d.cmdline.as_deref());
-    (names_match(&entry.path, comm, &all), all)
+    (judge(&all), all)
 }
 
 /// Reports a live process whose names share nothing with the pidfile's.

@@ -8,21 +8,6 @@ use super::Cx;
 use crate::audit::{Entry, State};
 use crate::finding::{CodeDoc, Finding, Severity};
 
-/// Names of init systems and container inits, used for PID 1 when the pidfile's name says nothing.
-pub const INIT_NAMES: &[&str] = &[
-    "systemd",
-    "init",
-    "runit",
-    "runit-init",
-    "s6-svscan",
-    "tini",
-    "dumb-init",
-    "openrc-init",
-    "upstart",
-    "catatonit",
-    "docker-init",
-];
-
 pub const CODES: &[CodeDoc] = &[
     CodeDoc {
         code: "kernel-thread",
@@ -84,11 +69,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         );
         return;
     }
-    // PID 1 is the daemon only in a container whose init it is: then its names match the file's.
-    let is_init = match super::name::verdict(cx, entry, &process).0 {
-        Some(matches) => !matches,
-        None => INIT_NAMES.contains(&stat.comm.as_str()),
-    };
+    // PID 1 is the daemon only in a container whose init it is: then its names match the file's. A
+    // file whose name says nothing cannot show that, and PID 1 is whatever init this machine runs
+    // (systemd, a container's tini, a VM agent), so it is judged to target init.
+    let is_init = super::name::verdict(cx, entry, &process).0 != Some(true);
     if pid == 1 && is_init {
         entry.state = State::Invalid;
         entry.findings.push(

@@ -93,7 +93,7 @@ fn pidfile(
                 "    process: ppid {}, uid {user}, state {}, exe {exe}",
                 proc.ppid, proc.state
             )?;
-            if let Some(argv) = &proc.cmdline {
+            if let Some(argv) = proc.cmdline.as_ref().filter(|a| !a.is_empty()) {
                 writeln!(out, "    cmdline: {}", argv.join(" "))?;
             }
         }

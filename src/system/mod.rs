@@ -347,7 +347,13 @@ fn list_pids(proc: &OwnedFd) -> Result<Vec<i32>, Errno> {
     for entry in rustix::fs::Dir::read_from(proc)? {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
-        if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+        // Processes are directories; `/proc` lists thread-group leaders only (a thread is reachable
+        // as `/proc/TID` but not listed), which a fixture tree mirrors with a symlink.
+        let is_dir = matches!(
+            entry.file_type(),
+            rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+        );
+        if is_dir && !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
             if let Ok(pid) = std::str::from_utf8(name).unwrap_or("").parse::<i32>() {
                 pids.push(pid);
             }

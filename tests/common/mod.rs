@@ -368,6 +368,57 @@ pub fn finding<'a>(entry: &'a serde_json::Value, code: &str) -> &'a serde_json::
         .unwrap_or_else(|| panic!("no {code} finding in {entry:#}"))
 }
 
+/// The user unprivileged runs use (nobody).
+pub const NOBODY: &str = "65534";
+
+/// Runs pidaudit as the unprivileged user nobody (`setpriv`), with a timeout.
+pub fn run_as_nobody(args: &[&str]) -> Run {
+    run_cmd(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                NOBODY,
+                "--regid",
+                NOBODY,
+                "--clear-groups",
+                "--",
+                env!("CARGO_BIN_EXE_pidaudit"),
+            ])
+            .args(args),
+    )
+}
+
+/// A temporary directory every user can search and list (tempfile makes them 0700).
+pub fn open_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The single finding of an entry, asserting there is exactly one.
+pub fn only_finding(entry: &serde_json::Value) -> &serde_json::Value {
+    let f = entry["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "expected one finding: {entry:#}");
+    &f[0]
+}
+
+/// Audits one explicit pidfile and returns its JSON entry.
+pub fn audit_one(path: &Path) -> serde_json::Value {
+    let r = run(&["--format", "json", path.to_str().unwrap()]);
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    pidfile(&r.json(), path).clone()
+}
+
+/// Whether any finding in the document has this code.
+pub fn has_code(doc: &serde_json::Value, code: &str) -> bool {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == code)
+}
+
 impl Daemon {
     /// Wraps a spawned child process: killed and reaped when dropped.
     pub fn from_child(child: Child) -> Daemon {

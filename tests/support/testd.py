@@ -11,6 +11,7 @@ import os
 import signal
 import struct
 import sys
+import threading
 import time
 
 
@@ -56,6 +57,7 @@ def main():
                    help="fork this many workers after writing the pidfile; their PIDs follow on a second line")
     p.add_argument("--ids", action="store_true",
                    help="print 'PID parent=P child=C fd=F' (the daemon's PID first) instead of the PID alone")
+    p.add_argument("--threads", type=int, default=0, help="start this many extra threads (each a TID under /proc/PID/task)")
     args = p.parse_args()
     if args.fork != "none":
         return forked(args)
@@ -83,6 +85,8 @@ def main():
         if pid == 0:
             forever()
         workers.append(pid)
+    for _ in range(args.threads):
+        threading.Thread(target=time.sleep, args=(1000000,), daemon=True).start()
     report(args, os.getpid(), fd=fd)
     if args.workers:
         sys.stdout.write(" ".join(str(w) for w in workers) + "\n")

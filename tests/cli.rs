@@ -1,0 +1,334 @@
+//! The command line: exit codes for each `--fail-on` level, usage errors, `explain`, and the human
+//! report's colour, quiet and verbose modes.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+/// A directory holding one healthy (locked), one stale (warning) and one malformed (error) pidfile.
+struct Tree {
+    dir: tempfile::TempDir,
+    _daemon: Daemon,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = open_tempdir();
+        // A healthy daemon locks its pidfile (an unlocked one has an info finding).
+        let pf = dir.path().join("healthy.pid");
+        let d = testd(&[
+            "--pidfile",
+            pf.to_str().unwrap(),
+            "--lock",
+            "flock",
+            "--name",
+            "healthy",
+        ]);
+        write_pidfile(&dir.path().join("gone.pid"), &format!("{}\n", dead_pid()));
+        write_pidfile(&dir.path().join("broken.pid"), "12abc\n");
+        Tree { dir, _daemon: d }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// Exit status per `--fail-on` level: error, warning, unknown and clean runs each cross exactly the
+/// thresholds they should (info < unknown < warning < error).
+#[test]
+fn fail_on_levels() {
+    let t = Tree::new();
+    let (healthy, stale, error) = (
+        t.path("healthy.pid"),
+        t.path("gone.pid"),
+        t.path("broken.pid"),
+    );
+    // An unreadable file as nobody: the only finding is of severity unknown.
+    let unknown = t.path("secret.pid");
+    write_pidfile(std::path::Path::new(&unknown), "1\n");
+    std::fs::set_permissions(&unknown, std::fs::Permissions::from_mode(0o000)).unwrap();
+
+    let cases: &[(&str, [i32; 4])] = &[
+        // file                 error warning info never
+        (&healthy, [0, 0, 0, 0]),
+        (&stale, [0, 1, 1, 0]),
+        (&error, [1, 1, 1, 0]),
+    ];
+    for (file, expected) in cases {
+        for (level, want) in ["error", "warning", "info", "never"].iter().zip(expected) {
+            let r = run(&["--fail-on", level, file]);
+            assert_eq!(r.code, *want, "{file} --fail-on {level}: {}", r.stdout);
+        }
+    }
+    for (level, want) in ["error", "warning", "info", "never"]
+        .iter()
+        .zip([0, 0, 1, 0])
+    {
+        let r = run_as_nobody(&["--fail-on", level, &unknown]);
+        assert_eq!(r.code, want, "unknown --fail-on {level}: {}", r.stdout);
+    }
+    // The default threshold is error.
+    assert_eq!(run(&[&stale]).code, 0);
+    assert_eq!(run(&[&error]).code, 1);
+    // --ignore removes a finding from the exit status too; --select keeps only the named codes.
+    assert_eq!(run(&["--ignore", "malformed", &error]).code, 0);
+    assert_eq!(
+        run(&["--select", "stale", "--fail-on", "warning", &error]).code,
+        0
+    );
+    assert_eq!(
+        run(&["--select", "stale", "--fail-on", "warning", &stale]).code,
+        1
+    );
+}
+
+/// Usage errors exit 2 with a message naming the problem: a bad glob, an unknown code in
+/// `--select`/`--ignore`, `--max-depth 0`, an unknown format or flag.
+#[test]
+fn usage_errors_exit_2() {
+    let t = Tree::new();
+    let p = t.path("healthy.pid");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--exclude", "[ab", &p], "--exclude"),
+        (&["--select", "stale,no-such-code", &p], "no-such-code"),
+        (&["--ignore", "Stale", &p], "Stale"),
+        (&["--max-depth", "0", &p], "--max-depth"),
+        (&["--max-depth", "x", &p], "--max-depth"),
+        (&["--format", "xml", &p], "xml"),
+        (&["--fail-on", "sometimes", &p], "sometimes"),
+        (&["--no-such-flag"], "--no-such-flag"),
+    ];
+    for (args, needle) in cases {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?} printed a report");
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+    // --help and --version are not errors.
+    assert_eq!(run(&["--help"]).code, 0);
+    assert_eq!(run(&["--version"]).code, 0);
+}
+
+/// Every documented code, in README order of the catalogue.
+const CODES: &[&str] = &[
+    "empty",
+    "malformed",
+    "invalid-pid",
+    "not-a-file",
+    "symlink",
+    "unreadable",
+    "missing-pidfile",
+    "stale",
+    "zombie",
+    "pid-reused",
+    "previous-boot",
+    "hidden-process",
+    "process-unknown",
+    "kernel-thread",
+    "thread-id",
+    "targets-init",
+    "name-mismatch",
+];
+
+/// `explain CODE` documents one code (what, why, what to do); `explain` lists every code with its
+/// severity; an unknown code exits 2.
+#[test]
+fn explain_codes() {
+    let all = run(&["explain"]);
+    assert_eq!(all.code, 0);
+    for code in CODES {
+        assert!(
+            all.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(code)),
+            "{code} missing from `explain`: {}",
+            all.stdout
+        );
+        let one = run(&["explain", code]);
+        assert_eq!(one.code, 0, "{code}");
+        assert!(
+            one.stdout.starts_with(&format!("{code} [")),
+            "{}",
+            one.stdout
+        );
+        assert!(one.stdout.contains("Why it matters:"), "{code}");
+        assert!(one.stdout.contains("What to do:"), "{code}");
+    }
+    let stale = run(&["explain", "stale"]);
+    assert!(
+        stale.stdout.starts_with("stale [warning]\n"),
+        "{}",
+        stale.stdout
+    );
+    let zombie = run(&["explain", "zombie"]);
+    assert!(
+        zombie.stdout.starts_with("zombie [error]\n"),
+        "{}",
+        zombie.stdout
+    );
+    let bad = run(&["explain", "no-such-code"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stdout.is_empty());
+    assert!(
+        bad.stderr.contains("unknown finding code 'no-such-code'"),
+        "{}",
+        bad.stderr
+    );
+}
+
+const ESC: &str = "\x1b[";
+
+/// Runs pidaudit on a pseudo-terminal (`script`), so `--color auto` sees a terminal.
+fn run_on_tty(args: &str, no_color: Option<&str>) -> Run {
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c"])
+        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_pidaudit")))
+        .arg("/dev/null")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    run_cmd(&mut cmd)
+}
+
+/// Colour: on a terminal by default, not with NO_COLOR set (an empty NO_COLOR does not count), never
+/// on a pipe, always with `--color always`, never with `--color never`.
+#[test]
+fn colour_rules() {
+    let t = Tree::new();
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let tty = run_on_tty(&dir, None);
+    assert!(tty.stdout.contains("broken.pid"), "{}", tty.stdout);
+    assert!(
+        tty.stdout.contains(ESC),
+        "no colour on a terminal: {:?}",
+        tty.stdout
+    );
+    let tty = run_on_tty(&dir, Some("1"));
+    assert!(tty.stdout.contains("broken.pid"), "{}", tty.stdout);
+    assert!(
+        !tty.stdout.contains(ESC),
+        "NO_COLOR ignored: {:?}",
+        tty.stdout
+    );
+    assert!(run_on_tty(&dir, Some("")).stdout.contains(ESC));
+    assert!(run_on_tty(&format!("--color never {dir}"), None)
+        .stdout
+        .contains("broken.pid"));
+    assert!(!run_on_tty(&format!("--color never {dir}"), None)
+        .stdout
+        .contains(ESC));
+
+    let piped = run(&[&dir]);
+    assert!(!piped.stdout.contains(ESC), "{:?}", piped.stdout);
+    let always = run_cmd(
+        pidaudit()
+            .args(["--color", "always", &dir])
+            .env("NO_COLOR", "1"),
+    );
+    assert!(
+        always.stdout.contains(&format!("{ESC}31")),
+        "red errors: {:?}",
+        always.stdout
+    );
+    assert!(
+        always.stdout.contains(&format!("{ESC}32")),
+        "green running: {:?}",
+        always.stdout
+    );
+    // JSON is never coloured.
+    let json = run(&["--color", "always", "--format", "json", &dir]);
+    assert!(!json.stdout.contains(ESC));
+    json.json();
+}
+
+/// The default human report lists every pidfile, its findings and a summary line; `--quiet` hides
+/// clean pidfiles but keeps the summary; `--verbose` adds evidence and process details.
+#[test]
+fn quiet_and_verbose() {
+    let t = Tree::new();
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let normal = run(&[&dir]);
+    let healthy_line = format!(
+        "{}: running, PID {} (healthy)",
+        t.path("healthy.pid"),
+        t._daemon.pid
+    );
+    assert!(
+        normal.stdout.lines().any(|l| l == healthy_line),
+        "{}",
+        normal.stdout
+    );
+    assert!(normal
+        .stdout
+        .contains(&format!("{}: stale, PID", t.path("gone.pid"))));
+    assert!(normal
+        .stdout
+        .contains("  error[malformed]: the content is not a decimal number\n"));
+    let summary = "3 pidfiles (1 invalid, 1 running, 1 stale): 1 error, 1 warning\n";
+    assert!(normal.stdout.ends_with(summary), "{}", normal.stdout);
+    assert!(!normal.stdout.contains("evidence") && !normal.stdout.contains("      reason:"));
+
+    let quiet = run(&["--quiet", &dir]);
+    assert!(!quiet.stdout.contains("healthy.pid"), "{}", quiet.stdout);
+    assert!(quiet.stdout.contains("gone.pid") && quiet.stdout.contains("broken.pid"));
+    assert!(quiet.stdout.ends_with(summary), "{}", quiet.stdout);
+    assert_eq!(
+        run(&["-q", &t.path("healthy.pid")]).stdout,
+        "1 pidfile (1 running): no findings\n"
+    );
+
+    let verbose = run(&["--verbose", &dir]);
+    assert!(
+        verbose.stdout.contains("      reason: \"not_decimal\"\n"),
+        "{}",
+        verbose.stdout
+    );
+    assert!(
+        verbose.stdout.contains("      content: \"12abc\\\\n\"\n"),
+        "{}",
+        verbose.stdout
+    );
+    assert!(
+        verbose.stdout.contains(&format!(
+            "    process: ppid {}, uid 0, state S, exe ",
+            std::process::id()
+        )),
+        "{}",
+        verbose.stdout
+    );
+    assert!(
+        verbose.stdout.contains("    cmdline: "),
+        "{}",
+        verbose.stdout
+    );
+    assert!(verbose.stdout.ends_with(summary));
+    // --quiet and --verbose conflict.
+    assert_eq!(run(&["-q", "-v", &dir]).code, 2);
+}
+
+/// An unreadable `--proc-root` is reported (`process-unknown`), and no pidfile is called stale.
+#[test]
+fn missing_proc_root_is_unknown_not_stale() {
+    let t = Tree::new();
+    let r = run(&[
+        "--format",
+        "json",
+        "--proc-root",
+        "/nonexistent-proc",
+        &t.path("gone.pid"),
+    ]);
+    let doc = r.json();
+    let e = pidfile(&doc, std::path::Path::new(&t.path("gone.pid")));
+    assert_eq!(e["state"], "unknown", "{e:#}");
+    assert_eq!(codes(e), vec!["process-unknown"]);
+    assert!(!has_code(&doc, "stale"));
+    assert!(doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "process-unknown" && f["subject"] == "/nonexistent-proc"));
+}

@@ -1,0 +1,191 @@
+//! The JSON report against `schema/pidaudit.schema.json`: real output of real runs (and of the fake
+//! /proc fixtures) validates; documents that break the contract do not.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pidaudit.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = schema();
+    jsonschema::meta::validate(&schema).expect("the schema is a valid 2020-12 schema");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}\n{doc:#}");
+}
+
+fn json_run(args: &[&str]) -> Value {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let r = run(&all);
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    r.json()
+}
+
+/// A run over real pidfiles in every state (running, stale, zombie, reused, invalid, not-a-file,
+/// missing, and unreadable as nobody) validates, and so does a run over this machine's /run.
+#[test]
+fn real_output_validates() {
+    let v = validator();
+    let dir = open_tempdir();
+    let bin = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let d = named_sleep(bin.path(), "mydaemon");
+    write_pidfile(&p("mydaemon.pid"), &format!("{}\n", d.pid));
+    write_pidfile(&p("aged.pid"), &format!("{}\n", d.pid));
+    age(&p("aged.pid"), 600);
+    write_pidfile(&p("stale.pid"), &format!("{}\n", dead_pid()));
+    let (_parent, zpid) = zombie();
+    write_pidfile(&p("zombie.pid"), &format!("{zpid}\n"));
+    write_pidfile(&p("bad.pid"), "12 34\n");
+    write_pidfile(&p("empty.pid"), "");
+    write_pidfile(&p("zero.pid"), "0\n");
+    write_pidfile(&p("init.pid"), "1\n");
+    std::os::unix::fs::symlink("/etc/passwd", p("link.pid")).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        p("fifo.pid"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    write_pidfile(&p("secret.pid"), "1\n");
+    std::fs::set_permissions(p("secret.pid"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let missing = p("missing.pid");
+    let root = dir.path().to_str().unwrap();
+
+    let doc = json_run(&[root, missing.to_str().unwrap()]);
+    let states: std::collections::BTreeSet<&str> = doc["pidfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    for s in [
+        "running",
+        "stale",
+        "zombie",
+        "reused",
+        "invalid",
+        "not-a-file",
+        "missing",
+    ] {
+        assert!(states.contains(s), "no {s} entry: {doc:#}");
+    }
+    assert_valid(&v, &doc, "real run");
+
+    let r = run_as_nobody(&["--format", "json", root]);
+    let doc = r.json();
+    assert_eq!(pidfile(&doc, &p("secret.pid"))["state"], "unreadable");
+    assert_valid(&v, &doc, "unprivileged run");
+
+    assert_valid(&v, &json_run(&[]), "default roots");
+    assert_valid(
+        &v,
+        &json_run(&["--proc-root", "/nonexistent", root]),
+        "no /proc",
+    );
+}
+
+/// Runs over every fake /proc fixture validate.
+#[test]
+fn fixture_output_validates() {
+    let v = validator();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proc");
+    let mut n = 0;
+    for scenario in std::fs::read_dir(&fixtures).unwrap() {
+        let scenario = scenario.unwrap().path();
+        let pidfiles = scenario.join("pidfiles");
+        let doc = json_run(&[
+            "--proc-root",
+            scenario.to_str().unwrap(),
+            pidfiles.to_str().unwrap(),
+        ]);
+        assert!(!doc["pidfiles"].as_array().unwrap().is_empty());
+        assert_valid(&v, &doc, &scenario.display().to_string());
+        n += 1;
+    }
+    assert!(n >= 2);
+}
+
+/// The schema is strict where it must be: wrong states, severities and codes, missing keys and
+/// unknown top-level keys are rejected, while new properties on pidfile entries are allowed.
+#[test]
+fn schema_rejects_broken_documents() {
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("x.pid");
+    write_pidfile(&pf, &format!("{}\n", dead_pid()));
+    let good = json_run(&[pf.to_str().unwrap()]);
+    assert_valid(&v, &good, "baseline");
+
+    let mut extended = good.clone();
+    extended["pidfiles"][0]["lock"] = json!({"held": false});
+    assert_valid(&v, &extended, "an entry with a new property");
+
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "unknown state",
+            Box::new(|d| d["pidfiles"][0]["state"] = json!("bogus")),
+        ),
+        (
+            "entry without pid",
+            Box::new(|d| {
+                d["pidfiles"][0].as_object_mut().unwrap().remove("pid");
+            }),
+        ),
+        (
+            "code not kebab-case",
+            Box::new(|d| d["findings"][0]["code"] = json!("Not_Kebab")),
+        ),
+        (
+            "unknown severity",
+            Box::new(|d| d["pidfiles"][0]["findings"][0]["severity"] = json!("fatal")),
+        ),
+        (
+            "finding without evidence",
+            Box::new(|d| {
+                d["findings"][0].as_object_mut().unwrap().remove("evidence");
+            }),
+        ),
+        ("unknown top-level key", Box::new(|d| d["extra"] = json!(1))),
+        (
+            "schema_version 2",
+            Box::new(|d| d["schema_version"] = json!(2)),
+        ),
+        ("pid 0", Box::new(|d| d["pidfiles"][0]["pid"] = json!(0))),
+        (
+            "bad timestamp",
+            Box::new(|d| d["generated_at"] = json!("yesterday")),
+        ),
+        (
+            "by_state missing a state",
+            Box::new(|d| {
+                d["summary"]["by_state"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("zombie");
+            }),
+        ),
+    ];
+    for (what, mutate) in mutations {
+        let mut doc = good.clone();
+        mutate(&mut doc);
+        assert!(!v.is_valid(&doc), "{what} was accepted");
+    }
+}
