@@ -95,10 +95,32 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(candidate: &Candidate, read: ReadOutcome) -> Entry {
+        Entry::blank(
+            candidate.path.clone(),
+            candidate.name.clone(),
+            candidate.explicit,
+            read,
+            Some(Arc::clone(&candidate.dir)),
+        )
+    }
+
+    /// A file named explicitly whose directory does not exist.
+    pub fn missing(path: &std::path::Path) -> Entry {
+        let name = path.file_name().unwrap_or_default().to_os_string();
+        Entry::blank(path.to_path_buf(), name, true, ReadOutcome::Vanished, None)
+    }
+
+    fn blank(
+        path: PathBuf,
+        name: OsString,
+        explicit: bool,
+        read: ReadOutcome,
+        dir: Option<Arc<rustix::fd::OwnedFd>>,
+    ) -> Entry {
         Entry {
-            path: candidate.path.clone(),
-            name: candidate.name.clone(),
-            explicit: candidate.explicit,
+            path,
+            name,
+            explicit,
             read,
             parsed: None,
             pid: None,
@@ -107,27 +129,7 @@ impl Entry {
             state: State::Unknown,
             findings: Vec::new(),
             lock: None,
-            dir: Some(Arc::clone(&candidate.dir)),
-            trusted: false,
-            trust_reasons: Vec::new(),
-        }
-    }
-
-    /// A file named explicitly whose directory does not exist.
-    pub fn missing(path: &std::path::Path) -> Entry {
-        Entry {
-            path: path.to_path_buf(),
-            name: path.file_name().unwrap_or_default().to_os_string(),
-            explicit: true,
-            read: ReadOutcome::Vanished,
-            parsed: None,
-            pid: None,
-            process: None,
-            thread_of: None,
-            state: State::Unknown,
-            findings: Vec::new(),
-            lock: None,
-            dir: None,
+            dir,
             trusted: false,
             trust_reasons: Vec::new(),
         }

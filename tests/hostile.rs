@@ -42,15 +42,6 @@ fn as_nobody() -> Command {
     cmd
 }
 
-fn finding<'a>(e: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
-    e["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == code)
-        .unwrap_or_else(|| panic!("no {code} in {e:#}"))
-}
-
 /// Every hostile content, written to a real file, gets its exact state, code and reason; an empty
 /// file emptied moments ago is unknown (its writer may be mid-rewrite), not empty.
 #[test]

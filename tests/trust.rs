@@ -50,15 +50,6 @@ fn reasons(e: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-fn finding<'a>(e: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
-    e["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == code)
-        .unwrap_or_else(|| panic!("no {code} in {e:#}"))
-}
-
 /// A root-owned 0644 pidfile in root-owned directories, naming its live daemon, is trusted.
 #[test]
 fn root_owned_file_is_trusted() {
