@@ -207,11 +207,18 @@ pub fn name_tokens(path: &Path) -> Vec<String> {
 /// comm alone: a token of it is a name token, or it is an interpreter, or it was cut at 15 bytes (the
 /// executable's name may say more).
 pub fn comm_could_match(name: &[String], comm: &str) -> bool {
+    let (t, always) = comm_tokens(comm);
+    always || t.iter().any(|x| name.contains(x))
+}
+
+/// A comm's name tokens, and whether it could match any pidfile's name whatever its tokens (a
+/// comm of 15 bytes may be truncated; an interpreter runs scripts of any name): what
+/// [`comm_could_match`] compares, to compute once per comm.
+pub fn comm_tokens(comm: &str) -> (Vec<String>, bool) {
     let mut t = Vec::new();
     tokens(comm, &mut t);
-    comm.len() >= 15
-        || INTERPRETERS.iter().any(|i| comm.starts_with(i))
-        || t.iter().any(|x| name.contains(x))
+    let always = comm.len() >= 15 || INTERPRETERS.iter().any(|i| comm.starts_with(i));
+    (t, always)
 }
 
 /// The orphan rule (module docs): the tokens of the comm, of the executable's basename, or of an
