@@ -250,6 +250,7 @@ pub fn run(config: &Config) -> Report {
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         (discovery, reads, snapshot)
     });
+    snapshot.set_eager(config.details);
     let cx = Cx {
         snapshot: &snapshot,
         config,
@@ -329,7 +330,7 @@ fn filter_codes(config: &Config, report: &mut Report) {
 fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileReport {
     let process = e.process.as_ref().map(|p| {
         let d = if config.details {
-            Some(snapshot.details(p))
+            snapshot.details(p)
         } else {
             p.details_if_read()
         };
@@ -338,9 +339,9 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
             ppid: p.stat.ppid,
             state: p.stat.state.to_string(),
             comm: p.stat.comm.clone(),
-            exe: d.and_then(|d| d.exe.as_ref().map(|x| x.display().to_string())),
-            cmdline: d.and_then(|d| d.cmdline.clone()),
-            uid: d.and_then(|d| d.uid()),
+            exe: d.exe.map(|x| x.display().to_string()),
+            cmdline: d.cmdline.map(<[String]>::to_vec),
+            uid: d.uid(),
             start_time: snapshot
                 .start_time(&p.stat)
                 .map(|t| (t * 100.0).round() / 100.0),

@@ -130,8 +130,9 @@ fn orphan_eligible(entry: &Entry) -> bool {
     }
 }
 
-/// A tracked daemon's process, identity and the top of its tree.
-type Tracked = (Arc<Process>, Identity, i32);
+/// A tracked daemon's process, identity (when another process has its comm) and the top of its
+/// tree.
+type Tracked = (Arc<Process>, Option<Identity>, i32);
 
 /// Surveys every entry; the result is parallel to `entries`.
 pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
@@ -140,8 +141,12 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     // Identities read process details: spread over the cores.
     let tracked: Vec<Option<Tracked>> = crate::parallel::map(entries, |e| {
         tracked_daemon(cx, e).map(|p| {
-            let ident = Identity::of(snap, &p);
-            let root = identity::root_of(snap, &p, &ident);
+            // Identities (exe, cmdline, status) are compared only with processes of the same
+            // comm: a process whose comm no other has is the top of its tree and has no duplicate.
+            let ident = (tree.with_comm(&p.stat.comm).len() > 1).then(|| Identity::of(snap, &p));
+            let root = ident
+                .as_ref()
+                .map_or(p.pid(), |i| identity::root_of(snap, &p, i));
             (p, ident, root)
         })
     });
@@ -154,9 +159,10 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     // Processes of each comm that no audited pidfile tracks, computed once per comm: another
     // pidfile's daemon (a multi-instance service, one pidfile per instance) is never a duplicate.
     let mut untracked: HashMap<String, Vec<i32>> = HashMap::new();
-    for (_, ident, _) in tracked.iter().flatten() {
-        untracked.entry(ident.comm.clone()).or_insert_with(|| {
-            tree.with_comm(&ident.comm)
+    for (p, _, _) in tracked.iter().flatten() {
+        let comm = &p.stat.comm;
+        untracked.entry(comm.clone()).or_insert_with(|| {
+            tree.with_comm(comm)
                 .iter()
                 .copied()
                 .filter(|pid| !tracked_set.contains(pid))
@@ -171,10 +177,15 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
             s.uncounted = Some("/proc could not be read");
             return s;
         }
-        if let Some((_, ident, root)) = t {
+        if let Some((p, ident, root)) = t {
             s.tracked = Some(*root);
-            let candidates = untracked.get(&ident.comm).map(Vec::as_slice).unwrap_or(&[]);
-            s.duplicates = duplicates(cx, ident, *root, candidates);
+            let candidates = untracked
+                .get(&p.stat.comm)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if let Some(ident) = ident {
+                s.duplicates = duplicates(cx, ident, *root, candidates);
+            }
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);
             // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
@@ -244,11 +255,7 @@ fn workers(cx: &Cx<'_>, entry: &Entry) -> Vec<i32> {
                 Some(s) => identity_match(cx, s, p).confirmed(),
                 None => {
                     let d = snap.details(p);
-                    let t = super::name::process_tokens(
-                        &p.stat.comm,
-                        d.exe.as_deref(),
-                        d.cmdline.as_deref(),
-                    );
+                    let t = super::name::process_tokens(&p.stat.comm, d.exe, d.cmdline);
                     super::name::names_match(&entry.path, &p.stat.comm, &t) != Some(false)
                 }
             }
@@ -393,13 +400,8 @@ fn orphans(
                     .then_some(Found::Expectation),
                 None => {
                     let d = snap.details(p);
-                    super::name::strictly_named(
-                        &path_tokens,
-                        comm,
-                        d.exe.as_deref(),
-                        d.cmdline.as_deref(),
-                    )
-                    .then_some(Found::Name)
+                    super::name::strictly_named(&path_tokens, comm, d.exe, d.cmdline)
+                        .then_some(Found::Name)
                 }
             };
             if let Some(how) = how {
@@ -434,7 +436,7 @@ fn same_exe_top(cx: &Cx<'_>, pid: i32, tracked_set: &HashSet<i32>) -> i32 {
     let Some(exe) = exe_of(cur) else { return pid };
     // Unrelated programs share an interpreter's executable: no climbing there.
     let d = snap.details(cur);
-    if super::name::is_interpreter(&cur.stat.comm, d.exe.as_deref()) {
+    if super::name::is_interpreter(&cur.stat.comm, d.exe) {
         return pid;
     }
     for _ in 0..64 {

@@ -267,7 +267,7 @@ pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, 
         return (Some(true), quick);
     }
     let d = cx.snapshot.details(process);
-    let all = process_tokens(comm, d.exe.as_deref(), d.cmdline.as_deref());
+    let all = process_tokens(comm, d.exe, d.cmdline);
     (names_match(&entry.path, comm, &all), all)
 }
 
@@ -295,7 +295,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             .with("pid", process.pid())
             .with("comm", process.stat.comm.clone())
             .with("exe", d.exe.as_ref().map(|e| e.display().to_string()))
-            .with("cmdline", d.cmdline.clone())
+            .with("cmdline", d.cmdline)
             .with("file_tokens", file_tokens(&entry.path))
             .with("process_tokens", tokens),
         );
