@@ -256,20 +256,25 @@ pub fn run(config: &Config) -> Report {
         config,
         trust: Default::default(),
     };
-    let mut entries: Vec<Entry> = discovery
-        .candidates
-        .iter()
-        .zip(reads)
-        // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
-        .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
-        .map(|(c, r)| Entry::new(c, r))
-        .collect();
+    let mut entries: Vec<Entry> =
+        Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
+    entries.extend(
+        discovery
+            .candidates
+            .iter()
+            .zip(reads)
+            // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
+            .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
+            .map(|(c, r)| Entry::new(c, r)),
+    );
     entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     // Checks and reports read process details (status, exe, cmdline) lazily: several system calls
     // per process, worth both cores.
     crate::parallel::for_each_mut(&mut entries, |entry| {
         checks::check_pidfile(&cx, entry);
+        // Most pidfiles have no finding or one: no spare capacity kept for the run.
+        entry.findings.shrink_to_fit();
         // The report shows every process's details: read them here, on the threads already running.
         if let (true, Some(p)) = (config.details, &entry.process) {
             snapshot.details(p);
@@ -300,7 +305,18 @@ pub fn run(config: &Config) -> Report {
             .with("errno", errno.raw_os_error()),
         );
     }
-    let pidfiles = crate::parallel::map(&entries, |e| report_entry(&snapshot, config, e));
+    // Built on this thread, sized once, findings moved rather than copied: the details it shows
+    // were read in the check pass, and the copies of a parallel map (its blocks, then the whole)
+    // would double the largest allocation of the run.
+    let pidfiles: Vec<PidfileReport> = entries
+        .iter_mut()
+        .map(|e| {
+            let mut r = report_entry(&snapshot, config, e);
+            r.findings = std::mem::take(&mut e.findings);
+            r
+        })
+        .collect();
+    drop(entries);
     let mut report = Report {
         host: rustix::system::uname()
             .nodename()
@@ -354,7 +370,7 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
         file: e.facts().copied(),
         process,
         lock: e.lock.as_ref().map(|l| l.report()),
-        findings: e.findings.clone(),
+        findings: Vec::new(),
         trusted: e.trusted,
         trust_reasons: e.trust_reasons.clone(),
     }

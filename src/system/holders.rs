@@ -216,6 +216,8 @@ impl LockTable {
         if records.is_empty() {
             return out;
         }
+        // Kept for the whole run, once per pidfile: no spare capacity.
+        out.locks.reserve_exact(records.len());
         let mut budget = Budget {
             left: MAX_CANDIDATES,
             seen: HashMap::new(),
@@ -271,6 +273,7 @@ impl LockTable {
                     }
                 }
             }
+            holders.shrink_to_fit();
             out.locks.push(ResolvedLock {
                 lock: lock.clone(),
                 holders,
