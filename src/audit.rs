@@ -252,25 +252,31 @@ pub fn run(config: &Config) -> Report {
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         (discovery, reads, snapshot)
     });
+    snapshot.set_eager(config.details);
     let cx = Cx {
         snapshot: &snapshot,
         config,
         trust: Default::default(),
     };
-    let mut entries: Vec<Entry> = discovery
-        .candidates
-        .iter()
-        .zip(reads)
-        // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
-        .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
-        .map(|(c, r)| Entry::new(c, r))
-        .collect();
+    let mut entries: Vec<Entry> =
+        Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
+    entries.extend(
+        discovery
+            .candidates
+            .iter()
+            .zip(reads)
+            // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
+            .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
+            .map(|(c, r)| Entry::new(c, r)),
+    );
     entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     // Checks and reports read process details (status, exe, cmdline) lazily: several system calls
     // per process, worth both cores.
     crate::parallel::for_each_mut(&mut entries, |entry| {
         checks::check_pidfile(&cx, entry);
+        // Most pidfiles have no finding or one: no spare capacity kept for the run.
+        entry.findings.shrink_to_fit();
         // The report shows every process's details: read them here, on the threads already running.
         if let (true, Some(p)) = (config.details, &entry.process) {
             snapshot.details(p);
@@ -301,7 +307,18 @@ pub fn run(config: &Config) -> Report {
             .with("errno", errno.raw_os_error()),
         );
     }
-    let pidfiles = crate::parallel::map(&entries, |e| report_entry(&snapshot, config, e));
+    // Built on this thread, sized once, findings moved rather than copied: the details it shows
+    // were read in the check pass, and the copies of a parallel map (its blocks, then the whole)
+    // would double the largest allocation of the run.
+    let pidfiles: Vec<PidfileReport> = entries
+        .iter_mut()
+        .map(|e| {
+            let mut r = report_entry(&snapshot, config, e);
+            r.findings = std::mem::take(&mut e.findings);
+            r
+        })
+        .collect();
+    drop(entries);
     let mut report = Report {
         host: rustix::system::uname()
             .nodename()
@@ -331,7 +348,7 @@ fn filter_codes(config: &Config, report: &mut Report) {
 fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileReport {
     let process = e.process.as_ref().map(|p| {
         let d = if config.details {
-            Some(snapshot.details(p))
+            snapshot.details(p)
         } else {
             p.details_if_read()
         };
@@ -340,9 +357,9 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
             ppid: p.stat.ppid,
             state: p.stat.state.to_string(),
             comm: p.stat.comm.clone(),
-            exe: d.and_then(|d| d.exe.as_ref().map(|x| x.display().to_string())),
-            cmdline: d.and_then(|d| d.cmdline.clone()),
-            uid: d.and_then(|d| d.uid()),
+            exe: d.exe.map(|x| x.display().to_string()),
+            cmdline: d.cmdline.map(<[String]>::to_vec),
+            uid: d.uid(),
             start_time: snapshot
                 .start_time(&p.stat)
                 .map(|t| (t * 100.0).round() / 100.0),
@@ -355,7 +372,7 @@ fn report_entry(snapshot: &Snapshot, config: &Config, e: &Entry) -> PidfileRepor
         file: e.facts().copied(),
         process,
         lock: e.lock.as_ref().map(|l| l.report()),
-        findings: e.findings.clone(),
+        findings: Vec::new(),
         trusted: e.trusted,
         trust_reasons: e.trust_reasons.clone(),
     }

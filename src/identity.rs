@@ -68,7 +68,7 @@ impl Identity {
             exe,
             exe_deleted,
             exe_id: d.exe_id,
-            argv: d.cmdline.clone().filter(|a| !a.is_empty()),
+            argv: d.cmdline.filter(|a| !a.is_empty()).map(<[String]>::to_vec),
             uid: d.uid(),
         }
     }

@@ -51,7 +51,12 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     });
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().flat_map(|(_, out)| out).collect()
+    // Sized once: the results of a large input are large.
+    let mut all = Vec::with_capacity(items.len());
+    for (_, out) in done {
+        all.extend(out);
+    }
+    all
 }
 
 /// Calls `f` on every item on all available cores. Small inputs run on this thread.

@@ -47,7 +47,13 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     };
     let subject = entry.path.display().to_string();
     let snap = cx.snapshot;
-    let d = snap.details(&process);
+    // Only the executable is needed here.
+    let exe = snap.exe(&process);
+    let d = crate::system::Details {
+        exe: exe.path.as_deref(),
+        exe_id: exe.id,
+        ..Default::default()
+    };
     if let Some(exe) = d.exe.as_ref().filter(|_| d.exe_deleted()) {
         let (path, _) = crate::identity::strip_deleted(exe);
         if !path.as_os_str().as_encoded_bytes().starts_with(b"/memfd:") {

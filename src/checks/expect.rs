@@ -73,7 +73,7 @@ impl IdentityMatch {
 pub fn identity_match(cx: &Cx<'_>, service: &Service, process: &Process) -> IdentityMatch {
     let d = cx.snapshot.details(process);
     let exe = service.exe.as_ref().and_then(|want| {
-        let running = d.exe.as_deref()?;
+        let running = d.exe?;
         let (path, _) = crate::identity::strip_deleted(running);
         if &path == want {
             return Some(true);
@@ -144,7 +144,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                         "expected_cmdline",
                         service.cmdline.as_ref().map(|r| r.as_str().to_string()),
                     )
-                    .with("cmdline", d.cmdline.clone()),
+                    .with("cmdline", d.cmdline),
                 );
             } else if let (Some((want, spelled)), Some(uid)) = (&service.user, d.uid()) {
                 if uid != *want {

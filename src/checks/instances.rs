@@ -130,20 +130,26 @@ fn orphan_eligible(entry: &Entry) -> bool {
     }
 }
 
+/// A tracked daemon's process, identity (when another process has its comm) and the top of its
+/// tree.
+type Tracked = (Arc<Process>, Option<Identity>, i32);
+
 /// Surveys every entry; the result is parallel to `entries`.
 pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     let snap = cx.snapshot;
     let tree = snap.tree();
-    let tracked: Vec<Option<(Arc<Process>, Identity, i32)>> = entries
-        .iter()
-        .map(|e| {
-            tracked_daemon(cx, e).map(|p| {
-                let ident = Identity::of(snap, &p);
-                let root = identity::root_of(snap, &p, &ident);
-                (p, ident, root)
-            })
+    // Identities read process details: spread over the cores.
+    let tracked: Vec<Option<Tracked>> = crate::parallel::map(entries, |e| {
+        tracked_daemon(cx, e).map(|p| {
+            // Identities (exe, cmdline, status) are compared only with processes of the same
+            // comm: a process whose comm no other has is the top of its tree and has no duplicate.
+            let ident = (tree.with_comm(&p.stat.comm).len() > 1).then(|| Identity::of(snap, &p));
+            let root = ident
+                .as_ref()
+                .map_or(p.pid(), |i| identity::root_of(snap, &p, i));
+            (p, ident, root)
         })
-        .collect();
+    });
     let mut tracked_set: HashSet<i32> = HashSet::new();
     for (_, _, root) in tracked.iter().flatten() {
         if !tracked_set.contains(root) {
@@ -153,42 +159,47 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     // Processes of each comm that no audited pidfile tracks, computed once per comm: another
     // pidfile's daemon (a multi-instance service, one pidfile per instance) is never a duplicate.
     let mut untracked: HashMap<String, Vec<i32>> = HashMap::new();
-    for (_, ident, _) in tracked.iter().flatten() {
-        untracked.entry(ident.comm.clone()).or_insert_with(|| {
-            tree.with_comm(&ident.comm)
+    for (p, _, _) in tracked.iter().flatten() {
+        let comm = &p.stat.comm;
+        untracked.entry(comm.clone()).or_insert_with(|| {
+            tree.with_comm(comm)
                 .iter()
                 .copied()
                 .filter(|pid| !tracked_set.contains(pid))
                 .collect()
         });
     }
-    entries
-        .iter()
-        .zip(&tracked)
-        .map(|(entry, t)| {
-            let mut s = Survey::default();
-            if snap.proc_error.is_some() {
-                s.uncounted = Some("/proc could not be read");
-                return s;
-            }
-            if let Some((_, ident, root)) = t {
-                s.tracked = Some(*root);
-                let candidates = untracked.get(&ident.comm).map(Vec::as_slice).unwrap_or(&[]);
+    let index = std::sync::OnceLock::new();
+    let pairs: Vec<(&Entry, &Option<Tracked>)> = entries.iter().zip(&tracked).collect();
+    crate::parallel::map(&pairs, |&(entry, t)| {
+        let mut s = Survey::default();
+        if snap.proc_error.is_some() {
+            s.uncounted = Some("/proc could not be read");
+            return s;
+        }
+        if let Some((p, ident, root)) = t {
+            s.tracked = Some(*root);
+            let candidates = untracked
+                .get(&p.stat.comm)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if let Some(ident) = ident {
                 s.duplicates = duplicates(cx, ident, *root, candidates);
-            } else if orphan_eligible(entry) {
-                s.workers = workers(cx, entry);
-                // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
-                if let Some(lock) = &entry.lock {
-                    let holders: Vec<i32> = lock.holders().iter().map(|h| h.pid()).collect();
-                    s.workers.retain(|w| !holders.contains(w));
-                }
-                let (orphans, uncounted) = orphans(cx, entry, &tracked_set, &s.workers);
-                s.orphans = orphans;
-                s.uncounted = uncounted;
             }
-            s
-        })
-        .collect()
+        } else if orphan_eligible(entry) {
+            s.workers = workers(cx, entry);
+            // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
+            if let Some(lock) = &entry.lock {
+                let holders: Vec<i32> = lock.holders().iter().map(|h| h.pid()).collect();
+                s.workers.retain(|w| !holders.contains(w));
+            }
+            let index = index.get_or_init(|| CommIndex::build(cx, &tracked_set));
+            let (orphans, uncounted) = orphans(cx, entry, &tracked_set, index, &s.workers);
+            s.orphans = orphans;
+            s.uncounted = uncounted;
+        }
+        s
+    })
 }
 
 /// Tops of same-daemon trees outside the tracked tree.
@@ -244,11 +255,7 @@ fn workers(cx: &Cx<'_>, entry: &Entry) -> Vec<i32> {
                 Some(s) => identity_match(cx, s, p).confirmed(),
                 None => {
                     let d = snap.details(p);
-                    let t = super::name::process_tokens(
-                        &p.stat.comm,
-                        d.exe.as_deref(),
-                        d.cmdline.as_deref(),
-                    );
+                    let t = super::name::process_tokens(&p.stat.comm, d.exe, d.cmdline);
                     super::name::names_match(&entry.path, &p.stat.comm, &t) != Some(false)
                 }
             }
@@ -256,15 +263,88 @@ fn workers(cx: &Cx<'_>, entry: &Entry) -> Vec<i32> {
         .collect()
 }
 
+/// The processes an orphan could be, by comm, built once per run: each comm's name tokens and its
+/// plausible processes that no audited pidfile tracks. A pidfile's candidates are then found by its
+/// name tokens (one hash lookup each), not by tokenizing every comm for every pidfile.
+struct CommIndex {
+    comms: Vec<CommCandidates>,
+    /// Indexes into `comms` by name token.
+    by_token: HashMap<String, Vec<usize>>,
+    /// By the comm itself (a manifest's executable names it).
+    by_comm: HashMap<String, usize>,
+    /// Comms that could be any daemon: truncated ones (15 bytes, the kernel's limit) and
+    /// interpreters.
+    always: Vec<usize>,
+}
+
+struct CommCandidates {
+    comm: String,
+    /// Sorted by PID.
+    pids: Vec<i32>,
+}
+
+impl CommIndex {
+    fn build(cx: &Cx<'_>, tracked_set: &HashSet<i32>) -> CommIndex {
+        let snap = cx.snapshot;
+        let mut ix = CommIndex {
+            comms: Vec::new(),
+            by_token: HashMap::new(),
+            by_comm: HashMap::new(),
+            always: Vec::new(),
+        };
+        let mut comms: Vec<(&str, &[i32])> = snap.tree().comms().collect();
+        comms.sort_unstable_by_key(|(c, _)| *c);
+        for (comm, pids) in comms {
+            let pids: Vec<i32> = pids
+                .iter()
+                .copied()
+                .filter(|pid| !tracked_set.contains(pid))
+                .filter(|pid| snap.get(*pid).is_some_and(|p| plausible(cx, p)))
+                .collect();
+            if pids.is_empty() {
+                continue;
+            }
+            let i = ix.comms.len();
+            let (tokens, always) = super::name::comm_tokens(comm);
+            if always {
+                ix.always.push(i);
+            } else {
+                for t in tokens {
+                    ix.by_token.entry(t).or_default().push(i);
+                }
+            }
+            ix.by_comm.insert(comm.to_string(), i);
+            ix.comms.push(CommCandidates {
+                comm: comm.to_string(),
+                pids,
+            });
+        }
+        ix
+    }
+
+    /// The comms that could be the daemon named by `name` tokens (or whose comm is `exe_comm`), in
+    /// comm order.
+    fn candidates(&self, name: &[String], exe_comm: Option<&str>) -> Vec<&CommCandidates> {
+        let mut idx: Vec<usize> = self.always.clone();
+        for t in name {
+            idx.extend(self.by_token.get(t).into_iter().flatten());
+        }
+        idx.extend(exe_comm.and_then(|c| self.by_comm.get(c)));
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| &self.comms[i]).collect()
+    }
+}
+
 /// Untracked processes that are very likely the daemon, and why none could be looked for.
 fn orphans(
     cx: &Cx<'_>,
     entry: &Entry,
     tracked_set: &HashSet<i32>,
+    index: &CommIndex,
     workers: &[i32],
 ) -> (Vec<(i32, Found)>, Option<&'static str>) {
     let snap = cx.snapshot;
-    let tree = snap.tree();
     let service = service_for(cx, entry).filter(|s| s.has_identity());
     let mut name = super::name::name_tokens(&entry.path);
     let has_holder = entry.lock.as_ref().is_some_and(|l| !l.holders().is_empty());
@@ -305,35 +385,23 @@ fn orphans(
             found.push((pid, Found::LockHolder));
         }
     }
-    for (comm, pids) in tree.comms() {
-        if exe_comm.as_deref() != Some(comm) && !super::name::comm_could_match(&name, comm) {
-            continue;
-        }
-        for &pid in pids {
-            if tracked_set.contains(&pid) || workers.contains(&pid) {
+    let path_tokens = super::name::name_tokens(&entry.path);
+    for c in index.candidates(&name, exe_comm.as_deref()) {
+        let comm = c.comm.as_str();
+        for &pid in &c.pids {
+            if workers.contains(&pid) || Some(pid) == recorded {
+                // The process the file names is judged by the other checks, not found as an orphan.
                 continue;
             }
             let Some(p) = snap.get(pid) else { continue };
-            if !plausible(cx, p) {
-                continue;
-            }
-            // The process the file names is judged by the other checks, not found as an orphan.
-            if Some(pid) == recorded {
-                continue;
-            }
             let how = match service {
                 Some(s) => identity_match(cx, s, p)
                     .confirmed()
                     .then_some(Found::Expectation),
                 None => {
                     let d = snap.details(p);
-                    super::name::strictly_named(
-                        &super::name::name_tokens(&entry.path),
-                        comm,
-                        d.exe.as_deref(),
-                        d.cmdline.as_deref(),
-                    )
-                    .then_some(Found::Name)
+                    super::name::strictly_named(&path_tokens, comm, d.exe, d.cmdline)
+                        .then_some(Found::Name)
                 }
             };
             if let Some(how) = how {
@@ -368,7 +436,7 @@ fn same_exe_top(cx: &Cx<'_>, pid: i32, tracked_set: &HashSet<i32>) -> i32 {
     let Some(exe) = exe_of(cur) else { return pid };
     // Unrelated programs share an interpreter's executable: no climbing there.
     let d = snap.details(cur);
-    if super::name::is_interpreter(&cur.stat.comm, d.exe.as_deref()) {
+    if super::name::is_interpreter(&cur.stat.comm, d.exe) {
         return pid;
     }
     for _ in 0..64 {

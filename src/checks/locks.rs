@@ -374,16 +374,17 @@ fn mismatch(
 
 fn foreign(cx: &Cx<'_>, entry: &mut Entry, subject: &str, fl: &FileLocks, rec: &Arc<Process>) {
     let snap = cx.snapshot;
-    let Some(daemon_uid) = snap.details(rec).uid() else {
-        return;
-    };
     let mut seen = HashSet::new();
     for l in &fl.locks {
         for h in &l.holders {
             if h.pid() == rec.pid() || !seen.insert(h.pid()) {
                 continue;
             }
-            let Some(uid) = snap.details(&h.process).uid() else {
+            // The daemon's uid is read only when another process holds a lock.
+            let Some(daemon_uid) = snap.status(rec).and_then(|s| s.uid()) else {
+                return;
+            };
+            let Some(uid) = snap.status(&h.process).and_then(|s| s.uid()) else {
                 continue;
             };
             if uid == daemon_uid {

@@ -208,11 +208,18 @@ pub fn name_tokens(path: &Path) -> Vec<String> {
 /// comm alone: a token of it is a name token, or it is an interpreter, or it was cut at 15 bytes (the
 /// executable's name may say more).
 pub fn comm_could_match(name: &[String], comm: &str) -> bool {
+    let (t, always) = comm_tokens(comm);
+    always || t.iter().any(|x| name.contains(x))
+}
+
+/// A comm's name tokens, and whether it could match any pidfile's name whatever its tokens (a
+/// comm of 15 bytes may be truncated; an interpreter runs scripts of any name): what
+/// [`comm_could_match`] compares, to compute once per comm.
+pub fn comm_tokens(comm: &str) -> (Vec<String>, bool) {
     let mut t = Vec::new();
     tokens(comm, &mut t);
-    comm.len() >= 15
-        || INTERPRETERS.iter().any(|i| comm.starts_with(i))
-        || t.iter().any(|x| name.contains(x))
+    let always = comm.len() >= 15 || INTERPRETERS.iter().any(|i| comm.starts_with(i));
+    (t, always)
 }
 
 /// The orphan rule (module docs): the tokens of the comm, of the executable's basename, or of an
@@ -277,7 +284,7 @@ pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, 
         return (Some(true), quick);
     }
     let d = cx.snapshot.details(process);
-    let all = process_tokens(comm, d.exe.as_deref(), d.cmdline.as_deref());
+    let all = process_tokens(comm, d.exe, d.cmdline);
     (judge(&all), all)
 }
 
@@ -305,7 +312,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             .with("pid", process.pid())
             .with("comm", process.stat.comm.clone())
             .with("exe", d.exe.as_ref().map(|e| e.display().to_string()))
-            .with("cmdline", d.cmdline.clone())
+            .with("cmdline", d.cmdline)
             .with("file_tokens", file_tokens(&entry.path))
             .with("process_tokens", tokens),
         );

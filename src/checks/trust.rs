@@ -440,7 +440,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
         let uids = entry
             .process
             .as_ref()
-            .and_then(|p| cx.snapshot.details(p).status.as_ref().and_then(|s| s.uids));
+            .and_then(|p| cx.snapshot.status(p).and_then(|s| s.uids));
         if let (Some(uids), Some(p)) = (uids, &entry.process) {
             if !uids.contains(&f.uid) {
                 out.push(

@@ -18,16 +18,21 @@
 //!    acquirer's PID (a daemon that called `setsid()` and forked leaves its session ID to its
 //!    descendants). A POSIX lock is owned by one process and dies with it, so step 2 never applies.
 //!
-//! At most [`MAX_CANDIDATES`] processes are examined per file. Examining one costs opening
-//! `/proc/PID/fd`, one `statx` per descriptor ([`MAX_FDS`] at most; `AT_STATX_DONT_SYNC`, so a hung
-//! network filesystem is not asked), and reading `fdinfo` only for the descriptors of the file. Results
-//! are cached per process for the run. When a candidate's descriptors cannot be read (another user's
-//! process, unprivileged), the acquirer named by `/proc/locks` is kept as an *unverified* holder.
+//! At most [`MAX_CANDIDATES`] processes are examined per file. Examining one lists `/proc/PID/fd`
+//! and identifies its descriptors in order with one `statx` each ([`MAX_FDS`] at most;
+//! `AT_STATX_DONT_SYNC`, so a hung network filesystem is not asked) until one refers to the file
+//! and holds the lock: its `fdinfo` lists the lock, or, for a POSIX lock whose owner `/proc/locks`
+//! names (POSIX locks belong to a process, and each of its descriptors of the file lists them), it
+//! is that owner's first descriptor of the file, so no `fdinfo` is read. A process examined a second
+//! time (one holding locks on several audited files) has its whole descriptor table read once and
+//! kept for the run; `fdinfo` reads are kept per descriptor. When a candidate's descriptors cannot
+//! be read (another user's process, unprivileged), the acquirer named by `/proc/locks` is kept as an
+//! *unverified* holder.
 //!
 //! Nothing here takes, tests or releases a lock.
 
-use super::locks::{self, Lock, LockLine, ProcLocks};
-use super::{read_at, Process, Snapshot};
+use super::locks::{self, Lock, LockKind, LockLine, ProcLocks};
+use super::{read_at, read_whole_at, Process, Snapshot};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
@@ -52,6 +57,8 @@ pub struct LockTable {
     pub parsed: ProcLocks,
     by_file: HashMap<(u64, u64), Vec<usize>>,
     fds: Mutex<HashMap<i32, Arc<FdTable>>>,
+    /// Processes whose descriptors were searched for a lock.
+    probed: Mutex<HashSet<i32>>,
     fdinfo: Mutex<HashMap<(i32, i32), Arc<FdLocks>>>,
     family: OnceLock<Family>,
 }
@@ -168,6 +175,7 @@ impl LockTable {
             parsed,
             by_file,
             fds: Mutex::new(HashMap::new()),
+            probed: Mutex::new(HashSet::new()),
             fdinfo: Mutex::new(HashMap::new()),
             family: OnceLock::new(),
         }
@@ -208,6 +216,8 @@ impl LockTable {
         if records.is_empty() {
             return out;
         }
+        // Kept for the whole run, once per pidfile: no spare capacity.
+        out.locks.reserve_exact(records.len());
         let mut budget = Budget {
             left: MAX_CANDIDATES,
             seen: HashMap::new(),
@@ -263,6 +273,7 @@ impl LockTable {
                     }
                 }
             }
+            holders.shrink_to_fit();
             out.locks.push(ResolvedLock {
                 lock: lock.clone(),
                 holders,
@@ -296,31 +307,40 @@ impl LockTable {
             }
             budget.left -= 1;
         }
-        let table = self.fd_table(snap, pid);
-        let fds = match &table.fds {
-            Ok(fds) => {
-                budget.seen.insert(pid, Ok(()));
-                fds
-            }
-            Err(e) => {
-                budget.seen.insert(pid, Err(*e));
-                return match *e {
-                    Errno::NOENT | Errno::SRCH => Probe::No,
-                    _ => Probe::Unreadable,
-                };
+        // A POSIX lock belongs to the process /proc/locks names, and every descriptor it has of the
+        // file lists it in fdinfo: the first such descriptor is the one, no fdinfo needed.
+        let owner = line.kind == LockKind::Posix && line.acquirer() == Some(pid);
+        let holds = |fd: i32| owner || self.fd_holds(snap, pid, fd, line);
+        // A process examined before (one holding several audited files) gets its whole descriptor
+        // table read once and kept; otherwise the search stops at the descriptor that holds the lock.
+        let again = !lock(&self.probed).insert(pid);
+        let found = if again {
+            let table = self.fd_table(snap, pid);
+            table.fds.as_ref().map_err(|e| *e).map(|fds| {
+                fds.iter()
+                    .filter(|(_, d, i)| (*d, *i) == (dev, ino))
+                    .map(|&(fd, _, _)| fd)
+                    .find(|&fd| holds(fd))
+            })
+        } else {
+            match snap.proc_dir() {
+                Some(proc) => find_fd(proc, pid, dev, ino, holds),
+                None => Err(Errno::NOENT),
             }
         };
-        for &(fd, d, i) in fds {
-            if (d, i) != (dev, ino) {
-                continue;
+        match found {
+            Ok(fd) => {
+                budget.seen.insert(pid, Ok(()));
+                fd.map_or(Probe::No, Probe::Holds)
             }
-            if let Ok(held) = &*self.fd_locks(snap, pid, fd) {
-                if held.iter().any(|h| h.same_lock(line)) {
-                    return Probe::Holds(fd);
+            Err(e) => {
+                budget.seen.insert(pid, Err(e));
+                match e {
+                    Errno::NOENT | Errno::SRCH => Probe::No,
+                    _ => Probe::Unreadable,
                 }
             }
         }
-        Probe::No
     }
 
     /// The descriptors of `pid` that refer to the file `(dev, ino)`, with what their links say.
@@ -373,8 +393,12 @@ impl LockTable {
             return Arc::clone(l);
         }
         let l = Arc::new(match snap.proc_dir() {
-            Some(proc) => read_at(proc, format!("{pid}/fdinfo/{fd}").as_str(), 64 * 1024)
-                .map(|b| locks::parse_fdinfo_locks(&b).0),
+            Some(proc) => read_whole_at(
+                proc,
+                format!("{pid}/fdinfo/{fd}").as_str(),
+                64 * 1024,
+                |b| locks::parse_fdinfo_locks(b).0,
+            ),
             None => Err(Errno::NOENT),
         });
         lock(&self.fdinfo).insert((pid, fd), Arc::clone(&l));
@@ -476,6 +500,45 @@ fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
         fds: Ok(fds),
         truncated,
     }
+}
+
+/// The first descriptor of `pid` (in `/proc/PID/fd` order: ascending) that refers to the file
+/// `(dev, ino)` and for which `holds` is true, examining at most [`MAX_FDS`] descriptors and
+/// identifying each only until that one is found.
+fn find_fd(
+    proc: BorrowedFd<'_>,
+    pid: i32,
+    dev: u64,
+    ino: u64,
+    holds: impl Fn(i32) -> bool,
+) -> Result<Option<i32>, Errno> {
+    let dir = rustix::fs::openat(
+        proc,
+        format!("{pid}/fd").as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+    let mut seen = 0;
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(fd) = std::str::from_utf8(name.to_bytes())
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        seen += 1;
+        if seen > MAX_FDS {
+            break;
+        }
+        if identify(dir.as_fd(), name) == Ok((dev, ino)) && holds(fd) {
+            return Ok(Some(fd));
+        }
+    }
+    Ok(None)
 }
 
 /// Device (`st_dev` encoding) and inode of what a `/proc/PID/fd` entry refers to, without syncing

@@ -6,6 +6,7 @@
 //! against the snapshot so a PID reused meanwhile is never mistaken for the process seen before. A
 //! process that vanishes mid-read is an outcome, not an error.
 
+pub mod details;
 pub mod holders;
 pub mod locks;
 pub mod ns;
@@ -17,12 +18,11 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+pub use details::{Details, Exe};
 pub use stat::{parse_stat, Stat};
 pub use status::{parse_status, Status};
 pub use tree::Tree;
@@ -31,40 +31,13 @@ pub use tree::Tree;
 pub const PID_MAX_LIMIT: u32 = 4_194_304;
 
 /// The most bytes read from a small `/proc` file (status, cmdline).
-const PROC_READ_CAP: usize = 64 * 1024;
+pub(crate) const PROC_READ_CAP: usize = 64 * 1024;
 
 /// A process seen in the snapshot.
 #[derive(Debug)]
 pub struct Process {
     pub stat: Stat,
-    details: OnceLock<Details>,
-}
-
-/// Facts read lazily about one process.
-#[derive(Clone, Debug, Default)]
-pub struct Details {
-    /// False when the process exited (or its PID was reused) before its details were read.
-    pub present: bool,
-    pub status: Option<Status>,
-    /// The executable's path (`/proc/PID/exe`), or why it could not be read.
-    pub exe: Option<PathBuf>,
-    pub exe_error: Option<Errno>,
-    /// Device and inode of the executable the process runs (even when deleted from disk).
-    pub exe_id: Option<(u64, u64)>,
-    pub cmdline: Option<Vec<String>>,
-}
-
-impl Details {
-    pub fn uid(&self) -> Option<u32> {
-        self.status.as_ref().and_then(Status::uid)
-    }
-
-    /// `/proc/PID/exe` ends with ` (deleted)` when the executable was removed or replaced on disk.
-    pub fn exe_deleted(&self) -> bool {
-        self.exe
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().as_encoded_bytes().ends_with(b" (deleted)"))
-    }
+    lazy: details::Lazy,
 }
 
 impl Process {
@@ -72,9 +45,11 @@ impl Process {
         self.stat.pid
     }
 
-    /// The details, if something already read them.
-    pub fn details_if_read(&self) -> Option<&Details> {
-        self.details.get()
+    fn new(stat: Stat) -> Process {
+        Process {
+            stat,
+            lazy: Default::default(),
+        }
     }
 }
 
@@ -113,6 +88,7 @@ pub struct Snapshot {
     /// `/proc/locks`, read on first use (once per run).
     locks: OnceLock<holders::LockTable>,
     tree: OnceLock<Tree>,
+    eager: std::sync::atomic::AtomicBool,
 }
 
 impl Snapshot {
@@ -134,6 +110,7 @@ impl Snapshot {
             processes: HashMap::new(),
             locks: OnceLock::new(),
             tree: OnceLock::new(),
+            eager: Default::default(),
         };
         let proc = match rustix::fs::open(
             proc_root,
@@ -209,10 +186,7 @@ impl Snapshot {
             Ok(status) => match status.tgid {
                 Some(tgid) if tgid != pid => Lookup::Thread { tgid },
                 _ => match read_whole_at(proc, format!("{pid}/stat").as_str(), 4096, parse_stat) {
-                    Ok(Ok(stat)) => Lookup::Process(Arc::new(Process {
-                        stat,
-                        details: OnceLock::new(),
-                    })),
+                    Ok(Ok(stat)) => Lookup::Process(Arc::new(Process::new(stat))),
                     Ok(Err(_)) => Lookup::Unknown(Errno::INVAL),
                     Err(Errno::NOENT) | Err(Errno::SRCH) => Lookup::Absent,
                     Err(errno) => Lookup::Unknown(errno),
@@ -261,25 +235,9 @@ impl Snapshot {
             .get_or_init(|| Tree::build(self.processes.values().map(|p| &p.stat)))
     }
 
-    /// `/proc/PID` of a process, if its PID still belongs to the process of the snapshot.
-    fn pid_dir(&self, stat: &Stat) -> Option<OwnedFd> {
-        let proc = self.proc.as_ref()?;
-        let dir = rustix::fs::openat(
-            proc,
-            stat.pid.to_string().as_str(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
-        match read_at(&dir, "stat", 4096).map(|b| parse_stat(&b)) {
-            Ok(Ok(now)) if now.starttime == stat.starttime => Some(dir),
-            _ => None,
-        }
-    }
-
     /// A small file under `/proc/PID` (such as `cgroup`), if the process is still the one seen.
     pub fn read_proc_file(&self, process: &Process, name: &str) -> Option<Vec<u8>> {
-        read_at(self.pid_dir(&process.stat)?, name, PROC_READ_CAP).ok()
+        read_at(self.verified_dir(process)?, name, PROC_READ_CAP).ok()
     }
 
     /// Device and inode of the file now at `path` as the process sees it (through `/proc/PID/root`,
@@ -288,7 +246,7 @@ impl Snapshot {
         if !self.live {
             return Err(Errno::NOSYS);
         }
-        let dir = self.pid_dir(&process.stat).ok_or(Errno::SRCH)?;
+        let dir = self.verified_dir(process).ok_or(Errno::SRCH)?;
         let rel = path.strip_prefix("/").unwrap_or(path);
         let st = rustix::fs::statat(
             &dir,
@@ -298,46 +256,14 @@ impl Snapshot {
         Ok((st.st_dev as u64, st.st_ino as u64))
     }
 
-    /// The lazily read details of a process.
-    pub fn details<'p>(&self, process: &'p Process) -> &'p Details {
-        process
-            .details
-            .get_or_init(|| self.read_details(&process.stat))
+    /// Reads every group of process details whenever one is read (the report shows them all).
+    pub fn set_eager(&self, eager: bool) {
+        self.eager
+            .store(eager, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn read_details(&self, stat: &Stat) -> Details {
-        let mut d = Details::default();
-        let Some(proc) = &self.proc else { return d };
-        let dir = match rustix::fs::openat(
-            proc,
-            stat.pid.to_string().as_str(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(_) => return d,
-        };
-        // The PID must still be the process of the snapshot.
-        match read_whole_at(&dir, "stat", 4096, parse_stat) {
-            Ok(Ok(now)) if now.starttime == stat.starttime => {}
-            _ => return d,
-        }
-        d.present = true;
-        d.status = read_whole_at(&dir, "status", PROC_READ_CAP, parse_status).ok();
-        match rustix::fs::readlinkat(&dir, "exe", Vec::new()) {
-            Ok(target) => d.exe = Some(PathBuf::from(OsString::from_vec(target.into_bytes()))),
-            Err(errno) => d.exe_error = Some(errno),
-        }
-        d.exe_id = rustix::fs::statat(&dir, "exe", rustix::fs::AtFlags::empty())
-            .ok()
-            .map(|st| (st.st_dev as u64, st.st_ino as u64));
-        d.cmdline = read_at(&dir, "cmdline", PROC_READ_CAP).ok().map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        });
-        d
+    fn eager(&self) -> bool {
+        self.eager.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -369,10 +295,7 @@ fn read_stats(proc: &OwnedFd, pids: &[i32]) -> Vec<Process> {
         let stat = read_whole_at(proc, path.as_str(), 4096, parse_stat)
             .ok()?
             .ok()?;
-        Some(Process {
-            stat,
-            details: OnceLock::new(),
-        })
+        Some(Process::new(stat))
     };
     crate::parallel::map(pids, one)
         .into_iter()

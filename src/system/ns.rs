@@ -13,7 +13,7 @@
 //!   namespace seen through an ancestor's `/proc`) writes its inner PID, which `/proc` shows only in
 //!   `NSpid` of `/proc/PID/status`. [`inner_pids`] indexes those.
 
-use super::{read_at, Snapshot};
+use super::{read_at, read_whole_at, Snapshot};
 use std::collections::HashMap;
 
 /// The inode number of the initial PID namespace (`PROC_PID_INIT_INO` in the kernel).
@@ -81,18 +81,43 @@ pub struct Nested {
 }
 
 /// Every PID that a process of a descendant namespace has there (any `NSpid` entry after the
-/// first), mapped to that process. Reads `/proc/PID/status` of every process in the snapshot;
-/// processes whose status cannot be read are left out.
+/// first), mapped to that process. Reads `/proc/PID/status` of every process in the snapshot that
+/// may live in another PID namespace than the `/proc`'s: all of them, unless `ns/pid` of the
+/// `/proc`'s namespace and of the process can be compared (one `stat` each; equal means one `NSpid` entry, nothing to
+/// index). Processes whose status cannot be read are left out.
 pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
     let mut out = HashMap::new();
     let Some(proc) = snapshot.proc_dir() else {
         return out;
     };
+    let ns_of = |pid: i32| {
+        rustix::fs::statat(
+            proc,
+            format!("{pid}/ns/pid").as_str(),
+            rustix::fs::AtFlags::empty(),
+        )
+        .ok()
+        .map(|st| (st.st_dev as u64, st.st_ino as u64))
+    };
+    // The /proc's own namespace: the auditor's when the /proc is live and shows it under its own
+    // PID (always readable), else that of the /proc's init (readable with ptrace rights over it).
+    let own = snapshot.live
+        && rustix::fs::readlinkat(proc, "self", Vec::new())
+            .is_ok_and(|s| s.to_bytes() == snapshot.self_pid.to_string().as_bytes());
+    let init_ns = if own {
+        ns_of(snapshot.self_pid)
+    } else {
+        ns_of(1)
+    };
     let pids: Vec<i32> = snapshot.processes().map(|p| p.pid()).collect();
     let statuses = crate::parallel::map(&pids, |pid| {
-        read_at(proc, format!("{pid}/status").as_str(), 64 * 1024)
-            .ok()
-            .map(|b| (*pid, super::parse_status(&b).nspid))
+        if init_ns.is_some() && ns_of(*pid) == init_ns {
+            return None;
+        }
+        read_whole_at(proc, format!("{pid}/status").as_str(), 64 * 1024, |b| {
+            (*pid, super::parse_status(b).nspid)
+        })
+        .ok()
     });
     for (pid, nspid) in statuses.into_iter().flatten() {
         if nspid.len() > 1 {

@@ -1,0 +1,121 @@
+//! What the audit reads about processes and lock holders, proven with strace: process details are
+//! read by group, only where a check or the report needs them, through one verified `/proc/PID`
+//! descriptor; a POSIX lock's holder needs no fdinfo, an flock's does.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs pidaudit under strace (opens, links, stats) and returns its output and the trace.
+fn traced(dir: &Path, args: &[&str]) -> (Run, String) {
+    let trace = dir.join("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=openat,readlinkat,newfstatat,statx",
+        "-e",
+        "signal=none",
+        "-o",
+    ])
+    .arg(&trace)
+    .arg(env!("CARGO_BIN_EXE_pidaudit"))
+    .args(args);
+    let r = run_cmd(&mut cmd);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    (r, std::fs::read_to_string(&trace).unwrap())
+}
+
+/// Trace lines that open `name` relative to a directory descriptor (`openat(N, "name", ...`).
+fn opens_of(log: &str, name: &str) -> usize {
+    let needle = format!(", \"{name}\", ");
+    log.lines()
+        .filter(|l| l.contains("openat(") && l.contains(&needle))
+        .count()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
+/// A Nagios audit of a daemon whose comm no other process has reads only its executable (the
+/// deleted-executable check): neither status nor cmdline; JSON reads all three groups and shows
+/// them. Either way `/proc/PID` is opened (and its start time checked) once.
+#[test]
+fn details_are_read_only_where_needed() {
+    let dir = tempdir();
+    let name = format!("dtl{}", std::process::id() % 100_000);
+    let d = named_sleep(dir.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    write_pidfile(&pf, &format!("{}\n", d.pid));
+    let p = pf.to_str().unwrap();
+
+    let (r, log) = traced(dir.path(), &["--format", "nagios", p]);
+    assert!(r.stdout.starts_with("PIDAUDIT"), "{}", r.stdout);
+    assert_eq!(opens_of(&log, "status"), 0, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
+    let pid_dir = d.pid.to_string();
+    assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
+    assert!(
+        log.contains("readlinkat(") && log.contains("\"exe\""),
+        "{log}"
+    );
+
+    let (r, log) = traced(dir.path(), &["--format", "json", p]);
+    let doc = r.json();
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(
+        e["process"]["cmdline"],
+        json!([dir.path().join(&name), "1000"])
+    );
+    assert_eq!(
+        e["process"]["exe"],
+        dir.path().join(&name).to_str().unwrap()
+    );
+    assert_eq!(e["process"]["uid"], 0);
+    assert_eq!(opens_of(&log, "status"), 1, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 1, "{log}");
+    assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
+}
+
+/// The holder of a POSIX lock that /proc/locks attributes to the recorded daemon is found through
+/// its descriptor of the file without reading any fdinfo; an flock's holder is confirmed by the
+/// fdinfo of that one descriptor.
+#[test]
+fn fdinfo_is_read_only_for_locks_that_need_it() {
+    for (lock, fdinfo_reads) in [("lockf", 0), ("flock", 1), ("ofd", 1)] {
+        let dir = tempdir();
+        let pf = dir.path().join("testd.pid");
+        let d = testd_ids(&[
+            "--pidfile",
+            pf.to_str().unwrap(),
+            "--name",
+            "testd",
+            "--lock",
+            lock,
+        ]);
+        let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
+        let doc = r.json();
+        let e = pidfile(&doc, &pf);
+        assert_eq!(
+            e["lock"]["holders"],
+            json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}]),
+            "{lock}: {e:#}"
+        );
+        let fdinfo = log
+            .lines()
+            .filter(|l| l.contains("openat(") && l.contains("/fdinfo/"))
+            .count();
+        assert_eq!(fdinfo, fdinfo_reads, "{lock}: {log}");
+    }
+}
