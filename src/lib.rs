@@ -10,8 +10,10 @@
 //! 6. [`report`]: renders the report (human, JSON, Nagios, Prometheus, JUnit); reporters decide
 //!    nothing. [`textfile`] writes the Prometheus metrics for node exporter, when asked.
 //!
-//! [`cli`] parses the command line, [`config`] validates it before any work starts, and [`exit`]
-//! holds every exit status.
+//! [`cli`] parses the command line, [`config`] validates it (and the [`expect`] manifest, with
+//! [`time`] for deploy times) before any work starts, and [`exit`] holds every exit status.
+//! [`identity`] says what makes two processes the same daemon; [`parallel`] spreads independent
+//! work over the cores.
 
 pub mod audit;
 pub mod checks;
