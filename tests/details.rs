@@ -47,9 +47,10 @@ fn tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// A Nagios audit of a daemon whose comm no other process has reads only its executable (the
-/// deleted-executable check): neither status nor cmdline; JSON reads all three groups and shows
-/// them. Either way `/proc/PID` is opened (and its start time checked) once.
+/// A Nagios or JSON audit of a daemon whose comm no other process has reads only its executable's
+/// link (the deleted-executable check; one `readlinkat`, `/proc/PID` is not opened): neither status
+/// nor cmdline, and JSON shows `cmdline` and `uid` as null. With `--verbose` all three groups are
+/// read, through `/proc/PID` opened (and its start time checked) once, and shown.
 #[test]
 fn details_are_read_only_where_needed() {
     let dir = tempdir();
@@ -58,15 +59,16 @@ fn details_are_read_only_where_needed() {
     let pf = dir.path().join(format!("{name}.pid"));
     write_pidfile(&pf, &format!("{}\n", d.pid));
     let p = pf.to_str().unwrap();
+    let pid_dir = d.pid.to_string();
+    let exe_link = format!("\"{}/exe\"", d.pid);
 
     let (r, log) = traced(dir.path(), &["--format", "nagios", p]);
     assert!(r.stdout.starts_with("PIDAUDIT"), "{}", r.stdout);
     assert_eq!(opens_of(&log, "status"), 0, "{log}");
     assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
-    let pid_dir = d.pid.to_string();
-    assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
+    assert_eq!(opens_of(&log, &pid_dir), 0, "{log}");
     assert!(
-        log.contains("readlinkat(") && log.contains("\"exe\""),
+        log.contains("readlinkat(") && log.contains(&exe_link),
         "{log}"
     );
 
@@ -74,6 +76,19 @@ fn details_are_read_only_where_needed() {
     let doc = r.json();
     let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(
+        e["process"]["exe"],
+        dir.path().join(&name).to_str().unwrap()
+    );
+    assert!(e["process"]["cmdline"].is_null(), "{e:#}");
+    assert!(e["process"]["uid"].is_null(), "{e:#}");
+    assert_eq!(opens_of(&log, "status"), 0, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
+    assert_eq!(opens_of(&log, &pid_dir), 0, "{log}");
+
+    let (r, log) = traced(dir.path(), &["--format", "json", "--verbose", p]);
+    let doc = r.json();
+    let e = pidfile(&doc, &pf);
     assert_eq!(
         e["process"]["cmdline"],
         json!([dir.path().join(&name), "1000"])
