@@ -134,3 +134,51 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
         assert_eq!(fdinfo, fdinfo_reads, "{lock}: {log}");
     }
 }
+
+/// Two daemons of the same comm, each tracked by its own pidfile, are told apart without reading
+/// their status or cmdline (no untracked process shares the comm, neither parent does); a third,
+/// untracked copy makes the audit compare identities and report it as a duplicate.
+#[test]
+fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
+    let dir = tempdir();
+    let name = format!("idt{}", std::process::id() % 100_000);
+    let a = named_sleep(dir.path(), &name);
+    let b = named_sleep(dir.path(), &name);
+    let pa = dir.path().join(format!("{name}-a.pid"));
+    let pb = dir.path().join(format!("{name}-b.pid"));
+    write_pidfile(&pa, &format!("{}\n", a.pid));
+    write_pidfile(&pb, &format!("{}\n", b.pid));
+    let args = [
+        "--format",
+        "json",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+    ];
+
+    let (r, log) = traced(dir.path(), &args);
+    let doc = r.json();
+    for pf in [&pa, &pb] {
+        let e = pidfile(&doc, pf);
+        assert_eq!(e["state"], "running", "{e:#}");
+        assert!(
+            !e["findings"].to_string().contains("duplicate-instance"),
+            "{e:#}"
+        );
+    }
+    assert_eq!(opens_of(&log, "status"), 0, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
+
+    let c = named_sleep(dir.path(), &name);
+    let (r, log) = traced(dir.path(), &args);
+    let doc = r.json();
+    let e = pidfile(&doc, &pa);
+    let dup: Vec<&serde_json::Value> = e["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "duplicate-instance")
+        .collect();
+    assert_eq!(dup.len(), 1, "{e:#}");
+    assert!(dup[0].to_string().contains(&c.pid.to_string()), "{e:#}");
+    assert!(opens_of(&log, "cmdline") >= 3, "{log}");
+}
