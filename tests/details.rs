@@ -182,3 +182,22 @@ fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
     assert!(dup[0].to_string().contains(&c.pid.to_string()), "{e:#}");
     assert!(opens_of(&log, "cmdline") >= 3, "{log}");
 }
+
+/// A dead PID is found absent with one `pidfd_open` (ESRCH), without reading `/proc` for it.
+#[test]
+fn dead_pids_are_not_looked_up_in_proc() {
+    let dir = tempdir();
+    let pid = dead_pid();
+    let pf = dir.path().join("gone.pid");
+    write_pidfile(&pf, &format!("{pid}\n"));
+    let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
+    let doc = r.json();
+    assert_eq!(pidfile(&doc, &pf)["state"], "stale");
+    let status = format!("\"{pid}/status\"");
+    let stat = format!("\"{pid}/stat\"");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("openat(") && (l.contains(&status) || l.contains(&stat))),
+        "{log}"
+    );
+}
