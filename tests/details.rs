@@ -103,12 +103,19 @@ fn details_are_read_only_where_needed() {
     assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
 }
 
-/// The holder of a POSIX lock that /proc/locks attributes to the recorded daemon is found through
-/// its descriptor of the file without reading any fdinfo; an flock's holder is confirmed by the
-/// fdinfo of that one descriptor.
+/// The recorded daemon named by /proc/locks as a POSIX lock's owner is its holder without any of
+/// its descriptors being read (`fd` null); with `--verbose` its descriptor of the file is found
+/// without reading any fdinfo. An flock's or OFD lock's holder is confirmed by the fdinfo of that
+/// one descriptor, verbose or not.
 #[test]
 fn fdinfo_is_read_only_for_locks_that_need_it() {
-    for (lock, fdinfo_reads) in [("lockf", 0), ("flock", 1), ("ofd", 1)] {
+    for (lock, verbose, fd_shown, fd_dirs, fdinfo_reads) in [
+        ("lockf", false, false, 0, 0),
+        ("lockf", true, true, 1, 0),
+        ("flock", false, true, 1, 1),
+        ("ofd", false, true, 1, 1),
+        ("ofd", true, true, 1, 1),
+    ] {
         let dir = tempdir();
         let pf = dir.path().join("testd.pid");
         let d = testd_ids(&[
@@ -119,19 +126,33 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
             "--lock",
             lock,
         ]);
-        let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
+        let mut args = vec!["--format", "json", pf.to_str().unwrap()];
+        if verbose {
+            args.push("--verbose");
+        }
+        let (r, log) = traced(dir.path(), &args);
         let doc = r.json();
         let e = pidfile(&doc, &pf);
+        let fd = if fd_shown {
+            json!(d.id("fd"))
+        } else {
+            json!(null)
+        };
         assert_eq!(
             e["lock"]["holders"],
-            json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}]),
-            "{lock}: {e:#}"
+            json!([{"pid": d.pid, "comm": "testd", "fd": fd}]),
+            "{lock} {verbose}: {e:#}"
         );
         let fdinfo = log
             .lines()
             .filter(|l| l.contains("openat(") && l.contains("/fdinfo/"))
             .count();
-        assert_eq!(fdinfo, fdinfo_reads, "{lock}: {log}");
+        assert_eq!(fdinfo, fdinfo_reads, "{lock} {verbose}: {log}");
+        assert_eq!(
+            opens_of(&log, &format!("{}/fd", d.pid)),
+            fd_dirs,
+            "{lock} {verbose}: {log}"
+        );
     }
 }
 
