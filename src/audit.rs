@@ -165,7 +165,7 @@ pub struct ProcessInfo {
     pub ppid: i32,
     pub state: String,
     pub comm: String,
-    /// Read only when a check needed it, or with `--verbose` / JSON output.
+    /// Read only when a check needed it, or with `--verbose`.
     pub exe: Option<String>,
     pub cmdline: Option<Vec<String>>,
     pub uid: Option<u32>,

@@ -127,7 +127,7 @@ impl Config {
             format: args.format,
             color,
             verbosity,
-            details: verbosity == Verbosity::Verbose || args.format == OutputFormat::Json,
+            details: verbosity == Verbosity::Verbose,
             expect,
             started_after,
             textfile: args.textfile.clone(),

@@ -47,9 +47,10 @@ fn tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// A Nagios audit of a daemon whose comm no other process has reads only its executable (the
-/// deleted-executable check): neither status nor cmdline; JSON reads all three groups and shows
-/// them. Either way `/proc/PID` is opened (and its start time checked) once.
+/// A Nagios or JSON audit of a daemon whose comm no other process has reads only its executable's
+/// link (the deleted-executable check; one `readlinkat`, `/proc/PID` is not opened): neither status
+/// nor cmdline, and JSON shows `cmdline` and `uid` as null. With `--verbose` all three groups are
+/// read, through `/proc/PID` opened (and its start time checked) once, and shown.
 #[test]
 fn details_are_read_only_where_needed() {
     let dir = tempdir();
@@ -58,15 +59,16 @@ fn details_are_read_only_where_needed() {
     let pf = dir.path().join(format!("{name}.pid"));
     write_pidfile(&pf, &format!("{}\n", d.pid));
     let p = pf.to_str().unwrap();
+    let pid_dir = d.pid.to_string();
+    let exe_link = format!("\"{}/exe\"", d.pid);
 
     let (r, log) = traced(dir.path(), &["--format", "nagios", p]);
     assert!(r.stdout.starts_with("PIDAUDIT"), "{}", r.stdout);
     assert_eq!(opens_of(&log, "status"), 0, "{log}");
     assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
-    let pid_dir = d.pid.to_string();
-    assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
+    assert_eq!(opens_of(&log, &pid_dir), 0, "{log}");
     assert!(
-        log.contains("readlinkat(") && log.contains("\"exe\""),
+        log.contains("readlinkat(") && log.contains(&exe_link),
         "{log}"
     );
 
@@ -74,6 +76,19 @@ fn details_are_read_only_where_needed() {
     let doc = r.json();
     let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(
+        e["process"]["exe"],
+        dir.path().join(&name).to_str().unwrap()
+    );
+    assert!(e["process"]["cmdline"].is_null(), "{e:#}");
+    assert!(e["process"]["uid"].is_null(), "{e:#}");
+    assert_eq!(opens_of(&log, "status"), 0, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
+    assert_eq!(opens_of(&log, &pid_dir), 0, "{log}");
+
+    let (r, log) = traced(dir.path(), &["--format", "json", "--verbose", p]);
+    let doc = r.json();
+    let e = pidfile(&doc, &pf);
     assert_eq!(
         e["process"]["cmdline"],
         json!([dir.path().join(&name), "1000"])
@@ -88,12 +103,19 @@ fn details_are_read_only_where_needed() {
     assert_eq!(opens_of(&log, &pid_dir), 1, "{log}");
 }
 
-/// The holder of a POSIX lock that /proc/locks attributes to the recorded daemon is found through
-/// its descriptor of the file without reading any fdinfo; an flock's holder is confirmed by the
-/// fdinfo of that one descriptor.
+/// The recorded daemon named by /proc/locks as a POSIX lock's owner is its holder without any of
+/// its descriptors being read (`fd` null); with `--verbose` its descriptor of the file is found
+/// without reading any fdinfo. An flock's or OFD lock's holder is confirmed by the fdinfo of that
+/// one descriptor, verbose or not.
 #[test]
 fn fdinfo_is_read_only_for_locks_that_need_it() {
-    for (lock, fdinfo_reads) in [("lockf", 0), ("flock", 1), ("ofd", 1)] {
+    for (lock, verbose, fd_shown, fd_dirs, fdinfo_reads) in [
+        ("lockf", false, false, 0, 0),
+        ("lockf", true, true, 1, 0),
+        ("flock", false, true, 1, 1),
+        ("ofd", false, true, 1, 1),
+        ("ofd", true, true, 1, 1),
+    ] {
         let dir = tempdir();
         let pf = dir.path().join("testd.pid");
         let d = testd_ids(&[
@@ -104,18 +126,99 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
             "--lock",
             lock,
         ]);
-        let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
+        let mut args = vec!["--format", "json", pf.to_str().unwrap()];
+        if verbose {
+            args.push("--verbose");
+        }
+        let (r, log) = traced(dir.path(), &args);
         let doc = r.json();
         let e = pidfile(&doc, &pf);
+        let fd = if fd_shown {
+            json!(d.id("fd"))
+        } else {
+            json!(null)
+        };
         assert_eq!(
             e["lock"]["holders"],
-            json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}]),
-            "{lock}: {e:#}"
+            json!([{"pid": d.pid, "comm": "testd", "fd": fd}]),
+            "{lock} {verbose}: {e:#}"
         );
         let fdinfo = log
             .lines()
             .filter(|l| l.contains("openat(") && l.contains("/fdinfo/"))
             .count();
-        assert_eq!(fdinfo, fdinfo_reads, "{lock}: {log}");
+        assert_eq!(fdinfo, fdinfo_reads, "{lock} {verbose}: {log}");
+        assert_eq!(
+            opens_of(&log, &format!("{}/fd", d.pid)),
+            fd_dirs,
+            "{lock} {verbose}: {log}"
+        );
     }
+}
+
+/// Two daemons of the same comm, each tracked by its own pidfile, are told apart without reading
+/// their status or cmdline (no untracked process shares the comm, neither parent does); a third,
+/// untracked copy makes the audit compare identities and report it as a duplicate.
+#[test]
+fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
+    let dir = tempdir();
+    let name = format!("idt{}", std::process::id() % 100_000);
+    let a = named_sleep(dir.path(), &name);
+    let b = named_sleep(dir.path(), &name);
+    let pa = dir.path().join(format!("{name}-a.pid"));
+    let pb = dir.path().join(format!("{name}-b.pid"));
+    write_pidfile(&pa, &format!("{}\n", a.pid));
+    write_pidfile(&pb, &format!("{}\n", b.pid));
+    let args = [
+        "--format",
+        "json",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+    ];
+
+    let (r, log) = traced(dir.path(), &args);
+    let doc = r.json();
+    for pf in [&pa, &pb] {
+        let e = pidfile(&doc, pf);
+        assert_eq!(e["state"], "running", "{e:#}");
+        assert!(
+            !e["findings"].to_string().contains("duplicate-instance"),
+            "{e:#}"
+        );
+    }
+    assert_eq!(opens_of(&log, "status"), 0, "{log}");
+    assert_eq!(opens_of(&log, "cmdline"), 0, "{log}");
+
+    let c = named_sleep(dir.path(), &name);
+    let (r, log) = traced(dir.path(), &args);
+    let doc = r.json();
+    let e = pidfile(&doc, &pa);
+    let dup: Vec<&serde_json::Value> = e["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "duplicate-instance")
+        .collect();
+    assert_eq!(dup.len(), 1, "{e:#}");
+    assert!(dup[0].to_string().contains(&c.pid.to_string()), "{e:#}");
+    assert!(opens_of(&log, "cmdline") >= 3, "{log}");
+}
+
+/// A dead PID is found absent with one `pidfd_open` (ESRCH), without reading `/proc` for it.
+#[test]
+fn dead_pids_are_not_looked_up_in_proc() {
+    let dir = tempdir();
+    let pid = dead_pid();
+    let pf = dir.path().join("gone.pid");
+    write_pidfile(&pf, &format!("{pid}\n"));
+    let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
+    let doc = r.json();
+    assert_eq!(pidfile(&doc, &pf)["state"], "stale");
+    let status = format!("\"{pid}/status\"");
+    let stat = format!("\"{pid}/stat\"");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("openat(") && (l.contains(&status) || l.contains(&stat))),
+        "{log}"
+    );
 }

@@ -171,7 +171,8 @@ fn run_scenario(name: &str) -> Outcome {
     let mut args = vec!["--proc-root", &proc_root, &pidfiles_str];
     args.extend(extra.iter().map(String::as_str));
 
-    let mut json_args = vec!["--format", "json"];
+    // `--verbose`: every process detail the fixtures hold is shown.
+    let mut json_args = vec!["--format", "json", "--verbose"];
     json_args.extend(&args);
     let r = run(&json_args);
     assert!(

@@ -55,7 +55,12 @@ fn every_verdict_lands_on_its_own_pidfile() {
         stale.push((pf, pid));
     }
 
-    let r = run(&["--format", "json", dir.path().to_str().unwrap()]);
+    let r = run(&[
+        "--format",
+        "json",
+        "--verbose",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
     let doc = r.json();
     let paths: Vec<&str> = doc["pidfiles"]

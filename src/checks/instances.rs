@@ -31,7 +31,8 @@
 //! variants without changing the findings.
 //!
 //! Cost: indexes by comm, parent and session are built once ([`crate::system::Tree`]); exe, argv and
-//! uid are read only for processes whose comm could match.
+//! uid are read only for processes whose comm could match (a tracked daemon's only when its parent
+//! or an untracked process has its comm).
 
 use super::expect::{identity_match, service_for};
 use super::Cx;
@@ -130,8 +131,7 @@ fn orphan_eligible(entry: &Entry) -> bool {
     }
 }
 
-/// A tracked daemon's process, identity (when another process has its comm) and the top of its
-/// tree.
+/// A tracked daemon's process, identity (when its parent has its comm) and the top of its tree.
 type Tracked = (Arc<Process>, Option<Identity>, i32);
 
 /// Surveys every entry; the result is parallel to `entries`.
@@ -142,8 +142,13 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     let tracked: Vec<Option<Tracked>> = crate::parallel::map(entries, |e| {
         tracked_daemon(cx, e).map(|p| {
             // Identities (exe, cmdline, status) are compared only with processes of the same
-            // comm: a process whose comm no other has is the top of its tree and has no duplicate.
-            let ident = (tree.with_comm(&p.stat.comm).len() > 1).then(|| Identity::of(snap, &p));
+            // comm: a process whose parent has another comm is the top of its tree, and one whose
+            // comm no other process has has no duplicate. Its identity is read here only when the
+            // parent's comm is the same, else below when an untracked process shares its comm.
+            let parent_same = snap
+                .get(p.stat.ppid)
+                .is_some_and(|pp| p.stat.ppid > 1 && pp.stat.comm == p.stat.comm);
+            let ident = parent_same.then(|| Identity::of(snap, &p));
             let root = ident
                 .as_ref()
                 .map_or(p.pid(), |i| identity::root_of(snap, &p, i));
@@ -183,8 +188,9 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
                 .get(&p.stat.comm)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            if let Some(ident) = ident {
-                s.duplicates = duplicates(cx, ident, *root, candidates);
+            if !candidates.is_empty() {
+                let ident = ident.clone().unwrap_or_else(|| Identity::of(snap, p));
+                s.duplicates = duplicates(cx, &ident, *root, candidates);
             }
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);

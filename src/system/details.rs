@@ -5,9 +5,12 @@
 //! Every read goes through a descriptor of `/proc/PID` whose `stat` start time is first checked
 //! against the snapshot, so a PID reused meanwhile is never mistaken for the process seen before.
 //! That check costs as much as a group, so when the other groups will very likely be needed they are
-//! read in the same pass: when the report shows them all (`Snapshot::set_eager`: JSON output,
-//! `--verbose`), or when the process shares its `comm` with another process (then instance checks
-//! compare identities: executable, arguments and uid).
+//! read in the same pass: when the report shows them all (`Snapshot::set_eager`: `--verbose`), or
+//! when the process shares its `comm` with another process (then instance checks compare
+//! identities: executable, arguments and uid).
+//!
+//! The executable's link alone is also read without that check ([`Snapshot::exe_link`]), for the
+//! common case where it shows nothing to report.
 
 use super::{parse_stat, parse_status, read_whole_at, Process, Snapshot, Status, PROC_READ_CAP};
 use rustix::fs::{Mode, OFlags};
@@ -22,6 +25,8 @@ pub struct Lazy {
     exe: OnceLock<Exe>,
     status: OnceLock<Option<Status>>,
     cmdline: OnceLock<Option<Vec<String>>>,
+    /// `/proc/PID/exe` read without the start-time check ([`Snapshot::exe_link`]).
+    link: OnceLock<Option<PathBuf>>,
 }
 
 /// The executable a process runs.
@@ -81,7 +86,10 @@ impl Lazy {
         let exe = self.exe.get();
         Details {
             status: self.status.get().and_then(Option::as_ref),
-            exe: exe.and_then(|e| e.path.as_deref()),
+            exe: match exe {
+                Some(e) => e.path.as_deref(),
+                None => self.link.get().and_then(Option::as_deref),
+            },
             exe_id: exe.and_then(|e| e.id),
             cmdline: self.cmdline.get().and_then(|c| c.as_deref()),
         }
@@ -106,6 +114,30 @@ impl Snapshot {
     pub fn exe<'p>(&self, process: &'p Process) -> &'p Exe {
         self.fill(process, EXE);
         process.lazy.exe.get_or_init(Exe::default)
+    }
+
+    /// The path `/proc/PID/exe` shows for a process, read on first use with one `readlinkat` and no
+    /// start-time check, unless the verified executable was read already.
+    ///
+    /// Unverified: if the process ended and its PID was reused since the snapshot, this is another
+    /// process's executable. Use it only to decide that nothing needs reporting (the link does not
+    /// end with ` (deleted)`); anything a finding states or a repair acts on must come from
+    /// [`Snapshot::exe`]. A wrong answer here can only hide a finding about a process that no longer
+    /// exists, which the next run reports as stale.
+    pub fn exe_link<'p>(&self, process: &'p Process) -> Option<&'p Path> {
+        let lazy = &process.lazy;
+        if let Some(exe) = lazy.exe.get() {
+            return exe.path.as_deref();
+        }
+        lazy.link
+            .get_or_init(|| {
+                let proc = self.proc_dir()?;
+                let path = format!("{}/exe", process.stat.pid);
+                rustix::fs::readlinkat(proc, path.as_str(), Vec::new())
+                    .ok()
+                    .map(|t| PathBuf::from(OsString::from_vec(t.into_bytes())))
+            })
+            .as_deref()
     }
 
     /// `/proc/PID/status` of a process, read on first use.

@@ -18,6 +18,10 @@
 //!    acquirer's PID (a daemon that called `setsid()` and forked leaves its session ID to its
 //!    descendants). A POSIX lock is owned by one process and dies with it, so step 2 never applies.
 //!
+//! The recorded PID, when `/proc/locks` names it as a POSIX lock's owner, is that lock's holder
+//! without further examination (POSIX locks belong to a process and die with it); its descriptor
+//! of the file is looked up only when the report shows every detail (`--verbose`).
+//!
 //! At most [`MAX_CANDIDATES`] processes are examined per file. Examining one lists `/proc/PID/fd`
 //! and identifies its descriptors in order with one `statx` each ([`MAX_FDS`] at most;
 //! `AT_STATX_DONT_SYNC`, so a hung network filesystem is not asked) until one refers to the file
@@ -86,10 +90,12 @@ struct Family {
 #[derive(Clone, Debug)]
 pub struct Holder {
     pub process: Arc<Process>,
-    /// The descriptor it holds the lock through; `None` when unverified.
+    /// The descriptor it holds the lock through; `None` when unverified, or not looked up (the
+    /// recorded PID owning a POSIX lock, without `--verbose`).
     pub fd: Option<i32>,
-    /// Confirmed by a `lock:` line in its fdinfo; otherwise taken from `/proc/locks` because its
-    /// descriptors could not be read.
+    /// Confirmed by a `lock:` line in its fdinfo, or the recorded PID named by `/proc/locks` as a
+    /// POSIX lock's owner; otherwise taken from `/proc/locks` because its descriptors could not be
+    /// read.
     pub verified: bool,
 }
 
@@ -231,6 +237,22 @@ impl LockTable {
             first.extend(acquirer.clone());
             first.extend(recorded.cloned());
             for p in dedup(first) {
+                // A POSIX lock belongs to the process /proc/locks names and dies with it: when that
+                // is the live PID the pidfile records, it is the holder, known without reading its
+                // descriptors. Which descriptor it holds the file through only the report shows:
+                // looked up with `--verbose`.
+                let owner = line.kind == LockKind::Posix
+                    && line.acquirer() == Some(p.pid())
+                    && recorded.is_some_and(|r| r.pid() == p.pid())
+                    && !p.stat.is_zombie();
+                if owner && !snap.eager() {
+                    holders.push(Holder {
+                        process: p,
+                        fd: None,
+                        verified: true,
+                    });
+                    continue;
+                }
                 match self.probe(snap, &mut budget, &p, dev, ino, line) {
                     Probe::Holds(fd) => holders.push(Holder {
                         process: p,
@@ -579,7 +601,8 @@ pub struct HolderReport {
     pub pid: i32,
     pub comm: String,
     /// The descriptor the lock is held through; `null` when the holder's descriptors could not be
-    /// read and it is taken from `/proc/locks` unverified.
+    /// read and it is taken from `/proc/locks` unverified, or when the holder is the recorded PID
+    /// owning a POSIX lock and the descriptor was not looked up (without `--verbose`).
     pub fd: Option<i32>,
 }
 

@@ -177,6 +177,17 @@ impl Snapshot {
         let Some(proc) = &self.proc else {
             return Lookup::Unknown(self.proc_error.unwrap_or(Errno::NOENT));
         };
+        // On the live /proc, ask the kernel first (one system call, no /proc read, no signal): most
+        // PIDs missing from the snapshot are dead (ESRCH). A thread (EINVAL), a hidden process or
+        // one started since the snapshot (a descriptor) is then read from /proc below.
+        if self.live {
+            match rustix::process::Pid::from_raw(pid)
+                .map(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))
+            {
+                Some(Err(Errno::SRCH)) | None => return Lookup::Absent,
+                _ => {}
+            }
+        }
         match read_whole_at(
             proc,
             format!("{pid}/status").as_str(),

@@ -83,21 +83,20 @@ pub struct Nested {
 /// Every PID that a process of a descendant namespace has there (any `NSpid` entry after the
 /// first), mapped to that process. Reads `/proc/PID/status` of every process in the snapshot that
 /// may live in another PID namespace than the `/proc`'s: all of them, unless `ns/pid` of the
-/// `/proc`'s namespace and of the process can be compared (one `stat` each; equal means one `NSpid` entry, nothing to
-/// index). Processes whose status cannot be read are left out.
+/// `/proc`'s namespace and of the process can be compared (one `readlinkat` each, none for kernel
+/// threads; equal means one `NSpid` entry, nothing to index). Processes whose status cannot be read
+/// are left out.
 pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
     let mut out = HashMap::new();
     let Some(proc) = snapshot.proc_dir() else {
         return out;
     };
+    // The link's text (`pid:[INODE]`; every namespace is on the one nsfs device) identifies the
+    // namespace: `readlinkat` does not open it as `stat` through the link does.
     let ns_of = |pid: i32| {
-        rustix::fs::statat(
-            proc,
-            format!("{pid}/ns/pid").as_str(),
-            rustix::fs::AtFlags::empty(),
-        )
-        .ok()
-        .map(|st| (st.st_dev as u64, st.st_ino as u64))
+        rustix::fs::readlinkat(proc, format!("{pid}/ns/pid").as_str(), Vec::new())
+            .ok()
+            .filter(|t| t.to_bytes().starts_with(b"pid:["))
     };
     // The /proc's own namespace: the auditor's when the /proc is live and shows it under its own
     // PID (always readable), else that of the /proc's init (readable with ptrace rights over it).
@@ -111,7 +110,11 @@ pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
     };
     let pids: Vec<i32> = snapshot.processes().map(|p| p.pid()).collect();
     let statuses = crate::parallel::map(&pids, |pid| {
-        if init_ns.is_some() && ns_of(*pid) == init_ns {
+        // Kernel threads (children of kthreadd, PID 2) all live in the initial namespace.
+        let kthread = snapshot
+            .get(*pid)
+            .is_some_and(|p| p.stat.is_kernel_thread());
+        if init_ns.is_some() && (kthread || ns_of(*pid) == init_ns) {
             return None;
         }
         read_whole_at(proc, format!("{pid}/status").as_str(), 64 * 1024, |b| {
