@@ -37,23 +37,13 @@ fn opens_of(log: &str, name: &str) -> usize {
         .count()
 }
 
-fn tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    dir
-}
-
 /// A Nagios or JSON audit of a daemon whose comm no other process has reads only its executable's
 /// link (the deleted-executable check; one `readlinkat`, `/proc/PID` is not opened): neither status
 /// nor cmdline, and JSON shows `cmdline` and `uid` as null. With `--verbose` all three groups are
 /// read, through `/proc/PID` opened (and its start time checked) once, and shown.
 #[test]
 fn details_are_read_only_where_needed() {
-    let dir = tempdir();
+    let dir = open_tempdir();
     let name = format!("dtl{}", std::process::id() % 100_000);
     let d = named_sleep(dir.path(), &name);
     let pf = dir.path().join(format!("{name}.pid"));
@@ -116,7 +106,7 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
         ("ofd", false, true, 1, 1),
         ("ofd", true, true, 1, 1),
     ] {
-        let dir = tempdir();
+        let dir = open_tempdir();
         let pf = dir.path().join("testd.pid");
         let d = testd_ids(&[
             "--pidfile",
@@ -161,7 +151,7 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
 /// untracked copy makes the audit compare identities and report it as a duplicate.
 #[test]
 fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
-    let dir = tempdir();
+    let dir = open_tempdir();
     let name = format!("idt{}", std::process::id() % 100_000);
     let a = named_sleep(dir.path(), &name);
     let b = named_sleep(dir.path(), &name);
@@ -207,7 +197,7 @@ fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
 /// A dead PID is found absent with one `pidfd_open` (ESRCH), without reading `/proc` for it.
 #[test]
 fn dead_pids_are_not_looked_up_in_proc() {
-    let dir = tempdir();
+    let dir = open_tempdir();
     let pid = dead_pid();
     let pf = dir.path().join("gone.pid");
     write_pidfile(&pf, &format!("{pid}\n"));

@@ -36,16 +36,6 @@ const NOBODY: &[&str] = &[
 ];
 
 /// A tempdir that the unprivileged user can enter.
-fn open_tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    dir
-}
-
 /// A daemon holding a lockf, flock or OFD lock on its own pidfile is clean, and the lock object names
 /// it as the holder through the descriptor it locked (for the POSIX lock, with `--verbose`).
 #[test]
