@@ -35,7 +35,6 @@ const NOBODY: &[&str] = &[
     "--clear-groups",
 ];
 
-/// A tempdir that the unprivileged user can enter.
 /// A daemon holding a lockf, flock or OFD lock on its own pidfile is clean, and the lock object names
 /// it as the holder through the descriptor it locked (for the POSIX lock, with `--verbose`).
 #[test]
