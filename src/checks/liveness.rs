@@ -22,7 +22,7 @@ pub const CODES: &[CodeDoc] = &[
         severity: Severity::Warning,
         summary: "No process has the PID in the file.",
         why: "The daemon died without removing its pidfile (SIGKILL, OOM, power loss). Init scripts may refuse to start it again, and the PID will eventually be handed to an unrelated process that a stop script would then signal.",
-        fix: "Confirm the daemon is not running under another PID, then remove the file (`pidaudit fix` plans this) or start the daemon, which rewrites it.",
+        fix: "Confirm the daemon is not running under another PID, then remove the file (after checking that no process holds a lock on it: see the lock evidence) or start the daemon, which rewrites it.",
     },
     CodeDoc {
         code: "zombie",
