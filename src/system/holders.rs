@@ -41,6 +41,7 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -472,36 +473,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Lists `/proc/PID/fd` and identifies what each descriptor refers to.
-fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
-    let dir = match rustix::fs::openat(
+/// Walks the descriptors of `pid` in `/proc/PID/fd` order (ascending), calling `visit` with the
+/// directory, the descriptor number and its entry name until it breaks.
+fn walk_fds(
+    proc: BorrowedFd<'_>,
+    pid: i32,
+    mut visit: impl FnMut(BorrowedFd<'_>, i32, &std::ffi::CStr) -> ControlFlow<()>,
+) -> Result<(), Errno> {
+    let dir = rustix::fs::openat(
         proc,
         format!("{pid}/fd").as_str(),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) {
-        Ok(d) => d,
-        Err(e) => {
-            return FdTable {
-                fds: Err(e),
-                truncated: false,
-            }
-        }
-    };
-    let mut fds = Vec::new();
-    let mut truncated = false;
+    )?;
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
     while let Some(entry) = entries.next() {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                return FdTable {
-                    fds: Err(e),
-                    truncated: false,
-                }
-            }
-        };
+        let entry = entry?;
         let name = entry.file_name();
         let Some(fd) = std::str::from_utf8(name.to_bytes())
             .ok()
@@ -509,13 +497,32 @@ fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
         else {
             continue;
         };
-        if fds.len() >= MAX_FDS {
-            truncated = true;
+        if visit(dir.as_fd(), fd, name).is_break() {
             break;
         }
-        if let Ok(id) = identify(dir.as_fd(), name) {
+    }
+    Ok(())
+}
+
+/// Lists `/proc/PID/fd` and identifies what each descriptor refers to.
+fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
+    let mut fds = Vec::new();
+    let mut truncated = false;
+    let walked = walk_fds(proc, pid, |dir, fd, name| {
+        if fds.len() >= MAX_FDS {
+            truncated = true;
+            return ControlFlow::Break(());
+        }
+        if let Ok(id) = identify(dir, name) {
             fds.push((fd, id.0, id.1));
         }
+        ControlFlow::Continue(())
+    });
+    if let Err(e) = walked {
+        return FdTable {
+            fds: Err(e),
+            truncated: false,
+        };
     }
     fds.sort_unstable();
     FdTable {
@@ -534,33 +541,20 @@ fn find_fd(
     ino: u64,
     holds: impl Fn(i32) -> bool,
 ) -> Result<Option<i32>, Errno> {
-    let dir = rustix::fs::openat(
-        proc,
-        format!("{pid}/fd").as_str(),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
-    let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
     let mut seen = 0;
-    while let Some(entry) = entries.next() {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(fd) = std::str::from_utf8(name.to_bytes())
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    let mut found = None;
+    walk_fds(proc, pid, |dir, fd, name| {
         seen += 1;
         if seen > MAX_FDS {
-            break;
+            return ControlFlow::Break(());
         }
-        if identify(dir.as_fd(), name) == Ok((dev, ino)) && holds(fd) {
-            return Ok(Some(fd));
+        if identify(dir, name) == Ok((dev, ino)) && holds(fd) {
+            found = Some(fd);
+            return ControlFlow::Break(());
         }
-    }
-    Ok(None)
+        ControlFlow::Continue(())
+    })?;
+    Ok(found)
 }
 
 /// Device (`st_dev` encoding) and inode of what a `/proc/PID/fd` entry refers to, without syncing
