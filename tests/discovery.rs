@@ -22,14 +22,6 @@ fn rel(base: &Path, names: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn scan(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    let r = run(&all);
-    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    r.json()
-}
-
 /// Two roots where one is a symlink to the other (`/var/run -> /run`) are walked once: one root, each
 /// pidfile reported once.
 #[test]
@@ -42,7 +34,7 @@ fn symlinked_root_is_deduplicated() {
     write_pidfile(&run_dir.join("a.pid"), "1\n");
     write_pidfile(&run_dir.join("sub/b.pid"), "1\n");
     let var_run = t.path().join("var/run");
-    let doc = scan(&[run_dir.to_str().unwrap(), var_run.to_str().unwrap()]);
+    let doc = audit_json(&[run_dir.to_str().unwrap(), var_run.to_str().unwrap()]);
     assert_eq!(doc["roots"], serde_json::json!([run_dir.to_str().unwrap()]));
     assert_eq!(paths(&doc), rel(&run_dir, &["a.pid", "sub/b.pid"]));
     assert_eq!(doc["summary"]["pidfiles"], 2);
@@ -66,7 +58,7 @@ fn exclude_skips_files_and_directories() {
     }
     let r = root.to_str().unwrap();
     assert_eq!(
-        paths(&scan(&[r])),
+        paths(&audit_json(&[r])),
         rel(
             root,
             &[
@@ -79,11 +71,17 @@ fn exclude_skips_files_and_directories() {
         )
     );
     assert_eq!(
-        paths(&scan(&["--exclude", "b.pid", "--exclude", "*/skipme", r])),
+        paths(&audit_json(&[
+            "--exclude",
+            "b.pid",
+            "--exclude",
+            "*/skipme",
+            r
+        ])),
         rel(root, &["a.pid", "keep/e.pid"])
     );
     assert_eq!(
-        paths(&scan(&["--exclude", "[ab].pid", r])),
+        paths(&audit_json(&["--exclude", "[ab].pid", r])),
         rel(root, &["keep/e.pid", "skipme/c.pid", "skipme/deeper/d.pid"])
     );
 }
@@ -112,11 +110,11 @@ fn max_depth_limits_the_walk() {
         "d1/d2/d3/d4/e.pid",
     ];
     for depth in 1..=5 {
-        let doc = scan(&["--max-depth", &depth.to_string(), r]);
+        let doc = audit_json(&["--max-depth", &depth.to_string(), r]);
         assert_eq!(paths(&doc), rel(root, &all[..depth]), "--max-depth {depth}");
     }
     // The default is 4.
-    assert_eq!(paths(&scan(&[r])), rel(root, &all[..4]));
+    assert_eq!(paths(&audit_json(&[r])), rel(root, &all[..4]));
 }
 
 /// A symlink to a directory inside the tree is not followed: the pidfiles behind it are not
@@ -131,7 +129,7 @@ fn symlinked_directory_is_not_followed() {
     write_pidfile(&outside.join("secret.pid"), "1\n");
     write_pidfile(&root.join("a.pid"), "1\n");
     std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
-    let doc = scan(&[root.to_str().unwrap()]);
+    let doc = audit_json(&[root.to_str().unwrap()]);
     assert_eq!(paths(&doc), rel(&root, &["a.pid"]));
     assert!(doc["findings"]
         .as_array()
@@ -171,7 +169,7 @@ fn unreadable_directory_is_reported_and_walk_goes_on() {
     assert_eq!(unreadable[0]["evidence"]["errno"], 13);
     // Root reads it.
     assert_eq!(
-        paths(&scan(&[root.to_str().unwrap()])),
+        paths(&audit_json(&[root.to_str().unwrap()])),
         rel(root, &["a/x.pid", "locked/x.pid", "z/x.pid"])
     );
 }
@@ -196,12 +194,12 @@ fn pidfile_names() {
     }
     let r = root.to_str().unwrap();
     assert_eq!(
-        paths(&scan(&[r])),
+        paths(&audit_json(&[r])),
         rel(root, &["a.pid", "pg/postmaster.pid", "svc/supervise/pid"])
     );
     let notes = root.join("notes.txt");
     assert_eq!(
-        paths(&scan(&[notes.to_str().unwrap()])),
+        paths(&audit_json(&[notes.to_str().unwrap()])),
         rel(root, &["notes.txt"])
     );
 }

@@ -129,17 +129,11 @@ fn one_case_per_pidfile() {
 /// An unreadable pidfile (run unprivileged) is skipped: nothing could be determined.
 #[test]
 fn unknown_is_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = open_tempdir();
     let pf = dir.path().join("secret.pid");
     write_pidfile(&pf, "1234\n");
     std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let r = run_cmd(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_pidaudit"))
-            .args(["--format", "junit", pf.to_str().unwrap()]),
-    );
+    let r = run_as_nobody(&["--format", "junit", pf.to_str().unwrap()]);
     assert_eq!(r.code, 0);
     let doc = parse_junit(&r.stdout);
     assert_eq!(doc["suite"]["skipped"], "1");

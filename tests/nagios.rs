@@ -155,17 +155,11 @@ fn zombie_is_critical() {
 /// A pidfile that cannot be read (run unprivileged) is only unknown: UNKNOWN (exit 3), never OK.
 #[test]
 fn unreadable_is_unknown() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = open_tempdir();
     let pf = dir.path().join("secret.pid");
     write_pidfile(&pf, "1234\n");
     std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let r = run_cmd(
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_pidaudit"))
-            .args(["--format", "nagios", pf.to_str().unwrap()]),
-    );
+    let r = run_as_nobody(&["--format", "nagios", pf.to_str().unwrap()]);
     let p = parse_plugin(r);
     assert_eq!(p.status, "UNKNOWN");
     assert_eq!(p.code, 3);

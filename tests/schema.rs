@@ -29,14 +29,6 @@ fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
     assert!(errors.is_empty(), "{what}: {errors:#?}\n{doc:#}");
 }
 
-fn json_run(args: &[&str]) -> Value {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    let r = run(&all);
-    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    r.json()
-}
-
 /// A run over real pidfiles in every state (running, stale, zombie, reused, invalid, not-a-file,
 /// missing, and unreadable as nobody) validates, and so does a run over this machine's /run.
 #[test]
@@ -68,7 +60,7 @@ fn real_output_validates() {
     let missing = p("missing.pid");
     let root = dir.path().to_str().unwrap();
 
-    let doc = json_run(&[root, missing.to_str().unwrap()]);
+    let doc = audit_json(&[root, missing.to_str().unwrap()]);
     let states: std::collections::BTreeSet<&str> = doc["pidfiles"]
         .as_array()
         .unwrap()
@@ -93,10 +85,10 @@ fn real_output_validates() {
     assert_eq!(pidfile(&doc, &p("secret.pid"))["state"], "unreadable");
     assert_valid(&v, &doc, "unprivileged run");
 
-    assert_valid(&v, &json_run(&[]), "default roots");
+    assert_valid(&v, &audit_json(&[]), "default roots");
     assert_valid(
         &v,
-        &json_run(&["--proc-root", "/nonexistent", root]),
+        &audit_json(&["--proc-root", "/nonexistent", root]),
         "no /proc",
     );
 }
@@ -110,7 +102,7 @@ fn fixture_output_validates() {
     for scenario in std::fs::read_dir(&fixtures).unwrap() {
         let scenario = scenario.unwrap().path();
         let pidfiles = scenario.join("pidfiles");
-        let doc = json_run(&[
+        let doc = audit_json(&[
             "--proc-root",
             scenario.to_str().unwrap(),
             pidfiles.to_str().unwrap(),
@@ -130,7 +122,7 @@ fn schema_rejects_broken_documents() {
     let dir = tempfile::tempdir().unwrap();
     let pf = dir.path().join("x.pid");
     write_pidfile(&pf, &format!("{}\n", dead_pid()));
-    let good = json_run(&[pf.to_str().unwrap()]);
+    let good = audit_json(&[pf.to_str().unwrap()]);
     assert_valid(&v, &good, "baseline");
 
     let mut extended = good.clone();

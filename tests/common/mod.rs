@@ -246,6 +246,16 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
     }
 }
 
+/// A JSON audit with these arguments; it must end with exit 0 or 1 (findings), never a usage or
+/// internal error.
+pub fn audit_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let r = run(&all);
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    r.json()
+}
+
 /// The JSON entry for the pidfile at `path`.
 pub fn pidfile<'a>(doc: &'a serde_json::Value, path: &Path) -> &'a serde_json::Value {
     let p = path.display().to_string();
