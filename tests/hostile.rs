@@ -35,6 +35,26 @@ fn audit(paths: &[&Path]) -> serde_json::Value {
     audit_cmd(&mut cmd)
 }
 
+/// Runs a Python program with `arg` and waits for it to print `ready`; killed when dropped.
+fn python_ready(code: &str, arg: &Path, ready: &str) -> Daemon {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .arg(arg)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let d = Daemon::from_child(child);
+    assert_eq!(line.trim(), ready);
+    d
+}
+
 fn as_nobody() -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -167,21 +187,11 @@ fn fifos_are_not_opened() {
         assert!(st.success());
     }
     // A writer that holds the FIFO open and never writes.
-    let mut writer = Command::new("python3")
-        .arg("-c")
-        .arg("import os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(1000)")
-        .arg(&silent)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(writer.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let _writer = Daemon::from_child(writer);
-    assert_eq!(line.trim(), "open");
+    let _writer = python_ready(
+        "import os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(1000)",
+        &silent,
+        "open",
+    );
     let doc = audit(&[dir.path()]);
     for f in [&lonely, &silent] {
         let e = pidfile(&doc, f);
@@ -272,27 +282,15 @@ fn concurrent_truncate_then_write() {
     }
     for dir in &dirs {
         let pf = dir.path().join("python3.pid");
-        let mut writer = Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import os,sys\n\
-                 p=sys.argv[1]; pid=b'%d\\n' % os.getpid()\n\
-                 fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); os.write(fd, pid); os.close(fd)\n\
-                 print('go', flush=True)\n\
-                 while True:\n    fd=os.open(p, os.O_WRONLY|os.O_TRUNC)\n    os.write(fd, pid)\n    os.close(fd)\n",
-            )
-            .arg(&pf)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(writer.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let w = Daemon::from_child(writer);
-        assert_eq!(line.trim(), "go");
+        let w = python_ready(
+            "import os,sys\n\
+             p=sys.argv[1]; pid=b'%d\\n' % os.getpid()\n\
+             fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); os.write(fd, pid); os.close(fd)\n\
+             print('go', flush=True)\n\
+             while True:\n    fd=os.open(p, os.O_WRONLY|os.O_TRUNC)\n    os.write(fd, pid)\n    os.close(fd)\n",
+            &pf,
+            "go",
+        );
         let mut seen = std::collections::BTreeMap::new();
         for _ in 0..150 {
             let doc = audit(&[&pf]);
