@@ -1,6 +1,6 @@
 //! Spreading independent work over the machine's cores.
 //!
-//! Work is handed out in blocks of [`BLOCK`] items from a shared queue rather than split in fixed
+//! Work is handed out in blocks of `BLOCK` (32) items from a shared queue rather than split in fixed
 //! halves up front: on a busy machine one thread may be descheduled for milliseconds, and the others
 //! then take over its share instead of waiting for it. The calling thread works too.
 
