@@ -1,9 +1,10 @@
 //! The command line (clap derive) and the glue that runs a command and maps its result to an exit
 //! status.
 
-use crate::config::{Config, UsageError};
+use crate::config::{self, ColorChoice, Config, FailOn, OutputFormat, UsageError};
 use crate::exit::{ExitStatus, NagiosStatus};
-use crate::finding::Severity;
+use crate::report::{self, Report};
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,45 +35,65 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Grouped by pidfile, for people; colour on a terminal.
-    Human,
-    /// One versioned JSON document (schema in schema/pidaudit.schema.json).
-    Json,
-    /// A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-    Nagios,
-    /// The Prometheus text exposition format (gauges).
-    Prometheus,
-    /// JUnit XML for CI systems: one test case per pidfile.
-    Junit,
-}
+// The settings are the configuration's own types; these impls are how clap names them.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    Error,
-    Warning,
-    Info,
-    Never,
-}
+impl ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            OutputFormat::Human,
+            OutputFormat::Json,
+            OutputFormat::Nagios,
+            OutputFormat::Prometheus,
+            OutputFormat::Junit,
+        ]
+    }
 
-impl FailOn {
-    /// Whether a finding of this severity fails the run.
-    pub fn fails(self, severity: Severity) -> bool {
-        match self {
-            FailOn::Error => severity >= Severity::Error,
-            FailOn::Warning => severity >= Severity::Warning,
-            FailOn::Info => true,
-            FailOn::Never => false,
-        }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            OutputFormat::Human => {
+                PossibleValue::new("human").help("Grouped by pidfile, for people; colour on a terminal")
+            }
+            OutputFormat::Json => PossibleValue::new("json")
+                .help("One versioned JSON document (schema in schema/pidaudit.schema.json)"),
+            OutputFormat::Nagios => PossibleValue::new("nagios").help(
+                "A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+            ),
+            OutputFormat::Prometheus => {
+                PossibleValue::new("prometheus").help("The Prometheus text exposition format (gauges)")
+            }
+            OutputFormat::Junit => PossibleValue::new("junit")
+                .help("JUnit XML for CI systems: one test case per pidfile"),
+        })
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
+impl ValueEnum for FailOn {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[FailOn::Error, FailOn::Warning, FailOn::Info, FailOn::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            FailOn::Error => "error",
+            FailOn::Warning => "warning",
+            FailOn::Info => "info",
+            FailOn::Never => "never",
+        }))
+    }
+}
+
+impl ValueEnum for ColorChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }))
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -128,11 +149,35 @@ pub struct ScanArgs {
     pub critical: Option<String>,
 }
 
+impl ScanArgs {
+    /// The options as given, for validation by [`Config::new`].
+    pub fn options(&self) -> config::Options {
+        config::Options {
+            paths: self.paths.clone(),
+            format: self.format,
+            fail_on: self.fail_on,
+            select: self.select.clone(),
+            ignore: self.ignore.clone(),
+            exclude: self.exclude.clone(),
+            max_depth: self.max_depth,
+            proc_root: self.proc_root.clone(),
+            color: self.color,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            expect: self.expect.clone(),
+            started_after: self.started_after.clone(),
+            textfile: self.textfile.clone(),
+            warning: self.warning.clone(),
+            critical: self.critical.clone(),
+        }
+    }
+}
+
 /// Parses the command line, runs, and returns the exit status.
 pub fn main() -> std::process::ExitCode {
     // clap parses before the format is known: look for `--format nagios` first, so usage errors and
     // `--help` in that mode exit UNKNOWN.
-    let nagios_mode = crate::report::nagios::requested(std::env::args_os().skip(1));
+    let nagios_mode = report::nagios::requested(std::env::args_os().skip(1));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if nagios_mode => return nagios_usage_error(&e).into(),
@@ -146,75 +191,68 @@ pub fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
-    if let Some(args) = nagios_args(&cli) {
-        return nagios(args).into();
-    }
-    match run(cli) {
-        Ok(status) => status.into(),
-        Err(e) if is_broken_pipe(&e) => ExitStatus::Clean.into(),
-        Err(e) => {
-            eprintln!("pidaudit: {e}");
-            ExitStatus::Error.into()
-        }
-    }
+    std::process::ExitCode::from(run(cli))
 }
 
 /// Any error that ends a run with exit status 2.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-fn is_broken_pipe(e: &Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+fn is_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
 }
 
-/// Runs one command.
-pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
+/// Runs one command and returns its exit code.
+pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Explain { code }) => explain(code.as_deref()),
+        Some(Command::Explain { code }) => explain(code.as_deref()) as u8,
         Some(Command::Scan(args)) => scan(&args),
         None => scan(&cli.scan),
     }
 }
 
-fn scan(args: &ScanArgs) -> Result<ExitStatus, Error> {
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(UsageError(msg)) => {
-            eprintln!("pidaudit: {msg}");
-            return Ok(ExitStatus::Error);
-        }
-    };
-    let report = crate::audit::run(&config);
-    write_textfile(&config, &report)?;
+/// The one scan pipeline, whatever the format: validate, judge, write the textfile, render, exit.
+/// A closed stdout does not change the exit status: it reflects the audit.
+fn scan(args: &ScanArgs) -> u8 {
+    let nagios = args.format == OutputFormat::Nagios;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    crate::report::render(&config, &report, &mut out)?;
-    out.flush()?;
-    let failed = report.findings().any(|f| config.fail_on.fails(f.severity));
-    Ok(if failed {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Clean
-    })
-}
-
-/// Writes `--textfile DIR/pidaudit.prom` when asked: the one file a scan writes.
-fn write_textfile(config: &Config, report: &crate::audit::Report) -> Result<(), Error> {
-    if let Some(dir) = &config.textfile {
-        let text = crate::report::prometheus::exposition(report);
-        crate::textfile::write(dir, text.as_bytes())?;
-    }
-    Ok(())
-}
-
-/// The scan options when the parsed command line is a scan in Nagios mode.
-fn nagios_args(cli: &Cli) -> Option<&ScanArgs> {
-    let args = match &cli.command {
-        Some(Command::Scan(args)) => args,
-        None => &cli.scan,
-        Some(_) => return None,
+    // Nagios reads only stdout: every failure is an UNKNOWN status line there too.
+    let fail = |out: &mut dyn Write, msg: &str, line: &str| -> u8 {
+        eprintln!("pidaudit: {msg}");
+        if nagios {
+            let _ = report::nagios::unknown_line(line, out);
+            let _ = out.flush();
+            NagiosStatus::Unknown as u8
+        } else {
+            ExitStatus::Error as u8
+        }
     };
-    (args.format == OutputFormat::Nagios).then_some(args)
+    let config = match Config::new(&args.options(), &crate::checks::lookup) {
+        Ok(c) => c,
+        Err(UsageError(msg)) => return fail(&mut out, &msg, &format!("usage: {msg}")),
+    };
+    let scan = crate::commands::scan::run(&config);
+    let code = scan.exit_code(&config);
+    let nagios_status = scan.nagios;
+    let report = Report::from(&scan.audit);
+    drop(scan);
+    if let Some(dir) = &config.textfile {
+        let text = report::prometheus::exposition(&report);
+        if let Err(e) = crate::textfile::write(dir, text.as_bytes()) {
+            let msg = e.to_string();
+            return fail(&mut out, &msg, &msg);
+        }
+    }
+    let mut sink = report::sink(&config, nagios_status);
+    let written = report::emit(report, &mut *sink, &mut out).and_then(|()| out.flush());
+    match written {
+        Ok(()) => code,
+        Err(e) if is_broken_pipe(&e) => code,
+        Err(e) => {
+            let msg = e.to_string();
+            fail(&mut std::io::sink(), &msg, &msg)
+        }
+    }
 }
 
 /// A command line clap rejected (or `--help` / `--version`) in Nagios mode: UNKNOWN, with a status
@@ -224,60 +262,31 @@ fn nagios_usage_error(e: &clap::Error) -> NagiosStatus {
         let rendered = e.to_string();
         let first = rendered.lines().next().unwrap_or("invalid arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);
-        let _ =
-            crate::report::nagios::unknown_line(&format!("usage: {first}"), &mut std::io::stdout());
+        let _ = report::nagios::unknown_line(&format!("usage: {first}"), &mut std::io::stdout());
     }
     let _ = e.print();
     NagiosStatus::Unknown
 }
 
-/// Runs a scan as a Nagios plugin; every failure is UNKNOWN.
-fn nagios(args: &ScanArgs) -> NagiosStatus {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let status = match nagios_scan(args, &mut out) {
-        Ok(status) => status,
-        Err(e) => {
-            let _ = crate::report::nagios::unknown_line(&e.to_string(), &mut out);
-            NagiosStatus::Unknown
-        }
-    };
-    let _ = out.flush();
-    status
-}
-
-fn nagios_scan(args: &ScanArgs, out: &mut dyn Write) -> Result<NagiosStatus, Error> {
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(UsageError(msg)) => {
-            crate::report::nagios::unknown_line(&format!("usage: {msg}"), out)?;
+fn explain(code: Option<&str>) -> ExitStatus {
+    let codes = match crate::commands::explain::run(code) {
+        Ok(codes) => codes,
+        Err(msg) => {
             eprintln!("pidaudit: {msg}");
-            return Ok(NagiosStatus::Unknown);
+            return ExitStatus::Error;
         }
     };
-    let report = crate::audit::run(&config);
-    write_textfile(&config, &report)?;
-    Ok(crate::report::nagios::render(
-        &report,
-        &config.thresholds,
-        out,
-    )?)
-}
-
-fn explain(code: Option<&str>) -> Result<ExitStatus, Error> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match code {
-        Some(code) => match crate::checks::doc(code) {
-            Some(doc) => crate::report::explain::one(doc, &mut out)?,
-            None => {
-                eprintln!(
-                    "pidaudit: unknown finding code '{code}' (`pidaudit explain` lists them)"
-                );
-                return Ok(ExitStatus::Error);
-            }
-        },
-        None => crate::report::explain::all(&mut out)?,
+    let written = match (code, codes.as_slice()) {
+        (Some(_), [one]) => report::explain::one(*one, &mut out),
+        _ => report::explain::all(&codes, &mut out),
+    };
+    match written {
+        Err(e) if !is_broken_pipe(&e) => {
+            eprintln!("pidaudit: {e}");
+            ExitStatus::Error
+        }
+        _ => ExitStatus::Clean,
     }
-    Ok(ExitStatus::Clean)
 }

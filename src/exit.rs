@@ -1,4 +1,4 @@
-//! Exit statuses, in one place.
+//! Exit statuses and the policies that choose them, in one place.
 //!
 //! | status | scan and other commands | `--format nagios` |
 //! |---|---|---|
@@ -6,6 +6,18 @@
 //! | 1 | findings at or above `--fail-on` | WARNING |
 //! | 2 | usage or internal error | CRITICAL |
 //! | 3 | - | UNKNOWN (also usage errors) |
+//!
+//! The Nagios status of an audit:
+//! - Without thresholds: any `error` finding -> CRITICAL, else any `warning` -> WARNING.
+//! - With `-w`/`-c`: the number of *problem pidfiles* (pidfiles with at least one `error` or
+//!   `warning` finding) is matched against the ranges (critical first) instead; findings not about
+//!   one pidfile (an unreadable directory, an unreadable `/proc`) still map by severity.
+//! - Then, if the status is still OK and some finding is `unknown`, the status is UNKNOWN: the truth
+//!   could not be determined. `info` findings never change the status.
+
+use crate::config::range::Thresholds;
+use crate::config::FailOn;
+use crate::model::Severity;
 
 /// The exit status of a normal run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +48,21 @@ impl NagiosStatus {
             NagiosStatus::Unknown => "UNKNOWN",
         }
     }
+
+    /// Worse of two statuses in alerting order: OK < UNKNOWN < WARNING < CRITICAL.
+    fn worse(self, other: NagiosStatus) -> NagiosStatus {
+        let rank = |s: NagiosStatus| match s {
+            NagiosStatus::Ok => 0,
+            NagiosStatus::Unknown => 1,
+            NagiosStatus::Warning => 2,
+            NagiosStatus::Critical => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
@@ -47,5 +74,188 @@ impl From<ExitStatus> for std::process::ExitCode {
 impl From<NagiosStatus> for std::process::ExitCode {
     fn from(s: NagiosStatus) -> Self {
         std::process::ExitCode::from(s as u8)
+    }
+}
+
+/// Whether a finding of this severity fails the run (info < unknown < warning < error).
+pub fn fails(fail_on: FailOn, severity: Severity) -> bool {
+    match fail_on {
+        FailOn::Error => severity >= Severity::Error,
+        FailOn::Warning => severity >= Severity::Warning,
+        FailOn::Info => true,
+        FailOn::Never => false,
+    }
+}
+
+/// Whether a pidfile with findings of these severities is a *problem pidfile*: one `error` or
+/// `warning` finding makes one; `unknown` and `info` do not. Nagios thresholds and
+/// `pidaudit_problem_pidfiles` count these.
+pub fn is_problem(mut severities: impl Iterator<Item = Severity>) -> bool {
+    severities.any(|s| s >= Severity::Warning)
+}
+
+/// What the exit policies need to know of the findings an audit shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// The worst severity among findings about pidfiles.
+    pub pidfile_worst: Option<Severity>,
+    /// The worst severity among findings about no single pidfile.
+    pub system_worst: Option<Severity>,
+    /// Some finding is `unknown`.
+    pub unknown: bool,
+    /// Pidfiles with an `error` or `warning` finding.
+    pub problem_pidfiles: usize,
+}
+
+impl Tally {
+    /// Counts one pidfile's findings.
+    pub fn pidfile(&mut self, severities: impl Iterator<Item = Severity> + Clone) {
+        if is_problem(severities.clone()) {
+            self.problem_pidfiles += 1;
+        }
+        for s in severities {
+            self.pidfile_worst = self.pidfile_worst.max(Some(s));
+            self.unknown |= s == Severity::Unknown;
+        }
+    }
+
+    /// Counts one finding about no single pidfile.
+    pub fn system(&mut self, severity: Severity) {
+        self.system_worst = self.system_worst.max(Some(severity));
+        self.unknown |= severity == Severity::Unknown;
+    }
+
+    /// The worst severity of all.
+    pub fn worst(&self) -> Option<Severity> {
+        self.pidfile_worst.max(self.system_worst)
+    }
+}
+
+/// The exit status of a scan.
+pub fn scan_status(fail_on: FailOn, tally: &Tally) -> ExitStatus {
+    if tally.worst().is_some_and(|s| fails(fail_on, s)) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+fn by_severity(worst: Option<Severity>) -> NagiosStatus {
+    match worst {
+        Some(Severity::Error) => NagiosStatus::Critical,
+        Some(Severity::Warning) => NagiosStatus::Warning,
+        _ => NagiosStatus::Ok,
+    }
+}
+
+/// The plugin status of an audit (see the module docs for the rule).
+pub fn nagios_status(tally: &Tally, thresholds: &Thresholds) -> NagiosStatus {
+    let pidfiles = if thresholds.is_set() {
+        let n = tally.problem_pidfiles as f64;
+        if thresholds.critical.as_ref().is_some_and(|r| r.alerts(n)) {
+            NagiosStatus::Critical
+        } else if thresholds.warning.as_ref().is_some_and(|r| r.alerts(n)) {
+            NagiosStatus::Warning
+        } else {
+            NagiosStatus::Ok
+        }
+    } else {
+        by_severity(tally.pidfile_worst)
+    };
+    let status = pidfiles.worse(by_severity(tally.system_worst));
+    if status == NagiosStatus::Ok && tally.unknown {
+        NagiosStatus::Unknown
+    } else {
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::range::Range;
+
+    fn r(s: &str) -> Range {
+        Range::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn tally(pidfiles: Vec<Vec<Severity>>, system: Vec<Severity>) -> Tally {
+        let mut t = Tally::default();
+        for p in pidfiles {
+            t.pidfile(p.into_iter());
+        }
+        for s in system {
+            t.system(s);
+        }
+        t
+    }
+
+    use Severity::{Error as E, Info as I, Unknown as U, Warning as W};
+
+    /// `--fail-on` levels: each fails at its severity and above, `never` never.
+    #[test]
+    fn fail_on_levels() {
+        assert!(fails(FailOn::Error, E) && !fails(FailOn::Error, W));
+        assert!(fails(FailOn::Warning, W) && !fails(FailOn::Warning, U));
+        assert!(fails(FailOn::Info, I));
+        assert!(!fails(FailOn::Never, E));
+        assert_eq!(
+            scan_status(FailOn::Error, &tally(vec![vec![W]], vec![E])),
+            ExitStatus::Findings
+        );
+        assert_eq!(
+            scan_status(FailOn::Error, &tally(vec![vec![W]], vec![])),
+            ExitStatus::Clean
+        );
+    }
+
+    /// Without thresholds the worst severity decides, and only-unknown is UNKNOWN.
+    #[test]
+    fn status_by_severity() {
+        let none = Thresholds::default();
+        let s = |p, sys| nagios_status(&tally(p, sys), &none);
+        assert_eq!(s(vec![vec![]], vec![]), NagiosStatus::Ok);
+        assert_eq!(s(vec![vec![I]], vec![]), NagiosStatus::Ok);
+        assert_eq!(s(vec![vec![U]], vec![]), NagiosStatus::Unknown);
+        assert_eq!(s(vec![vec![]], vec![U]), NagiosStatus::Unknown);
+        assert_eq!(s(vec![vec![W, U]], vec![]), NagiosStatus::Warning);
+        assert_eq!(s(vec![vec![W], vec![E]], vec![]), NagiosStatus::Critical);
+        assert_eq!(s(vec![], vec![E]), NagiosStatus::Critical);
+    }
+
+    /// With thresholds the problem-pidfile count decides; system findings still map by severity.
+    #[test]
+    fn status_by_thresholds() {
+        let t = Thresholds {
+            warning: Some(r("1")),
+            critical: Some(r("3")),
+        };
+        let s = |p, sys| nagios_status(&tally(p, sys), &t);
+        assert_eq!(s(vec![vec![E]], vec![]), NagiosStatus::Ok);
+        assert_eq!(s(vec![vec![E], vec![W]], vec![]), NagiosStatus::Warning);
+        assert_eq!(
+            s(vec![vec![E], vec![W], vec![E], vec![W]], vec![]),
+            NagiosStatus::Critical
+        );
+        // Unknown and info pidfiles are not problems.
+        assert_eq!(
+            s(vec![vec![U], vec![U], vec![I]], vec![]),
+            NagiosStatus::Unknown
+        );
+        assert_eq!(s(vec![vec![E]], vec![W]), NagiosStatus::Warning);
+        assert_eq!(s(vec![vec![]], vec![E]), NagiosStatus::Critical);
+        // Only -c given: below it, OK whatever the severities.
+        let c = Thresholds {
+            warning: None,
+            critical: Some(r("1")),
+        };
+        assert_eq!(
+            nagios_status(&tally(vec![vec![E]], vec![]), &c),
+            NagiosStatus::Ok
+        );
+        assert_eq!(
+            nagios_status(&tally(vec![vec![E], vec![E]], vec![]), &c),
+            NagiosStatus::Critical
+        );
     }
 }

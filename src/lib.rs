@@ -1,32 +1,32 @@
 //! pidaudit audits pidfiles against the live system and reports what is wrong with them.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, in stages; a module imports only from its own stage or earlier ones
+//! (`tests/layers.rs` enforces it):
 //!
-//! 1. [`discover`]: roots and paths -> candidate pidfiles (a dirfd walk that never follows links).
-//! 2. [`pidfile`]: each candidate is read safely and parsed strictly (the parser does no I/O).
-//! 3. [`system`]: one [`system::Snapshot`] of `/proc`, read once, under a configurable root.
-//! 4. [`checks`]: one file per family; they turn entries into states and [`finding::Finding`]s.
-//! 5. [`audit`]: runs the stages and builds the [`audit::Report`] model.
-//! 6. [`report`]: renders the report (human, JSON, Nagios, Prometheus, JUnit); reporters decide
-//!    nothing. [`textfile`] writes the Prometheus metrics for node exporter, when asked.
-//!
-//! [`cli`] parses the command line, [`config`] validates it (and the [`expect`] manifest, with
-//! [`time`] for deploy times) before any work starts, and [`exit`] holds every exit status.
-//! [`identity`] says what makes two processes the same daemon; [`parallel`] spreads independent
-//! work over the cores.
+//! 0. [`model`] (finding codes, severities, findings, pidfile states) and [`util`].
+//! 1. [`discover`]: roots and paths -> candidate pidfiles (a dirfd walk that never follows links);
+//!    [`pidfile`]: each is read safely and parsed strictly (the parser does no I/O); [`system`]: one
+//!    [`system::Snapshot`] of `/proc`, read once, under a configurable root.
+//! 2. [`config`]: options validated into a [`config::Config`] before any work; [`exit`]: every exit
+//!    status and the policies that choose them.
+//! 3. [`checks`]: one file per family; they record facts and findings on each entry, and
+//!    [`checks::resolve`] derives the states.
+//! 4. [`audit`]: [`audit::judge`] runs the stages and keeps the judged [`audit::Audit`].
+//! 5. [`commands`]: scan and explain, each a function from a config to an outcome.
+//! 6. [`report`]: the render model built from an audit, and the reporters (human, JSON, Nagios,
+//!    Prometheus, JUnit), which decide nothing; [`textfile`] writes the metrics for node exporter.
+//! 7. [`cli`]: parses the command line, runs a command, renders, maps the outcome to an exit code.
 
 pub mod audit;
 pub mod checks;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod discover;
 pub mod exit;
-pub mod expect;
-pub mod finding;
-pub mod identity;
-pub mod parallel;
+pub mod model;
 pub mod pidfile;
 pub mod report;
 pub mod system;
 pub mod textfile;
-pub mod time;
+pub mod util;

@@ -13,33 +13,36 @@
 //! Both judge the process a `running` pidfile names.
 
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
-use crate::time::{rfc3339, unix};
+use super::Entry;
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
+use crate::util::time::{rfc3339, unix};
 
 /// Slack for computed start times (`btime` is truncated to whole seconds).
 pub const START_TOLERANCE_SECS: f64 = 1.0;
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "deleted-exe",
-        severity: Severity::Warning,
-        summary: "The daemon runs an executable that was deleted or replaced on disk since it started.",
-        why: "The binary was upgraded (or removed) and the daemon not restarted: it still runs the old code, with the old bugs and security holes, and its next restart will run something else. Evidence says whether a different file now stands at the path (`replaced`) or nothing does.",
-        fix: "Restart the daemon so it runs the file now on disk; if the file was removed, find out why (an uninstalled package, an attacker deleting their tracks).",
-    },
-    CodeDoc {
-        code: "started-before-deploy",
-        severity: Severity::Error,
-        summary: "The daemon started before the time given with --started-after (or the manifest's started_after).",
-        why: "A deploy that should have restarted the daemon did not: it still runs the old code and configuration while the deploy reports success.",
-        fix: "Restart the daemon, then find out why the deploy's restart did not happen (a failed stop, a reload instead of a restart, a second copy answering instead).",
-    },
-];
+pub const DELETED_EXE: Code = Code::new(&CodeDoc {
+    code: "deleted-exe",
+    severity: Severity::Warning,
+    summary: "The daemon runs an executable that was deleted or replaced on disk since it started.",
+    why: "The binary was upgraded (or removed) and the daemon not restarted: it still runs the old code, with the old bugs and security holes, and its next restart will run something else. Evidence says whether a different file now stands at the path (`replaced`) or nothing does.",
+    fix: "Restart the daemon so it runs the file now on disk; if the file was removed, find out why (an uninstalled package, an attacker deleting their tracks).",
+});
+
+pub const STARTED_BEFORE_DEPLOY: Code = Code::new(&CodeDoc {
+    code: "started-before-deploy",
+    severity: Severity::Error,
+    summary: "The daemon started before the time given with --started-after (or the manifest's started_after).",
+    why: "A deploy that should have restarted the daemon did not: it still runs the old code and configuration while the deploy reports success.",
+    fix: "Restart the daemon, then find out why the deploy's restart did not happen (a failed stop, a reload instead of a restart, a second copy answering instead).",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[DELETED_EXE, STARTED_BEFORE_DEPLOY];
 
 /// Judges the running process's executable and start time.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    if entry.state != State::Running {
+    if entry.state() != State::Running {
         return;
     }
     let Some(process) = entry.process.clone() else {
@@ -62,7 +65,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         ..Default::default()
     };
     if let Some(exe) = d.exe.as_ref().filter(|_| d.exe_deleted()) {
-        let (path, _) = crate::identity::strip_deleted(exe);
+        let (path, _) = crate::system::identity::strip_deleted(exe);
         if !path.as_os_str().as_encoded_bytes().starts_with(b"/memfd:") {
             let now = snap.stat_in_root(&process, &path);
             let (what, replaced) = match now {
@@ -94,7 +97,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             };
             entry.findings.push(
                 Finding::new(
-                    "deleted-exe",
+                    DELETED_EXE,
                     &subject,
                     format!(
                         "PID {} ({}) runs an executable that {what}",
@@ -126,7 +129,7 @@ fn check_start(cx: &Cx<'_>, entry: &mut Entry, process: &crate::system::Process,
         if start + START_TOLERANCE_SECS < after {
             entry.findings.push(
                 Finding::new(
-                    "started-before-deploy",
+                    STARTED_BEFORE_DEPLOY,
                     subject,
                     format!(
                         "PID {} ({}) started at {}, before {}",

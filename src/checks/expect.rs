@@ -6,42 +6,46 @@
 //! the instance survey of [`super::instances`], `instance-count` (independent copies running, a master
 //! and its workers counting as one, untracked copies included).
 //!
-//! `lock = "required"` raises every `unlocked` finding already on the entry (from the lock checks,
-//! which run before this one) to `error`: see [`raise_unlocked`]. The manifest's `started_after` is
+//! `lock = "required"` is recorded as a fact; [`super::resolve`] raises the entry's `unlocked`
+//! finding to `error` for it. The manifest's `started_after` is
 //! judged with `--started-after` by [`super::deploy`].
 //!
 //! Anything that could not be read (exe or cmdline hidden by EACCES) neither matches nor contradicts.
 
 use super::instances::Survey;
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::expect::{Lock, Service};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::config::manifest::{Lock, Service};
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::system::Process;
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "identity-mismatch",
-        severity: Severity::Error,
-        summary: "The process the pidfile names is not the executable, or does not have the arguments, the manifest expects.",
-        why: "After a deploy the pidfile should name the new daemon. A different executable or arguments means the file names something else (a stale PID reused, another program writing the file) or the daemon was started with the wrong configuration.",
-        fix: "Compare the expected and actual exe and cmdline in the evidence. Restart the daemon the way the deploy intends, or correct the manifest.",
-    },
-    CodeDoc {
-        code: "wrong-user",
-        severity: Severity::Error,
-        summary: "The daemon runs as another user than the manifest expects.",
-        why: "A daemon running as root that should drop privileges widens every bug into a root compromise; one running as the wrong service user cannot read its files or writes them with the wrong owner.",
-        fix: "Fix the unit, init script or supervisor run file (User=, chpst -u, the daemon's user option) and restart it.",
-    },
-    CodeDoc {
-        code: "instance-count",
-        severity: Severity::Error,
-        summary: "The number of independent copies of the daemon running differs from the manifest's `instances`.",
-        why: "None running means the deploy left the service down; more than expected means a forgotten copy runs beside the managed one (a master with its workers counts once). Counted from the tracked process's tree, same-identity copies outside it, and untracked copies found through the manifest or the pidfile's name. Severity `unknown` when the copies could not be counted.",
-        fix: "Start the missing daemon, or stop the extra copies listed in the evidence (see `duplicate-instance` and `orphaned-instance`).",
-    },
-];
+pub const IDENTITY_MISMATCH: Code = Code::new(&CodeDoc {
+    code: "identity-mismatch",
+    severity: Severity::Error,
+    summary: "The process the pidfile names is not the executable, or does not have the arguments, the manifest expects.",
+    why: "After a deploy the pidfile should name the new daemon. A different executable or arguments means the file names something else (a stale PID reused, another program writing the file) or the daemon was started with the wrong configuration.",
+    fix: "Compare the expected and actual exe and cmdline in the evidence. Restart the daemon the way the deploy intends, or correct the manifest.",
+});
+
+pub const WRONG_USER: Code = Code::new(&CodeDoc {
+    code: "wrong-user",
+    severity: Severity::Error,
+    summary: "The daemon runs as another user than the manifest expects.",
+    why: "A daemon running as root that should drop privileges widens every bug into a root compromise; one running as the wrong service user cannot read its files or writes them with the wrong owner.",
+    fix: "Fix the unit, init script or supervisor run file (User=, chpst -u, the daemon's user option) and restart it.",
+});
+
+pub const INSTANCE_COUNT: Code = Code::new(&CodeDoc {
+    code: "instance-count",
+    severity: Severity::Error,
+    summary: "The number of independent copies of the daemon running differs from the manifest's `instances`.",
+    why: "None running means the deploy left the service down; more than expected means a forgotten copy runs beside the managed one (a master with its workers counts once). Counted from the tracked process's tree, same-identity copies outside it, and untracked copies found through the manifest or the pidfile's name. Severity `unknown` when the copies could not be counted.",
+    fix: "Start the missing daemon, or stop the extra copies listed in the evidence (see `duplicate-instance` and `orphaned-instance`).",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[IDENTITY_MISMATCH, WRONG_USER, INSTANCE_COUNT];
 
 /// The manifest entry for an entry's pidfile.
 pub fn service_for<'a>(cx: &Cx<'a>, entry: &Entry) -> Option<&'a Service> {
@@ -74,7 +78,7 @@ pub fn identity_match(cx: &Cx<'_>, service: &Service, process: &Process) -> Iden
     let d = cx.snapshot.details(process);
     let exe = service.exe.as_ref().and_then(|want| {
         let running = d.exe?;
-        let (path, _) = crate::identity::strip_deleted(running);
+        let (path, _) = crate::system::identity::strip_deleted(running);
         if &path == want {
             return Some(true);
         }
@@ -89,19 +93,6 @@ pub fn identity_match(cx: &Cx<'_>, service: &Service, process: &Process) -> Iden
     IdentityMatch { exe, cmdline }
 }
 
-/// Raises `unlocked` findings to `error` where the manifest requires the lock. Runs after the lock
-/// checks so their findings are on the entry.
-pub fn raise_unlocked(findings: &mut [Finding], service: &Service) {
-    if service.lock != Lock::Required {
-        return;
-    }
-    for f in findings.iter_mut().filter(|f| f.code == "unlocked") {
-        f.severity = Severity::Error;
-        f.evidence.insert("lock", "required".into());
-        f.evidence.insert("service", service.name.clone().into());
-    }
-}
-
 /// Judges each manifest entry's daemon.
 pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
     for (entry, survey) in entries.iter_mut().zip(surveys) {
@@ -109,7 +100,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
             continue;
         };
         let subject = entry.path.display().to_string();
-        if let (State::Running, Some(p)) = (entry.state, entry.process.clone()) {
+        if let (State::Running, Some(p)) = (entry.state(), entry.process.clone()) {
             let d = cx.snapshot.details(&p);
             let m = identity_match(cx, service, &p);
             if m.contradicted() {
@@ -122,7 +113,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 }
                 entry.findings.push(
                     Finding::new(
-                        "identity-mismatch",
+                        IDENTITY_MISMATCH,
                         &subject,
                         format!(
                             "PID {} ({}) does not have the {} service {} expects",
@@ -150,7 +141,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 if uid != *want {
                     entry.findings.push(
                         Finding::new(
-                            "wrong-user",
+                            WRONG_USER,
                             &subject,
                             format!(
                                 "PID {} ({}) runs as uid {uid}, service {} expects {spelled} (uid {want})",
@@ -172,7 +163,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
         if let Some(why) = survey.uncounted {
             entry.findings.push(
                 Finding::new(
-                    "instance-count",
+                    INSTANCE_COUNT,
                     &subject,
                     format!("cannot count the instances of {}: {why}", service.name),
                 )
@@ -187,7 +178,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
             pids.extend(survey.orphans.iter().map(|(p, _)| *p));
             entry.findings.push(
                 Finding::new(
-                    "instance-count",
+                    INSTANCE_COUNT,
                     &subject,
                     format!(
                         "{n} instance{} of {} running, {expected} expected",
@@ -201,40 +192,8 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 .with("pids", pids),
             );
         }
-        raise_unlocked(&mut entry.findings, service);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn service(lock: &str) -> Service {
-        let text =
-            format!("[[service]]\nname = \"a\"\npidfile = \"/run/a.pid\"\nlock = \"{lock}\"\n");
-        crate::expect::parse(&text, Path::new("m.toml"), |_| None)
-            .unwrap()
-            .services
-            .remove(0)
-    }
-
-    /// `lock = "required"` turns an `unlocked` finding into an error; `optional` leaves it alone.
-    #[test]
-    fn required_lock_raises_unlocked() {
-        let f = || {
-            vec![
-                Finding::new("unlocked", "/run/a.pid", "no lock").severity(Severity::Warning),
-                Finding::new("stale", "/run/a.pid", "gone"),
-            ]
-        };
-        let mut findings = f();
-        raise_unlocked(&mut findings, &service("required"));
-        assert_eq!(findings[0].severity, Severity::Error);
-        assert_eq!(findings[0].evidence["lock"], "required");
-        assert_eq!(findings[1].severity, Severity::Warning);
-        let mut findings = f();
-        raise_unlocked(&mut findings, &service("optional"));
-        assert_eq!(findings[0].severity, Severity::Warning);
+        if service.lock == Lock::Required {
+            entry.facts.lock_required = Some(service.name.clone());
+        }
     }
 }

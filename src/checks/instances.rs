@@ -7,7 +7,7 @@
 //! - **The tracked daemon.** A pidfile tracks its daemon when its state is `running` and its process
 //!   is plausibly the daemon: it matches the manifest's `exe`/`cmdline` when the manifest gives them,
 //!   and otherwise has no `name-mismatch`. Its *tree* is everything below the top of the run of
-//!   same-daemon processes above it (see [`crate::identity`]): a master and all its workers
+//!   same-daemon processes above it (see [`crate::system::identity`]): a master and all its workers
 //!   (nginx, postgres, php-fpm, gunicorn), whichever of them the file names.
 //! - **`duplicate-instance`.** Another process with the same identity (comm, exe, argv, uid) outside
 //!   that tree. Only the top of each foreign tree is listed (its workers are part of it). Threads are
@@ -36,36 +36,40 @@
 
 use super::expect::{identity_match, service_for};
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
-use crate::identity::{self, Identity};
+use super::Entry;
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
+use crate::system::identity::{self, Identity};
 use crate::system::Process;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "duplicate-instance",
-        severity: Severity::Error,
-        summary: "Another copy of the daemon (same exe, arguments and user) runs outside the tracked process's tree.",
-        why: "Two copies of one daemon double every side effect: jobs run twice, messages are consumed or produced twice, files are written concurrently. The usual cause is a daemon put under a supervisor while a forgotten background copy still runs, or a start script run twice. The copy the pidfile does not track is invisible to stop scripts and survives every restart. Workers forked by the tracked process (its tree) and threads are never duplicates.",
-        fix: "Look at the instances in the evidence (start time, parent, supervisor, which one the pidfile tracks). Stop the copy nobody manages (usually the one without a supervisor and not tracked), then fix what started it.",
-    },
-    CodeDoc {
-        code: "orphaned-instance",
-        severity: Severity::Error,
-        summary: "The daemon runs untracked while its pidfile is stale, missing or names another process.",
-        why: "A stop that failed after removing the pidfile, or a second start that overwrote it and then exited, leaves the daemon running where no stop, restart or status script can find it: restarts start a second copy, stops report success while it keeps running. The process is recognised through the manifest's exe/cmdline, or by the pidfile's name (one of its names is exactly the file's; see the README).",
-        fix: "Check the process in the evidence. If it is the daemon, stop it (signal it by PID after checking), remove the stale file, and start the daemon cleanly under its init system or supervisor.",
-    },
-    CodeDoc {
-        code: "orphaned-worker",
-        severity: Severity::Warning,
-        summary: "The recorded master is dead but workers it forked still run, reparented to init or a subreaper.",
-        why: "The master was killed (SIGKILL, OOM) and its workers were not: they may still hold the listening socket, serve stale configuration, or keep files and locks, so a new master fails to start or runs beside them. They are recognised by session or process group: the kernel never reuses a PID that still names one, so members of the recorded PID's session were forked by it.",
-        fix: "Stop the workers listed in the evidence, remove the stale pidfile, and start the daemon again.",
-    },
-];
+pub const DUPLICATE_INSTANCE: Code = Code::new(&CodeDoc {
+    code: "duplicate-instance",
+    severity: Severity::Error,
+    summary: "Another copy of the daemon (same exe, arguments and user) runs outside the tracked process's tree.",
+    why: "Two copies of one daemon double every side effect: jobs run twice, messages are consumed or produced twice, files are written concurrently. The usual cause is a daemon put under a supervisor while a forgotten background copy still runs, or a start script run twice. The copy the pidfile does not track is invisible to stop scripts and survives every restart. Workers forked by the tracked process (its tree) and threads are never duplicates.",
+    fix: "Look at the instances in the evidence (start time, parent, supervisor, which one the pidfile tracks). Stop the copy nobody manages (usually the one without a supervisor and not tracked), then fix what started it.",
+});
+
+pub const ORPHANED_INSTANCE: Code = Code::new(&CodeDoc {
+    code: "orphaned-instance",
+    severity: Severity::Error,
+    summary: "The daemon runs untracked while its pidfile is stale, missing or names another process.",
+    why: "A stop that failed after removing the pidfile, or a second start that overwrote it and then exited, leaves the daemon running where no stop, restart or status script can find it: restarts start a second copy, stops report success while it keeps running. The process is recognised through the manifest's exe/cmdline, or by the pidfile's name (one of its names is exactly the file's; see the README).",
+    fix: "Check the process in the evidence. If it is the daemon, stop it (signal it by PID after checking), remove the stale file, and start the daemon cleanly under its init system or supervisor.",
+});
+
+pub const ORPHANED_WORKER: Code = Code::new(&CodeDoc {
+    code: "orphaned-worker",
+    severity: Severity::Warning,
+    summary: "The recorded master is dead but workers it forked still run, reparented to init or a subreaper.",
+    why: "The master was killed (SIGKILL, OOM) and its workers were not: they may still hold the listening socket, serve stale configuration, or keep files and locks, so a new master fails to start or runs beside them. They are recognised by session or process group: the kernel never reuses a PID that still names one, so members of the recorded PID's session were forked by it.",
+    fix: "Stop the workers listed in the evidence, remove the stale pidfile, and start the daemon again.",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[DUPLICATE_INSTANCE, ORPHANED_INSTANCE, ORPHANED_WORKER];
 
 /// How an untracked process was recognised as the daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,19 +116,23 @@ impl Survey {
 
 /// The pidfile's process, if it is plausibly the daemon.
 pub fn tracked_daemon(cx: &Cx<'_>, entry: &Entry) -> Option<Arc<Process>> {
-    if entry.state != State::Running {
+    if entry.state() != State::Running {
         return None;
     }
     let process = entry.process.clone()?;
     match service_for(cx, entry).filter(|s| s.has_identity()) {
         Some(service) => (!identity_match(cx, service, &process).contradicted()).then_some(process),
-        None => (!entry.findings.iter().any(|f| f.code == "name-mismatch")).then_some(process),
+        None => (!entry
+            .findings
+            .iter()
+            .any(|f| f.code == super::name::NAME_MISMATCH))
+        .then_some(process),
     }
 }
 
 /// Whether the pidfile says the daemon should be tracked but is not.
 fn orphan_eligible(entry: &Entry) -> bool {
-    match entry.state {
+    match entry.state() {
         State::Stale | State::Missing | State::Reused | State::Zombie | State::Running => true,
         State::Invalid => entry.pid.is_some(),
         _ => false,
@@ -139,7 +147,7 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     let snap = cx.snapshot;
     let tree = snap.tree();
     // Identities read process details: spread over the cores.
-    let tracked: Vec<Option<Tracked>> = crate::parallel::map(entries, |e| {
+    let tracked: Vec<Option<Tracked>> = crate::util::parallel::map(entries, |e| {
         tracked_daemon(cx, e).map(|p| {
             // Identities (exe, cmdline, status) are compared only with processes of the same
             // comm: a process whose parent has another comm is the top of its tree, and one whose
@@ -176,7 +184,7 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     }
     let index = std::sync::OnceLock::new();
     let pairs: Vec<(&Entry, &Option<Tracked>)> = entries.iter().zip(&tracked).collect();
-    crate::parallel::map(&pairs, |&(entry, t)| {
+    crate::util::parallel::map(&pairs, |&(entry, t)| {
         let mut s = Survey::default();
         if snap.proc_error.is_some() {
             s.uncounted = Some("/proc could not be read");
@@ -239,7 +247,7 @@ fn plausible(cx: &Cx<'_>, p: &Process) -> bool {
 
 /// Survivors of the dead recorded master's session or process group that look like the daemon.
 fn workers(cx: &Cx<'_>, entry: &Entry) -> Vec<i32> {
-    if !matches!(entry.state, State::Stale | State::Zombie) {
+    if !matches!(entry.state(), State::Stale | State::Zombie) {
         return Vec::new();
     }
     let Some(master) = entry.pid.map(|p| p as i32) else {
@@ -480,7 +488,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 );
                 entry.findings.push(
                     Finding::new(
-                        "duplicate-instance",
+                        DUPLICATE_INSTANCE,
                         &subject,
                         format!(
                             "{} also runs as {} outside the tracked PID {root}'s tree",
@@ -508,7 +516,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
         if !s.orphans.is_empty() {
             let pids: Vec<i32> = s.orphans.iter().map(|(p, _)| *p).collect();
             let first = snap.get(pids[0]).map(|p| p.stat.comm.clone());
-            let why = match (entry.state, entry.pid, &entry.process) {
+            let why = match (entry.state(), entry.pid, &entry.process) {
                 (State::Missing, _, _) => "the pidfile is missing".to_string(),
                 (State::Stale, Some(pid), _) => format!("the recorded PID {pid} is gone"),
                 (State::Zombie, Some(pid), _) => format!("the recorded PID {pid} is a zombie"),
@@ -530,7 +538,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 .collect();
             entry.findings.push(
                 Finding::new(
-                    "orphaned-instance",
+                    ORPHANED_INSTANCE,
                     &subject,
                     format!(
                         "{why}, but {} runs untracked as {}",
@@ -539,7 +547,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                     ),
                 )
                 .with("recorded_pid", entry.pid)
-                .with("state", entry.state.as_str())
+                .with("state", entry.state().as_str())
                 .with("orphans", pids.clone())
                 .with("found_by", s.orphans[0].1.as_str())
                 .with("instances", listed),
@@ -555,7 +563,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                 .collect();
             entry.findings.push(
                 Finding::new(
-                    "orphaned-worker",
+                    ORPHANED_WORKER,
                     &subject,
                     format!(
                         "the recorded master PID {master} is gone, but {} it forked still run{}",

@@ -8,57 +8,71 @@
 //! late) shifts every computed start time by the step: the evidence carries both times so an operator
 //! can see it.
 
+use super::entry::ProcessFact;
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::system::Lookup;
 
 /// Slack for the comparison of a process's start time with a file's mtime, in seconds.
 pub const REUSE_TOLERANCE_SECS: f64 = 2.0;
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "stale",
-        severity: Severity::Warning,
-        summary: "No process has the PID in the file.",
-        why: "The daemon died without removing its pidfile (SIGKILL, OOM, power loss). Init scripts may refuse to start it again, and the PID will eventually be handed to an unrelated process that a stop script would then signal.",
-        fix: "Confirm the daemon is not running under another PID, then remove the file (after checking that no process holds a lock on it: see the lock evidence) or start the daemon, which rewrites it.",
-    },
-    CodeDoc {
-        code: "zombie",
-        severity: Severity::Error,
-        summary: "The PID is a zombie: the process is dead but its parent has not reaped it.",
-        why: "`kill -0 PID` still succeeds, so status scripts report the daemon as running while it does nothing. The parent named in the evidence is not calling wait(); zombies pile up until it does.",
-        fix: "Restart or fix the parent named in the evidence (if it is a supervisor, it has a bug); the zombie disappears when its parent reaps it or exits. Then restart the daemon.",
-    },
-    CodeDoc {
-        code: "pid-reused",
-        severity: Severity::Error,
-        summary: "A process has the PID, but it started after the file was last written: it is not the writer.",
-        why: "The daemon died and the kernel handed its PID to an unrelated process. `kill $(cat file)` now signals the wrong process, possibly as root.",
-        fix: "Do not signal the PID. Check whether the daemon runs under another PID; remove the stale file and restart the daemon.",
-    },
-    CodeDoc {
-        code: "previous-boot",
-        severity: Severity::Warning,
-        summary: "The file was last written before the current boot.",
-        why: "No process of this boot can have written it, so its PID means nothing now (`/run` is normally a tmpfs, cleared at boot; a file from before boot lives on a disk-backed directory).",
-        fix: "Remove the file; move the daemon's pidfile to /run so the next boot starts clean.",
-    },
-    CodeDoc {
-        code: "hidden-process",
-        severity: Severity::Unknown,
-        summary: "A process has the PID, but /proc does not show it to this user (hidepid).",
-        why: "With /proc mounted `hidepid=1|2` an unprivileged user cannot see other users' processes. The process exists (the kernel confirms it), so the file is not stale, but nothing else can be judged.",
-        fix: "Run pidaudit as root, or as a member of the group named in the proc mount's `gid=` option.",
-    },
-    CodeDoc {
-        code: "process-unknown",
-        severity: Severity::Unknown,
-        summary: "The PID's process could not be examined.",
-        why: "/proc is missing or unreadable here, or refused access to the process (evidence has the errno). Nothing is concluded: the file is neither stale nor healthy as far as pidaudit can tell.",
-        fix: "Run pidaudit where /proc is mounted and readable, as root.",
-    },
+pub const STALE: Code = Code::new(&CodeDoc {
+    code: "stale",
+    severity: Severity::Warning,
+    summary: "No process has the PID in the file.",
+    why: "The daemon died without removing its pidfile (SIGKILL, OOM, power loss). Init scripts may refuse to start it again, and the PID will eventually be handed to an unrelated process that a stop script would then signal.",
+    fix: "Confirm the daemon is not running under another PID, then remove the file (after checking that no process holds a lock on it: see the lock evidence) or start the daemon, which rewrites it.",
+});
+
+pub const ZOMBIE: Code = Code::new(&CodeDoc {
+    code: "zombie",
+    severity: Severity::Error,
+    summary: "The PID is a zombie: the process is dead but its parent has not reaped it.",
+    why: "`kill -0 PID` still succeeds, so status scripts report the daemon as running while it does nothing. The parent named in the evidence is not calling wait(); zombies pile up until it does.",
+    fix: "Restart or fix the parent named in the evidence (if it is a supervisor, it has a bug); the zombie disappears when its parent reaps it or exits. Then restart the daemon.",
+});
+
+pub const PID_REUSED: Code = Code::new(&CodeDoc {
+    code: "pid-reused",
+    severity: Severity::Error,
+    summary: "A process has the PID, but it started after the file was last written: it is not the writer.",
+    why: "The daemon died and the kernel handed its PID to an unrelated process. `kill $(cat file)` now signals the wrong process, possibly as root.",
+    fix: "Do not signal the PID. Check whether the daemon runs under another PID; remove the stale file and restart the daemon.",
+});
+
+pub const PREVIOUS_BOOT: Code = Code::new(&CodeDoc {
+    code: "previous-boot",
+    severity: Severity::Warning,
+    summary: "The file was last written before the current boot.",
+    why: "No process of this boot can have written it, so its PID means nothing now (`/run` is normally a tmpfs, cleared at boot; a file from before boot lives on a disk-backed directory).",
+    fix: "Remove the file; move the daemon's pidfile to /run so the next boot starts clean.",
+});
+
+pub const HIDDEN_PROCESS: Code = Code::new(&CodeDoc {
+    code: "hidden-process",
+    severity: Severity::Unknown,
+    summary: "A process has the PID, but /proc does not show it to this user (hidepid).",
+    why: "With /proc mounted `hidepid=1|2` an unprivileged user cannot see other users' processes. The process exists (the kernel confirms it), so the file is not stale, but nothing else can be judged.",
+    fix: "Run pidaudit as root, or as a member of the group named in the proc mount's `gid=` option.",
+});
+
+pub const PROCESS_UNKNOWN: Code = Code::new(&CodeDoc {
+    code: "process-unknown",
+    severity: Severity::Unknown,
+    summary: "The PID's process could not be examined.",
+    why: "/proc is missing or unreadable here, or refused access to the process (evidence has the errno). Nothing is concluded: the file is neither stale nor healthy as far as pidaudit can tell.",
+    fix: "Run pidaudit where /proc is mounted and readable, as root.",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[
+    STALE,
+    ZOMBIE,
+    PID_REUSED,
+    PREVIOUS_BOOT,
+    HIDDEN_PROCESS,
+    PROCESS_UNKNOWN,
 ];
 
 /// Judges the recorded PID against the snapshot.
@@ -68,7 +82,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         if facts.mtime < boot as i64 {
             entry.findings.push(
                 Finding::new(
-                    "previous-boot",
+                    PREVIOUS_BOOT,
                     &subject,
                     "the file was last written before the current boot",
                 )
@@ -81,17 +95,16 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     let pid = pid as i32;
     match cx.snapshot.lookup(pid) {
         Lookup::Absent => {
-            entry.state = State::Stale;
+            entry.facts.process = Some(ProcessFact::Absent);
             entry.findings.push(
-                Finding::new("stale", &subject, format!("no process has PID {pid}"))
-                    .with("pid", pid),
+                Finding::new(STALE, &subject, format!("no process has PID {pid}")).with("pid", pid),
             );
         }
         Lookup::Hidden => {
-            entry.state = State::Unknown;
+            entry.facts.process = Some(ProcessFact::Hidden);
             entry.findings.push(
                 Finding::new(
-                    "hidden-process",
+                    HIDDEN_PROCESS,
                     &subject,
                     format!("PID {pid} exists but /proc hides it from this user"),
                 )
@@ -99,10 +112,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             );
         }
         Lookup::Unknown(errno) => {
-            entry.state = State::Unknown;
+            entry.facts.process = Some(ProcessFact::Unexaminable);
             entry.findings.push(
                 Finding::new(
-                    "process-unknown",
+                    PROCESS_UNKNOWN,
                     &subject,
                     format!("cannot examine PID {pid}: {errno}"),
                 )
@@ -111,18 +124,17 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             );
         }
         Lookup::Thread { tgid } => {
-            entry.state = State::Invalid;
-            entry.thread_of = Some(tgid);
+            entry.facts.process = Some(ProcessFact::Thread { tgid });
         }
         Lookup::Process(process) => {
             let stat = &process.stat;
             if stat.is_zombie() {
-                entry.state = State::Zombie;
+                entry.facts.process = Some(ProcessFact::Zombie);
                 let parent = cx.snapshot.get(stat.ppid);
                 let parent_comm = parent.map(|p| p.stat.comm.clone());
                 entry.findings.push(
                     Finding::new(
-                        "zombie",
+                        ZOMBIE,
                         &subject,
                         format!(
                             "PID {pid} ({}) is a zombie; its parent {} ({}) has not reaped it",
@@ -137,15 +149,15 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                     .with("parent_comm", parent_comm),
                 );
             } else if stat.is_kernel_thread() {
-                entry.state = State::Invalid;
+                entry.facts.process = Some(ProcessFact::KernelThread);
             } else if let (Some(start), Some(facts)) = (cx.snapshot.start_time(stat), entry.facts())
             {
                 let mtime = facts.mtime_f64();
                 if start > mtime + REUSE_TOLERANCE_SECS {
-                    entry.state = State::Reused;
+                    entry.facts.process = Some(ProcessFact::StartedAfterWrite);
                     entry.findings.push(
                         Finding::new(
-                            "pid-reused",
+                            PID_REUSED,
                             &subject,
                             format!(
                                 "PID {pid} is now {} (started {:.0} s after the file was written): not the writer",
@@ -159,10 +171,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                         .with("file_mtime", round3(mtime)),
                     );
                 } else {
-                    entry.state = State::Running;
+                    entry.facts.process = Some(ProcessFact::Alive);
                 }
             } else {
-                entry.state = State::Running;
+                entry.facts.process = Some(ProcessFact::Alive);
             }
             entry.process = Some(process);
         }

@@ -34,9 +34,11 @@
 //!   locks on a device that holds audited pidfiles, whose acquirer is alive and in the auditor's mount
 //!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes.
 
+use super::liveness::STALE;
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::ReadOutcome;
 use crate::system::holders::{FileLocks, Holder, ResolvedLock};
 use crate::system::locks::{Lock, LockKind};
@@ -52,49 +54,62 @@ use std::sync::Arc;
 /// The most processes whose descriptors are examined to find pidfiles replaced while locked.
 pub const MAX_REPLACED_PROBES: usize = 64;
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "unlocked",
-        severity: Severity::Info,
-        summary: "The daemon is running but nothing holds a lock on its pidfile.",
-        why: "Without a lock nothing stops a second instance: a start script that only checks the PID in the file races with the daemon's own start, and a second copy started by hand overwrites the file and runs alongside the first (the classic duplicate-start incident). A daemon that takes a POSIX lock (lockf/fcntl) and then forks loses it: such locks are not inherited.",
-        fix: "Have the daemon lock its pidfile for its whole life (flock or an OFD lock on the open descriptor, taken after the last fork), or let a supervisor (systemd, runit) guarantee a single instance and drop the pidfile.",
-    },
-    CodeDoc {
-        code: "lock-holder-mismatch",
-        severity: Severity::Error,
-        summary: "The pidfile's lock is held by other process(es) than the PID in the file.",
-        why: "The lock shows who really owns the file; the PID in it is wrong. The evidence says how the holder relates to the recorded PID: `parent` (a POSIX lock taken before fork stays with the parent, so the child that wrote its PID is unprotected), `child`, `ancestor`, `descendant` or `unrelated`. When the recorded PID is not running or is not the writer, the holder is very likely the real instance (`likely_instance`): stop scripts would signal the wrong PID, and removing the file would drop the real instance's guard.",
-        fix: "Check the holder named in the evidence. If it is the daemon, rewrite the pidfile with its PID (or restart it cleanly); do not remove a locked file. If the recorded PID is the daemon, find out why another process locks its file.",
-    },
-    CodeDoc {
-        code: "replaced-while-locked",
-        severity: Severity::Error,
-        summary: "A live process holds a lock on an earlier version of this pidfile, deleted or replaced.",
-        why: "A second start deleted (or renamed over) the running instance's locked pidfile and wrote its own: the lock no longer protects the path, two instances may run, and the file names the newcomer. The evidence names the holder, the descriptor it holds the old file through, and what the path holds now.",
-        fix: "Decide which instance is the real one; stop the other. Fix the start script or daemon so that it never deletes a pidfile it could not lock (take the lock on the existing file instead).",
-    },
-    CodeDoc {
-        code: "lock-foreign-holder",
-        severity: Severity::Warning,
-        summary: "A process of another user holds a lock on the pidfile.",
-        why: "Any user who can open a file can lock it: a foreign lock can keep the daemon from starting or make tools believe it runs (a denial of service, cf. CVE-2022-1348). It can also be a monitoring tool misbehaving.",
-        fix: "Check the holder named in the evidence; make the pidfile and its directory readable only by the daemon's user (mode 0644 lets everyone open, and so lock, it; 0600 or a private directory does not).",
-    },
-    CodeDoc {
-        code: "inherited-lock",
-        severity: Severity::Info,
-        summary: "The process /proc/locks names for the lock exited; the lock lives on in a process that inherited the descriptor.",
-        why: "flock and OFD locks belong to the open file description, not the process: a daemon that locks and then forks keeps the lock in the child. `/proc/locks` (and `lslocks`) still print the PID that took it, which may be dead or reused; this finding says who really holds it so the output is not misread.",
-        fix: "Nothing to fix when the holder is the daemon. Tools that read /proc/locks should resolve holders from /proc/PID/fdinfo, as pidaudit does.",
-    },
-    CodeDoc {
-        code: "locks-unknown",
-        severity: Severity::Unknown,
-        summary: "/proc/locks could not be read completely; lock facts may be missing.",
-        why: "Without the lock table no holder can be resolved; lines the parser did not understand may hide a lock. Lock findings are limited to what was read (`unlocked` is not reported).",
-        fix: "Run pidaudit where /proc is mounted and readable; report unparsed lines (in the evidence) as a bug.",
-    },
+pub const UNLOCKED: Code = Code::new(&CodeDoc {
+    code: "unlocked",
+    severity: Severity::Info,
+    summary: "The daemon is running but nothing holds a lock on its pidfile.",
+    why: "Without a lock nothing stops a second instance: a start script that only checks the PID in the file races with the daemon's own start, and a second copy started by hand overwrites the file and runs alongside the first (the classic duplicate-start incident). A daemon that takes a POSIX lock (lockf/fcntl) and then forks loses it: such locks are not inherited.",
+    fix: "Have the daemon lock its pidfile for its whole life (flock or an OFD lock on the open descriptor, taken after the last fork), or let a supervisor (systemd, runit) guarantee a single instance and drop the pidfile.",
+});
+
+pub const LOCK_HOLDER_MISMATCH: Code = Code::new(&CodeDoc {
+    code: "lock-holder-mismatch",
+    severity: Severity::Error,
+    summary: "The pidfile's lock is held by other process(es) than the PID in the file.",
+    why: "The lock shows who really owns the file; the PID in it is wrong. The evidence says how the holder relates to the recorded PID: `parent` (a POSIX lock taken before fork stays with the parent, so the child that wrote its PID is unprotected), `child`, `ancestor`, `descendant` or `unrelated`. When the recorded PID is not running or is not the writer, the holder is very likely the real instance (`likely_instance`): stop scripts would signal the wrong PID, and removing the file would drop the real instance's guard.",
+    fix: "Check the holder named in the evidence. If it is the daemon, rewrite the pidfile with its PID (or restart it cleanly); do not remove a locked file. If the recorded PID is the daemon, find out why another process locks its file.",
+});
+
+pub const REPLACED_WHILE_LOCKED: Code = Code::new(&CodeDoc {
+    code: "replaced-while-locked",
+    severity: Severity::Error,
+    summary: "A live process holds a lock on an earlier version of this pidfile, deleted or replaced.",
+    why: "A second start deleted (or renamed over) the running instance's locked pidfile and wrote its own: the lock no longer protects the path, two instances may run, and the file names the newcomer. The evidence names the holder, the descriptor it holds the old file through, and what the path holds now.",
+    fix: "Decide which instance is the real one; stop the other. Fix the start script or daemon so that it never deletes a pidfile it could not lock (take the lock on the existing file instead).",
+});
+
+pub const LOCK_FOREIGN_HOLDER: Code = Code::new(&CodeDoc {
+    code: "lock-foreign-holder",
+    severity: Severity::Warning,
+    summary: "A process of another user holds a lock on the pidfile.",
+    why: "Any user who can open a file can lock it: a foreign lock can keep the daemon from starting or make tools believe it runs (a denial of service, cf. CVE-2022-1348). It can also be a monitoring tool misbehaving.",
+    fix: "Check the holder named in the evidence; make the pidfile and its directory readable only by the daemon's user (mode 0644 lets everyone open, and so lock, it; 0600 or a private directory does not).",
+});
+
+pub const INHERITED_LOCK: Code = Code::new(&CodeDoc {
+    code: "inherited-lock",
+    severity: Severity::Info,
+    summary: "The process /proc/locks names for the lock exited; the lock lives on in a process that inherited the descriptor.",
+    why: "flock and OFD locks belong to the open file description, not the process: a daemon that locks and then forks keeps the lock in the child. `/proc/locks` (and `lslocks`) still print the PID that took it, which may be dead or reused; this finding says who really holds it so the output is not misread.",
+    fix: "Nothing to fix when the holder is the daemon. Tools that read /proc/locks should resolve holders from /proc/PID/fdinfo, as pidaudit does.",
+});
+
+pub const LOCKS_UNKNOWN: Code = Code::new(&CodeDoc {
+    code: "locks-unknown",
+    severity: Severity::Unknown,
+    summary: "/proc/locks could not be read completely; lock facts may be missing.",
+    why: "Without the lock table no holder can be resolved; lines the parser did not understand may hide a lock. Lock findings are limited to what was read (`unlocked` is not reported).",
+    fix: "Run pidaudit where /proc is mounted and readable; report unparsed lines (in the evidence) as a bug.",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[
+    UNLOCKED,
+    LOCK_HOLDER_MISMATCH,
+    REPLACED_WHILE_LOCKED,
+    LOCK_FOREIGN_HOLDER,
+    INHERITED_LOCK,
+    LOCKS_UNKNOWN,
 ];
 
 /// Resolves the lock facts of one pidfile and judges them. Runs after liveness.
@@ -121,11 +136,11 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
     let recorded = entry.process.clone();
     let recorded_pid = entry.pid.map(|p| p as i32);
     if !fl.locked() {
-        if entry.state == State::Running && complete {
+        if entry.state() == State::Running && complete {
             if let Some(p) = &recorded {
                 entry.findings.push(
                     Finding::new(
-                        "unlocked",
+                        UNLOCKED,
                         &subject,
                         format!(
                             "PID {} ({}) is running but nothing holds a lock on its pidfile: nothing stops a second instance",
@@ -154,15 +169,14 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
     let recorded_may_hold = recorded_pid.is_some_and(|r| holders.iter().any(|h| h.pid() == r));
 
     // A lock held by the recorded process itself outweighs a start-time comparison.
-    if entry.state == State::Reused && recorded_holds {
-        entry.state = State::Running;
-        entry.findings.retain(|f| f.code != "pid-reused");
+    if recorded_holds {
+        entry.facts.own_lock = true;
     }
 
     if let Some(rpid) = recorded_pid {
         if !recorded_may_hold
             && matches!(
-                entry.state,
+                entry.state(),
                 State::Running | State::Reused | State::Stale | State::Zombie
             )
         {
@@ -174,7 +188,7 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
         inherited(cx, entry, &subject, l);
     }
 
-    if entry.state == State::Running {
+    if entry.state() == State::Running {
         if let Some(rec) = recorded.as_ref() {
             foreign(cx, entry, &subject, fl, rec);
         }
@@ -252,7 +266,7 @@ fn inherited(cx: &Cx<'_>, entry: &mut Entry, subject: &str, l: &ResolvedLock) {
         .map(|h| holder_json(cx.snapshot, h, None))
         .collect();
     entry.findings.push(
-        Finding::new("inherited-lock", subject, message)
+        Finding::new(INHERITED_LOCK, subject, message)
             .with("acquirer_pid", acq)
             .with("acquirer_alive", l.acquirer_alive)
             .with("kind", l.lock.line.kind.as_str())
@@ -275,7 +289,7 @@ fn mismatch(
         .clone()
         .filter(|p| p.pid() == rpid && !p.stat.is_zombie());
     let alive = recorded.is_some();
-    let not_writer = matches!(entry.state, State::Stale | State::Zombie | State::Reused);
+    let not_writer = matches!(entry.state(), State::Stale | State::Zombie | State::Reused);
     // Whether "the recorded PID does not hold it" is a fact.
     let known = !alive || fl.examined_ok(rpid);
     let first = &fl.locks[0];
@@ -289,7 +303,7 @@ fn mismatch(
         Some(h) => {
             let name = format!("PID {} ({})", h.pid(), h.process.stat.comm);
             let message = if not_writer {
-                let why = match entry.state {
+                let why = match entry.state() {
                     State::Stale => "is not running",
                     State::Zombie => "is a zombie",
                     _ => "is not the writer",
@@ -314,7 +328,7 @@ fn mismatch(
                 };
                 format!("the file's {lock_desc} is held by {name}, {how}, not by the PID in the file")
             };
-            let mut f = Finding::new("lock-holder-mismatch", subject, message)
+            let mut f = Finding::new(LOCK_HOLDER_MISMATCH, subject, message)
                 .with("pid", rpid)
                 .with("recorded_alive", alive)
                 .with("holder_pid", h.pid())
@@ -329,7 +343,7 @@ fn mismatch(
             f
         }
         None => Finding::new(
-            "lock-holder-mismatch",
+            LOCK_HOLDER_MISMATCH,
             subject,
             format!(
                 "the file's {lock_desc} is held, but not by PID {rpid}; its holder was not among the {} processes examined",
@@ -364,8 +378,8 @@ fn mismatch(
             .with("errno", errno.raw_os_error());
     }
     entry.findings.push(f);
-    if entry.state == State::Stale && !holders.is_empty() {
-        for s in entry.findings.iter_mut().filter(|f| f.code == "stale") {
+    if entry.state() == State::Stale && !holders.is_empty() {
+        for s in entry.findings.iter_mut().filter(|f| f.code == STALE) {
             s.evidence
                 .insert("lock_holders", json!(holder_values.clone()));
         }
@@ -392,7 +406,7 @@ fn foreign(cx: &Cx<'_>, entry: &mut Entry, subject: &str, fl: &FileLocks, rec: &
             }
             entry.findings.push(
                 Finding::new(
-                    "lock-foreign-holder",
+                    LOCK_FOREIGN_HOLDER,
                     subject,
                     format!(
                         "PID {} ({}) of uid {uid} holds a {} on the pidfile of PID {} (uid {daemon_uid})",
@@ -466,7 +480,7 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
         Some(errno) => {
             system.push(
                 Finding::new(
-                    "locks-unknown",
+                    LOCKS_UNKNOWN,
                     &subject,
                     format!("cannot read {subject}: {errno}; lock facts are unknown"),
                 )
@@ -480,7 +494,7 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
         let first = table.parsed.errors.first();
         system.push(
             Finding::new(
-                "locks-unknown",
+                LOCKS_UNKNOWN,
                 &subject,
                 format!(
                     "{} lines of {subject} could not be parsed{}",
@@ -605,22 +619,19 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
                 if deleted { ", deleted" } else { "" },
                 open.fd
             );
-            let finding = Finding::new(
-                "replaced-while-locked",
-                e.path.display().to_string(),
-                message,
-            )
-            .with("holder_pid", pid)
-            .with("holder_comm", p.stat.comm.clone())
-            .with("holder_fd", open.fd)
-            .with("kind", l.line.kind.as_str())
-            .with("mode", l.line.mode.as_str())
-            .with("locked_dev", dev)
-            .with("locked_ino", ino)
-            .with("deleted", deleted)
-            .with("fd_link", link.display().to_string())
-            .with("current_ino", e.facts().map(|f| f.ino))
-            .with("current_pid", e.pid);
+            let finding =
+                Finding::new(REPLACED_WHILE_LOCKED, e.path.display().to_string(), message)
+                    .with("holder_pid", pid)
+                    .with("holder_comm", p.stat.comm.clone())
+                    .with("holder_fd", open.fd)
+                    .with("kind", l.line.kind.as_str())
+                    .with("mode", l.line.mode.as_str())
+                    .with("locked_dev", dev)
+                    .with("locked_ino", ino)
+                    .with("deleted", deleted)
+                    .with("fd_link", link.display().to_string())
+                    .with("current_ino", e.facts().map(|f| f.ino))
+                    .with("current_pid", e.pid);
             e.findings.push(finding);
         }
     }

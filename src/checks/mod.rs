@@ -8,22 +8,29 @@
 //! running executable still on disk, did it start after the deploy). Checks across pidfiles see
 //! every entry at once and may attach findings to them: `check_across` (locks), then
 //! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the
-//! manifest's expectations, which consult every earlier finding). System-wide checks return
-//! findings of their own. Checks decide; reporters only render.
+//! manifest's expectations). System-wide checks return findings of their own.
+//!
+//! Checks record facts on the entry ([`Facts`]) and add findings; none writes a state or removes
+//! another check's finding. [`resolve`] derives the state from the facts and, once every check has
+//! run, applies the rules that withdraw or raise findings. Checks decide; reporters only render.
 
 pub mod content;
 pub mod deploy;
+pub mod entry;
 pub mod expect;
 pub mod instances;
 pub mod liveness;
 pub mod locks;
 pub mod name;
+pub mod resolve;
 pub mod target;
 pub mod trust;
 
-use crate::audit::Entry;
+pub use entry::{Entry, Facts, FileFact, ProcessFact};
+
 use crate::config::Config;
-use crate::finding::{CodeDoc, Finding, Severity};
+use crate::discover::WalkProblem;
+use crate::model::{Code, Finding};
 use crate::system::Snapshot;
 
 /// What every check may look at.
@@ -34,7 +41,31 @@ pub struct Cx<'a> {
     pub trust: trust::Cache,
 }
 
-/// Runs every per-pidfile check on one entry, in pipeline order.
+/// Runs every check on the entries, then the resolution rules; returns the findings about no
+/// single pidfile. `problems` are the directories the walk could not read.
+pub fn run(cx: &Cx<'_>, entries: &mut [Entry], problems: &[WalkProblem]) -> Vec<Finding> {
+    // Checks read process details (status, exe, cmdline) lazily: several system calls per
+    // process, worth both cores.
+    crate::util::parallel::for_each_mut(entries, |entry| {
+        check_pidfile(cx, entry);
+        // Most pidfiles have no finding or one: no spare capacity kept for the run.
+        entry.findings.shrink_to_fit();
+        // The report shows every process's details: read them here, on the threads already running.
+        if let (true, Some(p)) = (cx.config.details, &entry.process) {
+            cx.snapshot.details(p);
+        }
+    });
+    let mut system = check_across(cx, entries);
+    check_entries(cx, entries);
+    system.extend(check_system(cx, problems));
+    for entry in entries.iter_mut() {
+        resolve::finish(entry);
+    }
+    system
+}
+
+/// Runs every per-pidfile check on one entry, in pipeline order: each records facts that later
+/// ones read through [`Entry::state`].
 pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     content::check(cx, entry);
     liveness::check(cx, entry);
@@ -48,17 +79,40 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
 }
 
 /// Runs the checks that judge each pidfile against all the others and the whole process table
-/// (instances, then the manifest's expectations, which need the instance survey and every earlier
-/// finding on the entry).
+/// (instances, then the manifest's expectations, which need the instance survey).
 pub fn check_entries(cx: &Cx<'_>, entries: &mut [Entry]) {
     let surveys = instances::survey_all(cx, entries);
     instances::check(cx, entries, &surveys);
     expect::check(cx, entries, &surveys);
 }
 
-/// Runs the checks that look across pidfiles.
-pub fn check_system(_cx: &Cx<'_>, _entries: &[Entry]) -> Vec<Finding> {
-    Vec::new()
+/// Findings about the run itself: directories the walk could not read, a `/proc` that could not
+/// be read.
+pub fn check_system(cx: &Cx<'_>, problems: &[WalkProblem]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = problems
+        .iter()
+        .map(|p| {
+            Finding::new(
+                content::UNREADABLE,
+                p.path.display().to_string(),
+                format!("cannot {} {}: {}", p.op, p.path.display(), p.errno),
+            )
+            .with("operation", p.op)
+            .with("errno", p.errno.raw_os_error())
+        })
+        .collect();
+    if let Some(errno) = cx.snapshot.proc_error {
+        let root = &cx.config.proc_root;
+        out.push(
+            Finding::new(
+                liveness::PROCESS_UNKNOWN,
+                root.display().to_string(),
+                format!("cannot read {}: {errno}", root.display()),
+            )
+            .with("errno", errno.raw_os_error()),
+        );
+    }
+    out
 }
 
 /// Runs the checks that look across pidfiles and attach their findings to the entries they concern;
@@ -68,7 +122,7 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
 }
 
 /// Every finding code, in catalogue order.
-pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
+pub fn catalogue() -> impl Iterator<Item = Code> {
     [
         content::CODES,
         liveness::CODES,
@@ -82,16 +136,12 @@ pub fn catalogue() -> impl Iterator<Item = &'static CodeDoc> {
     ]
     .into_iter()
     .flatten()
+    .copied()
 }
 
-/// The documentation of one code.
-pub fn doc(code: &str) -> Option<&'static CodeDoc> {
-    catalogue().find(|d| d.code == code)
-}
-
-/// The default severity of a code. Unknown codes (a bug) are errors so they are never hidden.
-pub fn default_severity(code: &str) -> Severity {
-    doc(code).map(|d| d.severity).unwrap_or(Severity::Error)
+/// The code a user named (`--select`, `explain`), if it exists.
+pub fn lookup(name: &str) -> Option<Code> {
+    catalogue().find(|c| c.as_str() == name)
 }
 
 #[cfg(test)]
@@ -102,7 +152,8 @@ mod tests {
     #[test]
     fn catalogue_is_well_formed() {
         let mut seen = std::collections::HashSet::new();
-        for d in catalogue() {
+        for c in catalogue() {
+            let d = c.doc();
             assert!(seen.insert(d.code), "duplicate code {}", d.code);
             assert!(
                 d.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')

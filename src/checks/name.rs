@@ -28,19 +28,23 @@
 //! the point: when in doubt, no finding.
 
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::{Chase, ReadOutcome};
 use crate::system::Process;
 use std::path::Path;
 
-pub const CODES: &[CodeDoc] = &[CodeDoc {
+pub const NAME_MISMATCH: Code = Code::new(&CodeDoc {
     code: "name-mismatch",
     severity: Severity::Warning,
     summary: "The live process does not look like the daemon the pidfile is named after.",
     why: "`nginx.pid` naming a `bash` means the file is stale and the PID was reused, or the file was overwritten by something else: a stop script would signal the wrong process. The rule compares the file's name and directories with the process's comm, executable and arguments (see `pidaudit explain name-mismatch` and the check's docs).",
     fix: "Look at the process in the evidence. If it is not the daemon, do not signal it: remove the file and restart the daemon. If it is (a daemon with an unusual name), ignore the code for this path with `--ignore name-mismatch` or an `--exclude`.",
-}];
+});
+
+/// Every code this check emits.
+pub const CODES: &[Code] = &[NAME_MISMATCH];
 
 const GENERIC: &[&str] = &[
     "pid",
@@ -290,7 +294,7 @@ pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, 
 
 /// Reports a live process whose names share nothing with the pidfile's.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    if entry.state != State::Running {
+    if entry.state() != State::Running {
         return;
     }
     let Some(process) = entry.process.clone() else {
@@ -301,7 +305,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         let subject = entry.path.display().to_string();
         entry.findings.push(
             Finding::new(
-                "name-mismatch",
+                NAME_MISMATCH,
                 &subject,
                 format!(
                     "PID {} is {}, which does not look like the daemon this file is named after",

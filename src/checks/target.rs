@@ -5,42 +5,45 @@
 //! PID 1 (in a container).
 
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "kernel-thread",
-        severity: Severity::Error,
-        summary: "The PID belongs to a kernel thread.",
-        why: "No daemon is a kernel thread: the file is stale and its PID was reused by the kernel. Kernel threads ignore most signals, so the mistake shows up only when a stop script 'succeeds' and the daemon never stopped.",
-        fix: "Remove the stale file; restart the daemon.",
-    },
-    CodeDoc {
-        code: "thread-id",
-        severity: Severity::Error,
-        summary: "The PID is a thread ID, not a process: not a thread-group leader.",
-        why: "A daemon writes its process ID (getpid), never a thread ID (gettid). A TID here means the file is stale and the number was reused by a thread of another process; signals sent to it reach that whole process.",
-        fix: "Remove the stale file; restart the daemon. If the daemon itself writes gettid(), report the bug.",
-    },
-    CodeDoc {
-        code: "targets-init",
-        severity: Severity::Error,
-        summary: "The file names PID 1, the init system, not the daemon.",
-        why: "A stop script would signal init. Outside containers no daemon is PID 1; the file is stale, corrupt or planted (the classic `echo 1 > x.pid` attack on root stop scripts).",
-        fix: "Remove the file and restart the daemon; find out who wrote it.",
-    },
-];
+pub const KERNEL_THREAD: Code = Code::new(&CodeDoc {
+    code: "kernel-thread",
+    severity: Severity::Error,
+    summary: "The PID belongs to a kernel thread.",
+    why: "No daemon is a kernel thread: the file is stale and its PID was reused by the kernel. Kernel threads ignore most signals, so the mistake shows up only when a stop script 'succeeds' and the daemon never stopped.",
+    fix: "Remove the stale file; restart the daemon.",
+});
+
+pub const THREAD_ID: Code = Code::new(&CodeDoc {
+    code: "thread-id",
+    severity: Severity::Error,
+    summary: "The PID is a thread ID, not a process: not a thread-group leader.",
+    why: "A daemon writes its process ID (getpid), never a thread ID (gettid). A TID here means the file is stale and the number was reused by a thread of another process; signals sent to it reach that whole process.",
+    fix: "Remove the stale file; restart the daemon. If the daemon itself writes gettid(), report the bug.",
+});
+
+pub const TARGETS_INIT: Code = Code::new(&CodeDoc {
+    code: "targets-init",
+    severity: Severity::Error,
+    summary: "The file names PID 1, the init system, not the daemon.",
+    why: "A stop script would signal init. Outside containers no daemon is PID 1; the file is stale, corrupt or planted (the classic `echo 1 > x.pid` attack on root stop scripts).",
+    fix: "Remove the file and restart the daemon; find out who wrote it.",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[KERNEL_THREAD, THREAD_ID, TARGETS_INIT];
 
 /// Judges what kind of task the recorded PID is.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     let subject = entry.path.display().to_string();
     let Some(pid) = entry.pid else { return };
-    if let Some(tgid) = entry.thread_of {
+    if let Some(tgid) = entry.thread_of() {
         let comm = cx.snapshot.get(tgid).map(|p| p.stat.comm.clone());
         entry.findings.push(
             Finding::new(
-                "thread-id",
+                THREAD_ID,
                 &subject,
                 format!(
                     "{pid} is a thread of process {tgid} ({}), not a process",
@@ -60,7 +63,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     if stat.is_kernel_thread() {
         entry.findings.push(
             Finding::new(
-                "kernel-thread",
+                KERNEL_THREAD,
                 &subject,
                 format!("PID {pid} is the kernel thread {}", stat.comm),
             )
@@ -74,10 +77,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     // (systemd, a container's tini, a VM agent), so it is judged to target init.
     let is_init = super::name::verdict(cx, entry, &process).0 != Some(true);
     if pid == 1 && is_init {
-        entry.state = State::Invalid;
+        entry.facts.targets_init = true;
         entry.findings.push(
             Finding::new(
-                "targets-init",
+                TARGETS_INIT,
                 &subject,
                 format!("names PID 1, the init system ({})", stat.comm),
             )

@@ -28,9 +28,12 @@
 //! the file predates that namespace's init or names a PID above the last one it allocated. A file
 //! written before the current boot stays `stale`: no live process of any namespace wrote it.
 
+use super::content::{MISSING_PIDFILE, SYMLINK, UNREADABLE};
+use super::liveness::PREVIOUS_BOOT;
 use super::Cx;
-use crate::audit::{Entry, State};
-use crate::finding::{CodeDoc, Finding, Severity};
+use super::Entry;
+use crate::model::State;
+use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::chase::fd_path;
 use crate::pidfile::{FileFacts, FileKind, ReadOutcome};
 use crate::system::ns::{self, Nested, NsView};
@@ -42,59 +45,72 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub const CODES: &[CodeDoc] = &[
-    CodeDoc {
-        code: "insecure-owner",
-        severity: Severity::Error,
-        summary: "The pidfile is owned by neither root nor the user the process it names runs as.",
-        why: "Whoever owns the file can write any PID into it. A root stop script or monitor that signals the PID it reads can then be made to kill any process on the system, sshd or init included (CVE-2017-14159 slapd, CVE-2017-12847 Nagios, CVE-2020-14367 chrony). Evidence has the file's uid and the process's uids.",
-        fix: "Make the daemon write its pidfile as root (before dropping privileges) or as its own user, and `chown` the existing file to that user; find out how another user came to own it.",
-    },
-    CodeDoc {
-        code: "world-writable",
-        severity: Severity::Error,
-        summary: "The pidfile is writable by every user.",
-        why: "Any local user can replace the PID, so the next root `kill $(cat file)` signals a process of the attacker's choosing (start-stop-daemon refuses such files).",
-        fix: "`chmod 644` the file and fix the daemon's umask or the code that creates it.",
-    },
-    CodeDoc {
-        code: "group-writable",
-        severity: Severity::Warning,
-        summary: "The pidfile is writable by its group.",
-        why: "Every member of the file's group can change the PID that root scripts will signal: a group membership becomes a way to kill any process.",
-        fix: "`chmod g-w` the file and fix the daemon's umask; if the group needs to write it, the group must be as trusted as root.",
-    },
-    CodeDoc {
-        code: "unsafe-path",
-        severity: Severity::Error,
-        summary: "A directory on the pidfile's path lets another user replace the file.",
-        why: "A user who can write a directory on the path (mode writable by others without the sticky bit), or who owns a directory that root-owned files sit below, can swap the pidfile or a parent for one of their own or for a link to any file: root then reads a PID, or opens, truncates or chowns a path, of the attacker's choosing (CVE-2018-6536 Icinga 2, CVE-2020-28935 Unbound/NSD, CVE-2022-1348 logrotate). The rule is systemd's `CHASE_SAFE`: never step from a component owned by a non-root user into one owned by another user. Evidence lists each offending directory with its owner and mode. At severity `unknown`, a directory could not be examined.",
-        fix: "Make every directory on the path owned by root (or, below a root-owned directory, by the daemon's user throughout) and not writable by others, or move the pidfile to a directory that is, such as a RuntimeDirectory under /run.",
-    },
-    CodeDoc {
-        code: "hardlink",
-        severity: Severity::Warning,
-        summary: "The pidfile has more than one hard link.",
-        why: "The same inode is reachable under another name, possibly in a directory its owner controls: writing, chowning or removing one name affects a file that lives elsewhere (the Nagios CVE-2016-10089 vector). Daemons never create hard links to their pidfiles.",
-        fix: "Find the other names (`find / -xdev -samefile FILE`), remove them, and restart the daemon so it writes a fresh file.",
-    },
-    CodeDoc {
-        code: "foreign-namespace",
-        severity: Severity::Unknown,
-        summary: "The PID is not in the PID namespace of this /proc, but may be alive in another one: not judged stale.",
-        why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
-        fix: "Audit from the namespace the daemon runs in: inside the container, or from the host with `--proc-root` pointing at the container's /proc. If you know the file was written in this namespace, it is stale.",
-    },
+pub const INSECURE_OWNER: Code = Code::new(&CodeDoc {
+    code: "insecure-owner",
+    severity: Severity::Error,
+    summary: "The pidfile is owned by neither root nor the user the process it names runs as.",
+    why: "Whoever owns the file can write any PID into it. A root stop script or monitor that signals the PID it reads can then be made to kill any process on the system, sshd or init included (CVE-2017-14159 slapd, CVE-2017-12847 Nagios, CVE-2020-14367 chrony). Evidence has the file's uid and the process's uids.",
+    fix: "Make the daemon write its pidfile as root (before dropping privileges) or as its own user, and `chown` the existing file to that user; find out how another user came to own it.",
+});
+
+pub const WORLD_WRITABLE: Code = Code::new(&CodeDoc {
+    code: "world-writable",
+    severity: Severity::Error,
+    summary: "The pidfile is writable by every user.",
+    why: "Any local user can replace the PID, so the next root `kill $(cat file)` signals a process of the attacker's choosing (start-stop-daemon refuses such files).",
+    fix: "`chmod 644` the file and fix the daemon's umask or the code that creates it.",
+});
+
+pub const GROUP_WRITABLE: Code = Code::new(&CodeDoc {
+    code: "group-writable",
+    severity: Severity::Warning,
+    summary: "The pidfile is writable by its group.",
+    why: "Every member of the file's group can change the PID that root scripts will signal: a group membership becomes a way to kill any process.",
+    fix: "`chmod g-w` the file and fix the daemon's umask; if the group needs to write it, the group must be as trusted as root.",
+});
+
+pub const UNSAFE_PATH: Code = Code::new(&CodeDoc {
+    code: "unsafe-path",
+    severity: Severity::Error,
+    summary: "A directory on the pidfile's path lets another user replace the file.",
+    why: "A user who can write a directory on the path (mode writable by others without the sticky bit), or who owns a directory that root-owned files sit below, can swap the pidfile or a parent for one of their own or for a link to any file: root then reads a PID, or opens, truncates or chowns a path, of the attacker's choosing (CVE-2018-6536 Icinga 2, CVE-2020-28935 Unbound/NSD, CVE-2022-1348 logrotate). The rule is systemd's `CHASE_SAFE`: never step from a component owned by a non-root user into one owned by another user. Evidence lists each offending directory with its owner and mode. At severity `unknown`, a directory could not be examined.",
+    fix: "Make every directory on the path owned by root (or, below a root-owned directory, by the daemon's user throughout) and not writable by others, or move the pidfile to a directory that is, such as a RuntimeDirectory under /run.",
+});
+
+pub const HARDLINK: Code = Code::new(&CodeDoc {
+    code: "hardlink",
+    severity: Severity::Warning,
+    summary: "The pidfile has more than one hard link.",
+    why: "The same inode is reachable under another name, possibly in a directory its owner controls: writing, chowning or removing one name affects a file that lives elsewhere (the Nagios CVE-2016-10089 vector). Daemons never create hard links to their pidfiles.",
+    fix: "Find the other names (`find / -xdev -samefile FILE`), remove them, and restart the daemon so it writes a fresh file.",
+});
+
+pub const FOREIGN_NAMESPACE: Code = Code::new(&CodeDoc {
+    code: "foreign-namespace",
+    severity: Severity::Unknown,
+    summary: "The PID is not in the PID namespace of this /proc, but may be alive in another one: not judged stale.",
+    why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
+    fix: "Audit from the namespace the daemon runs in: inside the container, or from the host with `--proc-root` pointing at the container's /proc. If you know the file was written in this namespace, it is stale.",
+});
+
+/// Every code this check emits, in catalogue order.
+pub const CODES: &[Code] = &[
+    INSECURE_OWNER,
+    WORLD_WRITABLE,
+    GROUP_WRITABLE,
+    UNSAFE_PATH,
+    HARDLINK,
+    FOREIGN_NAMESPACE,
 ];
 
 /// The codes that make a pidfile untrusted, in the order they are listed in `trust_reasons`.
-pub const TRUST_CODES: &[&str] = &[
-    "insecure-owner",
-    "world-writable",
-    "group-writable",
-    "unsafe-path",
-    "symlink",
-    "hardlink",
+pub const TRUST_CODES: &[Code] = &[
+    INSECURE_OWNER,
+    WORLD_WRITABLE,
+    GROUP_WRITABLE,
+    UNSAFE_PATH,
+    SYMLINK,
+    HARDLINK,
 ];
 
 /// Something wrong on the directory path of a pidfile.
@@ -365,27 +381,23 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
-            let mut f = Finding::new(
-                "unsafe-path",
-                &subject,
-                format!("{}{more}", first.describe()),
-            )
-            .with(
-                "problems",
-                serde_json::Value::Array(problems.iter().map(PathProblem::evidence).collect()),
-            );
+            let mut f = Finding::new(UNSAFE_PATH, &subject, format!("{}{more}", first.describe()))
+                .with(
+                    "problems",
+                    serde_json::Value::Array(problems.iter().map(PathProblem::evidence).collect()),
+                );
             if only_unverified {
                 f = f.severity(Severity::Unknown);
             }
             found.push(f);
         }
     }
-    let mut reasons: Vec<&'static str> = Vec::new();
+    let mut reasons: Vec<Code> = Vec::new();
     for code in TRUST_CODES {
         let here = found.iter().any(|f| f.code == *code)
-            || (*code == "symlink" && matches!(entry.read, ReadOutcome::Symlink { .. }));
+            || (*code == SYMLINK && matches!(entry.read, ReadOutcome::Symlink { .. }));
         if here {
-            reasons.push(code);
+            reasons.push(*code);
         }
     }
     if at_path.is_none() {
@@ -394,7 +406,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                 .findings
                 .iter()
                 .map(|f| f.code)
-                .filter(|c| matches!(*c, "missing-pidfile" | "unreadable")),
+                .filter(|c| [MISSING_PIDFILE, UNREADABLE].contains(c)),
         );
     }
     entry.trusted = at_path.is_some() && reasons.is_empty();
@@ -408,7 +420,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
     if f.mode & 0o002 != 0 {
         out.push(
             Finding::new(
-                "world-writable",
+                WORLD_WRITABLE,
                 subject,
                 format!("mode {mode}: any user can change the PID"),
             )
@@ -417,7 +429,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
     } else if f.mode & 0o020 != 0 {
         out.push(
             Finding::new(
-                "group-writable",
+                GROUP_WRITABLE,
                 subject,
                 format!("mode {mode}: members of group {} can change the PID", f.gid),
             )
@@ -428,7 +440,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
     if f.nlink > 1 {
         out.push(
             Finding::new(
-                "hardlink",
+                HARDLINK,
                 subject,
                 format!("the file has {} hard links", f.nlink),
             )
@@ -445,7 +457,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
             if !uids.contains(&f.uid) {
                 out.push(
                     Finding::new(
-                        "insecure-owner",
+                        INSECURE_OWNER,
                         subject,
                         format!(
                             "owned by uid {}, but PID {} ({}) runs as uid {}: that user can make root signal any process",
@@ -466,13 +478,13 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
 
 /// Turns a `stale` verdict into `foreign-namespace` when the PID may live in another namespace.
 fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
-    if entry.state != State::Stale || entry.findings.iter().any(|f| f.code == "previous-boot") {
+    if entry.state() != State::Stale || entry.findings.iter().any(|f| f.code == PREVIOUS_BOOT) {
         return;
     }
     let Some(pid) = entry.pid else { return };
     let finding = if let Some(n) = cx.trust.inner(cx).get(&(pid as i32)) {
         Finding::new(
-            "foreign-namespace",
+            FOREIGN_NAMESPACE,
             subject,
             format!(
                 "no process has PID {pid} in this PID namespace, but process {} has PID {pid} in a nested one (NSpid {}): the file may have been written there",
@@ -495,7 +507,7 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
         };
         let f = if let Some(start) = predates {
             Finding::new(
-                "foreign-namespace",
+                FOREIGN_NAMESPACE,
                 subject,
                 format!("no process has PID {pid} here, but this /proc is a nested PID namespace and the file predates it: it was written from another namespace"),
             )
@@ -504,7 +516,7 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
         } else {
             match view.last_pid {
                 Some(last) if pid > last => Finding::new(
-                    "foreign-namespace",
+                    FOREIGN_NAMESPACE,
                     subject,
                     format!("no process has PID {pid} here, but this /proc is a nested PID namespace that never allocated it (last PID {last}): it may belong to an ancestor namespace"),
                 )
@@ -518,7 +530,6 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
             None => f,
         }
     };
-    entry.findings.retain(|f| f.code != "stale");
-    entry.state = State::Unknown;
+    entry.facts.foreign_namespace = true;
     entry.findings.push(finding.with("pid", pid));
 }

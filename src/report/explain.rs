@@ -1,10 +1,11 @@
 //! `pidaudit explain`: the catalogue of finding codes.
 
-use crate::finding::CodeDoc;
+use crate::model::Code;
 use std::io::Write;
 
 /// Prints one code's documentation.
-pub fn one(doc: &CodeDoc, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn one(code: Code, out: &mut dyn Write) -> std::io::Result<()> {
+    let doc = code.doc();
     writeln!(out, "{} [{}]", doc.code, doc.severity)?;
     writeln!(out, "  {}", doc.summary)?;
     writeln!(out)?;
@@ -14,12 +15,10 @@ pub fn one(doc: &CodeDoc, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Prints every code with its default severity and summary.
-pub fn all(out: &mut dyn Write) -> std::io::Result<()> {
-    let width = crate::checks::catalogue()
-        .map(|d| d.code.len())
-        .max()
-        .unwrap_or(0);
-    for doc in crate::checks::catalogue() {
+pub fn all(codes: &[Code], out: &mut dyn Write) -> std::io::Result<()> {
+    let width = codes.iter().map(|c| c.as_str().len()).max().unwrap_or(0);
+    for c in codes {
+        let doc = c.doc();
         writeln!(
             out,
             "{:width$}  {:7}  {}",

@@ -1,8 +1,9 @@
 //! The human report: grouped by pidfile, a one-line summary, colour only when asked or on a terminal.
 
-use crate::audit::{PidfileReport, Report, State};
+use super::model::{Counts, LockReport, PidfileReport};
+use super::{RunInfo, Sink};
 use crate::config::{Config, Verbosity};
-use crate::finding::{Finding, Severity};
+use crate::model::{Finding, Severity, State};
 use owo_colors::{OwoColorize, Style};
 use std::io::Write;
 
@@ -40,26 +41,54 @@ impl Paint {
     }
 }
 
-/// Renders the report for people.
-pub fn render(config: &Config, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let paint = Paint { on: config.color };
-    for p in &report.pidfiles {
-        if config.verbosity == Verbosity::Quiet && p.findings.is_empty() {
-            continue;
+/// The human report as a sink: each pidfile is written as it arrives, the findings about no
+/// single pidfile and the summary at the end.
+pub struct Human<'a> {
+    config: &'a Config,
+    paint: Paint,
+    counts: Counts,
+    other: Vec<Finding>,
+}
+
+impl<'a> Human<'a> {
+    pub fn new(config: &'a Config) -> Human<'a> {
+        Human {
+            config,
+            paint: Paint { on: config.color },
+            counts: Counts::default(),
+            other: Vec::new(),
         }
-        pidfile(&paint, config, p, out)?;
     }
-    if !report.system_findings.is_empty() {
-        writeln!(
-            out,
-            "{}",
-            paint.style("other findings", Style::new().bold())
-        )?;
-        for f in &report.system_findings {
-            finding(&paint, config, f, out)?;
+}
+
+impl Sink for Human<'_> {
+    fn pidfile(&mut self, p: PidfileReport, out: &mut dyn Write) -> std::io::Result<()> {
+        self.counts.pidfile(&p);
+        if self.config.verbosity == Verbosity::Quiet && p.findings.is_empty() {
+            return Ok(());
         }
+        pidfile(&self.paint, self.config, &p, out)
     }
-    summary(&paint, report, out)
+
+    fn finding(&mut self, f: Finding, _: &mut dyn Write) -> std::io::Result<()> {
+        self.counts.finding(&f);
+        self.other.push(f);
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &RunInfo, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.other.is_empty() {
+            writeln!(
+                out,
+                "{}",
+                self.paint.style("other findings", Style::new().bold())
+            )?;
+            for f in &self.other {
+                finding(&self.paint, self.config, f, out)?;
+            }
+        }
+        summary(&self.paint, &self.counts, out)
+    }
 }
 
 fn pidfile(
@@ -107,10 +136,7 @@ fn pidfile(
     Ok(())
 }
 
-fn lock_line(
-    lock: &crate::system::holders::LockReport,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+fn lock_line(lock: &LockReport, out: &mut dyn Write) -> std::io::Result<()> {
     if !lock.locked {
         return writeln!(out, "    lock: none");
     }
@@ -163,15 +189,15 @@ fn finding(
     Ok(())
 }
 
-fn summary(paint: &Paint, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let n = report.pidfiles.len();
-    let states: Vec<String> = report
-        .by_state()
-        .into_iter()
-        .filter(|(_, c)| *c > 0)
+fn summary(paint: &Paint, counts: &Counts, out: &mut dyn Write) -> std::io::Result<()> {
+    let n = counts.pidfiles;
+    let states: Vec<String> = counts
+        .by_state
+        .iter()
+        .filter(|(_, c)| **c > 0)
         .map(|(s, c)| format!("{c} {s}"))
         .collect();
-    let sev = report.by_severity();
+    let sev = &counts.by_severity;
     let findings: Vec<String> = Severity::ALL
         .iter()
         .filter(|s| sev.get(s.as_str()).copied().unwrap_or(0) > 0)

@@ -1,7 +1,7 @@
 //! The JSON report: one versioned document (schema in `schema/pidaudit.schema.json`).
 
-use crate::audit::{PidfileReport, Report};
-use crate::finding::Finding;
+use super::model::{PidfileReport, Report};
+use crate::model::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -10,9 +10,10 @@
 //! Text is escaped for XML 1.0; characters XML 1.0 cannot carry (controls other than tab, line feed
 //! and carriage return; U+FFFE, U+FFFF) are written as `\xNN` / `\u{NNNN}` text.
 
-use crate::audit::Report;
-use crate::cli::FailOn;
-use crate::finding::{Finding, Severity};
+use super::Report;
+use crate::config::FailOn;
+use crate::exit::fails;
+use crate::model::{Finding, Severity};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -108,7 +109,7 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
             .findings
             .iter()
             .copied()
-            .filter(|f| fail_on.fails(f.severity))
+            .filter(|f| fails(fail_on, f.severity))
             .collect();
         let mut out_lines: Vec<String> = Vec::new();
         if !case.observed.is_empty() {
@@ -120,12 +121,12 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
             out_lines.extend(
                 case.findings
                     .iter()
-                    .filter(|f| !fail_on.fails(f.severity))
+                    .filter(|f| !fails(fail_on, f.severity))
                     .map(|f| finding_text(f)),
             );
             format!(
                 "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-                escape(worst.code),
+                escape(worst.code.as_str()),
                 escape(&worst.message),
                 escape(&text.join("\n"))
             )

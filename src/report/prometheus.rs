@@ -6,8 +6,8 @@
 //! (informational findings such as `unlocked` would give every daemon a series), at most
 //! [`MAX_PATH_SERIES`] of them (worst first); `pidaudit_pidfile_series_omitted` counts the rest.
 
-use crate::audit::{PidfileReport, Report};
-use crate::finding::Severity;
+use super::model::{PidfileReport, Report};
+use crate::model::Severity;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -135,7 +135,7 @@ pub fn exposition(report: &Report) -> String {
     e.sample(
         "pidaudit_problem_pidfiles",
         &[],
-        super::problem_pidfiles(report) as f64,
+        report.problem_pidfiles() as f64,
     );
 
     e.family(
@@ -143,10 +143,12 @@ pub fn exposition(report: &Report) -> String {
         "Findings of the last scan, by code and severity (every known code, zeros included).",
     );
     let mut findings: BTreeMap<(&str, &str), usize> = crate::checks::catalogue()
-        .map(|d| ((d.code, d.severity.as_str()), 0))
+        .map(|c| ((c.as_str(), c.default_severity().as_str()), 0))
         .collect();
     for f in report.findings() {
-        *findings.entry((f.code, f.severity.as_str())).or_default() += 1;
+        *findings
+            .entry((f.code.as_str(), f.severity.as_str()))
+            .or_default() += 1;
     }
     for ((code, severity), count) in &findings {
         e.sample(
@@ -172,7 +174,9 @@ pub fn exposition(report: &Report) -> String {
     for p in with_findings {
         let mut per_code: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for f in p.findings.iter().filter(|f| f.severity > Severity::Info) {
-            *per_code.entry((f.code, f.severity.as_str())).or_default() += 1;
+            *per_code
+                .entry((f.code.as_str(), f.severity.as_str()))
+                .or_default() += 1;
         }
         for ((code, severity), count) in per_code {
             e.sample(
@@ -203,8 +207,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::State;
-    use crate::finding::Finding;
+    use crate::checks::liveness::STALE;
+    use crate::model::Finding;
+    use crate::model::State;
     use std::time::{Duration, SystemTime};
 
     /// Backslash, double quote and line feed are escaped in label values; nothing else is.
@@ -230,7 +235,7 @@ mod tests {
             trusted: true,
             trust_reasons: Vec::new(),
             findings: sev
-                .map(|s| vec![Finding::new("stale", path, "m").severity(s)])
+                .map(|s| vec![Finding::new(STALE, path, "m").severity(s)])
                 .unwrap_or_default(),
         }
     }

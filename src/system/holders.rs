@@ -43,7 +43,7 @@ use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// The most bytes read from `/proc/locks` (about 60 bytes a lock: a million locks).
 pub const LOCKS_READ_CAP: usize = 64 << 20;
@@ -65,7 +65,6 @@ pub struct LockTable {
     /// Processes whose descriptors were searched for a lock.
     probed: Mutex<HashSet<i32>>,
     fdinfo: Mutex<HashMap<(i32, i32), Arc<FdLocks>>>,
-    family: OnceLock<Family>,
 }
 
 /// The locks an fdinfo file lists, or why it could not be read.
@@ -78,13 +77,6 @@ pub struct FdTable {
     pub fds: Result<Vec<(i32, u64, u64)>, Errno>,
     /// More than [`MAX_FDS`] descriptors: the rest were not examined.
     pub truncated: bool,
-}
-
-#[derive(Debug, Default)]
-struct Family {
-    children: HashMap<i32, Vec<i32>>,
-    session: HashMap<i32, Vec<i32>>,
-    pgrp: HashMap<i32, Vec<i32>>,
 }
 
 /// A process found holding a lock.
@@ -184,7 +176,6 @@ impl LockTable {
             fds: Mutex::new(HashMap::new()),
             probed: Mutex::new(HashSet::new()),
             fdinfo: Mutex::new(HashMap::new()),
-            family: OnceLock::new(),
         }
     }
 
@@ -269,7 +260,7 @@ impl LockTable {
                 }
             }
             if holders.is_empty() && line.kind.follows_descriptor() {
-                let family = self.family(snap);
+                let tree = snap.tree();
                 let mut more: Vec<i32> = Vec::new();
                 for parent in [
                     recorded.map(|p| p.pid()),
@@ -278,11 +269,10 @@ impl LockTable {
                 .into_iter()
                 .flatten()
                 {
-                    more.extend(family.children.get(&parent).into_iter().flatten());
+                    more.extend(tree.children(parent));
                 }
                 if let (Some(gone), false) = (line.acquirer(), acquirer_alive) {
-                    more.extend(family.session.get(&gone).into_iter().flatten());
-                    more.extend(family.pgrp.get(&gone).into_iter().flatten());
+                    more.extend(tree.in_session_or_group(gone));
                 }
                 let more: Vec<Arc<Process>> =
                     more.iter().filter_map(|p| snap.get(*p)).cloned().collect();
@@ -427,27 +417,6 @@ impl LockTable {
         lock(&self.fdinfo).insert((pid, fd), Arc::clone(&l));
         l
     }
-
-    fn family(&self, snap: &Snapshot) -> &Family {
-        self.family.get_or_init(|| {
-            let mut f = Family::default();
-            for p in snap.processes() {
-                let s = &p.stat;
-                f.children.entry(s.ppid).or_default().push(s.pid);
-                f.session.entry(s.session).or_default().push(s.pid);
-                f.pgrp.entry(s.pgrp).or_default().push(s.pid);
-            }
-            for v in f
-                .children
-                .values_mut()
-                .chain(f.session.values_mut())
-                .chain(f.pgrp.values_mut())
-            {
-                v.sort_unstable();
-            }
-            f
-        })
-    }
 }
 
 struct Budget {
@@ -568,84 +537,5 @@ fn identify(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<(u64, u64), Er
         Err(Errno::NOSYS) => rustix::fs::statat(dir, name, AtFlags::empty())
             .map(|st| (st.st_dev as u64, st.st_ino as u64)),
         Err(e) => Err(e),
-    }
-}
-
-/// The lock facts of one pidfile as reports show them.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct LockReport {
-    pub locked: bool,
-    /// `flock`, `posix`, `ofd`, `lease` (`delegation`, `access`, `unknown` for rarer kinds): of the
-    /// first lock with a known holder, else of the first lock.
-    pub kind: Option<&'static str>,
-    /// `read` or `write` (`unlock` for a lease being broken).
-    pub mode: Option<&'static str>,
-    /// Every process found holding a lock on the file.
-    pub holders: Vec<HolderReport>,
-    /// The PID `/proc/locks` names for a lock when it is not among that lock's holders (an exited or
-    /// reused acquirer of an inherited flock).
-    pub reported_pid: Option<i32>,
-    /// Requests blocked on the file's locks.
-    pub waiters: Vec<WaiterReport>,
-}
-
-/// A holder as reports show it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct HolderReport {
-    pub pid: i32,
-    pub comm: String,
-    /// The descriptor the lock is held through; `null` when the holder's descriptors could not be
-    /// read and it is taken from `/proc/locks` unverified, or when the holder is the recorded PID
-    /// owning a POSIX lock and the descriptor was not looked up (without `--verbose`).
-    pub fd: Option<i32>,
-}
-
-/// A blocked request as reports show it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct WaiterReport {
-    /// `-1` for OFD lock requests.
-    pub pid: i32,
-    pub kind: &'static str,
-    pub mode: &'static str,
-}
-
-impl FileLocks {
-    /// The facts as reports show them.
-    pub fn report(&self) -> LockReport {
-        let main = self
-            .locks
-            .iter()
-            .find(|l| !l.holders.is_empty())
-            .or(self.locks.first());
-        LockReport {
-            locked: self.locked(),
-            kind: main.map(|l| l.lock.line.kind.as_str()),
-            mode: main.map(|l| l.lock.line.mode.as_str()),
-            holders: self
-                .holders()
-                .into_iter()
-                .map(|h| HolderReport {
-                    pid: h.pid(),
-                    comm: h.process.stat.comm.clone(),
-                    fd: h.fd,
-                })
-                .collect(),
-            reported_pid: self.locks.iter().find_map(|l| {
-                l.lock
-                    .line
-                    .acquirer()
-                    .filter(|a| !l.holders.iter().any(|h| h.pid() == *a))
-            }),
-            waiters: self
-                .locks
-                .iter()
-                .flat_map(|l| l.lock.waiters.iter())
-                .map(|w| WaiterReport {
-                    pid: w.line.pid,
-                    kind: w.line.kind.as_str(),
-                    mode: w.line.mode.as_str(),
-                })
-                .collect(),
-        }
     }
 }

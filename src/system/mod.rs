@@ -8,6 +8,7 @@
 
 pub mod details;
 pub mod holders;
+pub mod identity;
 pub mod locks;
 pub mod ns;
 pub mod stat;
@@ -308,7 +309,7 @@ fn read_stats(proc: &OwnedFd, pids: &[i32]) -> Vec<Process> {
             .ok()?;
         Some(Process::new(stat))
     };
-    crate::parallel::map(pids, one)
+    crate::util::parallel::map(pids, one)
         .into_iter()
         .flatten()
         .collect()

@@ -109,7 +109,7 @@ pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
         ns_of(1)
     };
     let pids: Vec<i32> = snapshot.processes().map(|p| p.pid()).collect();
-    let statuses = crate::parallel::map(&pids, |pid| {
+    let statuses = crate::util::parallel::map(&pids, |pid| {
         // Kernel threads (children of kthreadd, PID 2) all live in the initial namespace.
         let kthread = snapshot
             .get(*pid)

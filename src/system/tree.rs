@@ -1,7 +1,9 @@
-//! Indexes over the snapshot's processes, built once per run on first use: children by parent,
-//! processes by `comm`, and members by session and process group. They keep the instance checks
-//! O(pidfiles + processes): a check looks up the few processes that could matter instead of scanning
-//! all of them for every pidfile. Pure: built from parsed `stat` lines, no I/O.
+//! The one process-tree index over the snapshot, built once per run on first use: children by
+//! parent, processes by `comm`, and members by session and process group. It serves the instance
+//! survey (tracked trees, duplicates, orphans) and the lock-holder search (children of the
+//! acquirer, members of an exited acquirer's session or group), keeping both O(pidfiles +
+//! processes): they look up the few processes that could matter instead of scanning all of them for
+//! every pidfile. Pure: built from parsed `stat` lines, no I/O.
 
 use super::Stat;
 use std::collections::{HashMap, HashSet};

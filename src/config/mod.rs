@@ -1,8 +1,15 @@
-//! Validated configuration: raw command-line options become a [`Config`] before any work starts.
+//! Validated configuration: raw options ([`Options`], filled by the command line) become a
+//! [`Config`] before any work starts. Nothing here knows clap or a renderer: the output format,
+//! the fail-on threshold and colour are plain settings, Nagios ranges live in [`range`], the
+//! expectations manifest in [`manifest`].
 
-use crate::cli::{ColorChoice, FailOn, OutputFormat, ScanArgs};
+pub mod manifest;
+pub mod range;
+
 use crate::discover;
+use crate::model::Code;
 use globset::{Glob, GlobSetBuilder};
+use range::{Range, Thresholds};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,13 +25,79 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// The output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Grouped by pidfile, for people; colour on a terminal.
+    Human,
+    /// One versioned JSON document.
+    Json,
+    /// A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Nagios,
+    /// The Prometheus text exposition format (gauges).
+    Prometheus,
+    /// JUnit XML for CI systems: one test case per pidfile.
+    Junit,
+}
+
+/// The severity from which findings fail a run (`--fail-on`; the policy is `exit::fails`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+/// When to colour the human report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The options as given, before validation.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub paths: Vec<PathBuf>,
+    pub format: OutputFormat,
+    pub fail_on: FailOn,
+    pub select: Vec<String>,
+    pub ignore: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_depth: Option<usize>,
+    pub proc_root: PathBuf,
+    pub color: ColorChoice,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub expect: Option<PathBuf>,
+    pub started_after: Option<String>,
+    pub textfile: Option<PathBuf>,
+    pub warning: Option<String>,
+    pub critical: Option<String>,
+}
+
+/// Which finding codes a report shows (`--select`, `--ignore`).
+#[derive(Clone, Debug, Default)]
+pub struct CodeFilter {
+    pub select: Option<BTreeSet<Code>>,
+    pub ignore: BTreeSet<Code>,
+}
+
+impl CodeFilter {
+    /// Whether findings with this code are shown.
+    pub fn keeps(&self, code: Code) -> bool {
+        self.select.as_ref().is_none_or(|s| s.contains(&code)) && !self.ignore.contains(&code)
+    }
+}
+
 /// Everything a run needs, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub discover: discover::Options,
     pub proc_root: PathBuf,
-    pub select: Option<BTreeSet<String>>,
-    pub ignore: BTreeSet<String>,
+    pub filter: CodeFilter,
     pub fail_on: FailOn,
     pub format: OutputFormat,
     pub color: bool,
@@ -33,13 +106,13 @@ pub struct Config {
     /// where a check needs them.
     pub details: bool,
     /// The expectations manifest (`--expect`), validated.
-    pub expect: Option<crate::expect::Manifest>,
+    pub expect: Option<manifest::Manifest>,
     /// `--started-after`: audited daemons must have started after it.
     pub started_after: Option<std::time::SystemTime>,
     /// `--textfile DIR`: also write the Prometheus metrics to `DIR/pidaudit.prom`.
     pub textfile: Option<PathBuf>,
     /// `-w` / `-c` (Nagios mode only).
-    pub thresholds: crate::report::nagios::Thresholds,
+    pub thresholds: Thresholds,
 }
 
 /// A usage error, reported with exit status 2.
@@ -54,22 +127,30 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-fn codes(list: &[String], flag: &str) -> Result<BTreeSet<String>, UsageError> {
+/// Finds the code a user named; the catalogue belongs to the checks, which come later in the
+/// pipeline, so the caller passes it in.
+pub type CodeLookup<'a> = &'a dyn Fn(&str) -> Option<Code>;
+
+fn codes(
+    list: &[String],
+    flag: &str,
+    lookup: CodeLookup<'_>,
+) -> Result<BTreeSet<Code>, UsageError> {
     let mut out = BTreeSet::new();
-    for code in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        if crate::checks::doc(code).is_none() {
-            return Err(UsageError(format!(
-                "{flag}: unknown finding code '{code}' (`pidaudit explain` lists them)"
-            )));
-        }
-        out.insert(code.to_string());
+    for name in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        let code = lookup(name).ok_or_else(|| {
+            UsageError(format!(
+                "{flag}: unknown finding code '{name}' (`pidaudit explain` lists them)"
+            ))
+        })?;
+        out.insert(code);
     }
     Ok(out)
 }
 
 impl Config {
-    /// Validates the scan options.
-    pub fn from_args(args: &ScanArgs) -> Result<Config, UsageError> {
+    /// Validates the options; `lookup` resolves finding codes named in `--select`/`--ignore`.
+    pub fn new(args: &Options, lookup: CodeLookup<'_>) -> Result<Config, UsageError> {
         let mut globs = GlobSetBuilder::new();
         for pattern in &args.exclude {
             let glob = Glob::new(pattern).map_err(|e| UsageError(format!("--exclude: {e}")))?;
@@ -84,9 +165,9 @@ impl Config {
         let select = if args.select.is_empty() {
             None
         } else {
-            Some(codes(&args.select, "--select")?)
+            Some(codes(&args.select, "--select", lookup)?)
         };
-        let ignore = codes(&args.ignore, "--ignore")?;
+        let ignore = codes(&args.ignore, "--ignore", lookup)?;
         let color = match args.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -106,7 +187,9 @@ impl Config {
         let started_after = args
             .started_after
             .as_deref()
-            .map(|t| crate::time::parse(t).map_err(|m| UsageError(format!("--started-after: {m}"))))
+            .map(|t| {
+                crate::util::time::parse(t).map_err(|m| UsageError(format!("--started-after: {m}")))
+            })
             .transpose()?;
         let mut paths = args.paths.clone();
         // A manifest's pidfiles are audited (as if named on the command line) even with no PATH.
@@ -121,8 +204,7 @@ impl Config {
                 exclude,
             },
             proc_root: args.proc_root.clone(),
-            select,
-            ignore,
+            filter: CodeFilter { select, ignore },
             fail_on: args.fail_on,
             format: args.format,
             color,
@@ -137,12 +219,12 @@ impl Config {
 }
 
 /// Reads and validates an expectations manifest.
-fn load_manifest(path: &std::path::Path) -> Result<crate::expect::Manifest, UsageError> {
+fn load_manifest(path: &std::path::Path) -> Result<manifest::Manifest, UsageError> {
     let bytes =
         std::fs::read(path).map_err(|e| UsageError(format!("--expect {}: {e}", path.display())))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| UsageError(format!("--expect {}: not UTF-8", path.display())))?;
-    crate::expect::parse(&text, path, |name| {
+    manifest::parse(&text, path, |name| {
         nix::unistd::User::from_name(name)
             .ok()
             .flatten()
@@ -152,8 +234,7 @@ fn load_manifest(path: &std::path::Path) -> Result<crate::expect::Manifest, Usag
 }
 
 /// Parses `-w` / `-c` (Nagios ranges); they apply only to `--format nagios`.
-fn thresholds(args: &ScanArgs) -> Result<crate::report::nagios::Thresholds, UsageError> {
-    use crate::report::nagios::{Range, Thresholds};
+fn thresholds(args: &Options) -> Result<Thresholds, UsageError> {
     let parse = |flag: &str, v: &Option<String>| {
         v.as_deref()
             .map(Range::parse)

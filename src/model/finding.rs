@@ -1,5 +1,6 @@
 //! Findings: what a check reports, with a stable code, a severity and the evidence it was judged on.
 
+use super::code::Code;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,7 +49,7 @@ pub type Evidence = BTreeMap<&'static str, serde_json::Value>;
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     /// Stable kebab-case code, documented by `pidaudit explain CODE`.
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     /// The pidfile path, or `pid:N` / another name for system-wide findings.
     pub subject: String,
@@ -59,12 +60,8 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with the code's default severity from the catalogue.
-    pub fn new(
-        code: &'static str,
-        subject: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Finding {
-        let severity = crate::checks::default_severity(code);
+    pub fn new(code: Code, subject: impl Into<String>, message: impl Into<String>) -> Finding {
+        let severity = code.default_severity();
         Finding {
             code,
             severity,
@@ -85,17 +82,4 @@ impl Finding {
         self.severity = severity;
         self
     }
-}
-
-/// The documentation of one finding code, as `pidaudit explain` prints it.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct CodeDoc {
-    pub code: &'static str,
-    pub severity: Severity,
-    /// One line: what the finding says.
-    pub summary: &'static str,
-    /// Why it matters.
-    pub why: &'static str,
-    /// What to do about it.
-    pub fix: &'static str,
 }

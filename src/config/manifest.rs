@@ -278,9 +278,9 @@ pub fn parse(
             None => None,
             Some(t) => {
                 let parsed = match t.get_ref() {
-                    Value::Integer(n) if *n >= 0 => crate::time::parse(&n.to_string()),
-                    Value::String(s) => crate::time::parse(s),
-                    Value::Datetime(d) => crate::time::parse(&d.to_string()),
+                    Value::Integer(n) if *n >= 0 => crate::util::time::parse(&n.to_string()),
+                    Value::String(s) => crate::util::time::parse(s),
+                    Value::Datetime(d) => crate::util::time::parse(&d.to_string()),
                     other => Err(format!(
                         "must be RFC 3339 or Unix seconds, not a {}",
                         if matches!(other, Value::Integer(_)) {
@@ -369,7 +369,10 @@ started_after = 1714564800
             .as_ref()
             .unwrap()
             .is_match("nginx: master process"));
-        assert_eq!(crate::time::unix(s.started_after.unwrap()), 1_714_564_800.0);
+        assert_eq!(
+            crate::util::time::unix(s.started_after.unwrap()),
+            1_714_564_800.0
+        );
         let r = &m.services[1];
         assert_eq!(
             (r.instances, r.lock, r.exe.is_none()),
@@ -382,7 +385,7 @@ started_after = 1714564800
     /// The example shipped in `contrib/` is a valid manifest.
     #[test]
     fn shipped_example_parses() {
-        let text = include_str!("../contrib/expect.example.toml");
+        let text = include_str!("../../contrib/expect.example.toml");
         let m = parse(text, Path::new("expect.example.toml"), |_| Some(1000)).unwrap();
         assert_eq!(m.services.len(), 3);
         assert_eq!(m.services[2].user, Some((33, "33".into())));

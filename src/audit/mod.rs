@@ -1,0 +1,114 @@
+//! The judged audit: [`judge`] runs discover -> read -> snapshot -> checks -> resolution and keeps
+//! everything it judged in an [`Audit`]: the entries with their directory fds, facts, trust
+//! verdicts and findings, the system-wide findings, and the snapshot they were judged against.
+//! Commands consume it (scan renders it, repair re-verifies and acts on it); reporters never see
+//! it, only the render model built from it.
+
+use crate::checks::{self, Cx, Entry};
+use crate::config::{CodeFilter, Config};
+use crate::discover;
+use crate::exit::Tally;
+use crate::model::Finding;
+use crate::pidfile::ReadOutcome;
+use crate::system::Snapshot;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Everything one audit judged.
+#[derive(Debug)]
+pub struct Audit {
+    pub host: String,
+    pub generated_at: SystemTime,
+    pub duration: Duration,
+    /// The roots that were walked.
+    pub roots: Vec<PathBuf>,
+    /// Every pidfile, sorted by path, with its final facts and findings (before `--select` and
+    /// `--ignore`, which only filter what is shown).
+    pub entries: Vec<Entry>,
+    /// Findings about no single pidfile (unreadable directories, `/proc` problems, lock tables).
+    pub system_findings: Vec<Finding>,
+    /// The process table the entries were judged against.
+    pub snapshot: Snapshot,
+    /// Whether every live process's details were read for the report (`--verbose`).
+    pub details: bool,
+    /// The codes shown (`--select`, `--ignore`); the entries keep every finding.
+    pub filter: CodeFilter,
+}
+
+impl Audit {
+    /// The findings shown about one entry.
+    pub fn shown<'a>(
+        &'a self,
+        findings: &'a [Finding],
+    ) -> impl Iterator<Item = &'a Finding> + Clone {
+        findings.iter().filter(|f| self.filter.keeps(f.code))
+    }
+
+    /// What the exit policies need of the findings shown.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for e in &self.entries {
+            t.pidfile(self.shown(&e.findings).map(|f| f.severity));
+        }
+        for f in self.shown(&self.system_findings) {
+            t.system(f.severity);
+        }
+        t
+    }
+}
+
+/// Runs the whole audit.
+pub fn judge(config: &Config) -> Audit {
+    let started = Instant::now();
+    let generated_at = SystemTime::now();
+    // The /proc snapshot and the pidfiles are independent: read them at the same time, so the serial
+    // parts of each (the directory walk, listing /proc) overlap with the other's reads. A process
+    // started meanwhile is looked up in /proc directly (`Snapshot::lookup`).
+    let (discovery, reads, snapshot) = std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
+        let discovery = discover::discover(&config.discover);
+        let reads = crate::util::parallel::map(&discovery.candidates, |c| {
+            crate::pidfile::read_at(&*c.dir, &c.name)
+        });
+        let snapshot = snapshot
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (discovery, reads, snapshot)
+    });
+    snapshot.set_eager(config.details);
+    let mut entries: Vec<Entry> =
+        Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
+    entries.extend(
+        discovery
+            .candidates
+            .iter()
+            .zip(reads)
+            // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
+            .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
+            .map(|(c, r)| Entry::new(c, r)),
+    );
+    entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let system_findings = {
+        let cx = Cx {
+            snapshot: &snapshot,
+            config,
+            trust: Default::default(),
+        };
+        checks::run(&cx, &mut entries, &discovery.problems)
+    };
+    Audit {
+        host: rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        generated_at,
+        duration: started.elapsed(),
+        roots: discovery.roots,
+        entries,
+        system_findings,
+        snapshot,
+        details: config.details,
+        filter: config.filter.clone(),
+    }
+}

@@ -1,0 +1,5 @@
+//! Commands: each a thin function from a validated configuration to an outcome the command line
+//! renders. They judge and act; they never print.
+
+pub mod explain;
+pub mod scan;

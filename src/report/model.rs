@@ -1,0 +1,270 @@
+//! The render model: what reporters see of an audit, built from the judged [`Audit`] by
+//! [`Report::from`]. Findings are filtered by `--select`/`--ignore` here, never in a reporter.
+
+use crate::audit::Audit;
+use crate::checks::Entry;
+use crate::model::{Code, Finding, Severity, State};
+use crate::pidfile::FileFacts;
+use crate::system::holders::FileLocks;
+use crate::system::Snapshot;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// What a report shows of a process.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    pub state: String,
+    pub comm: String,
+    /// Read only when a check needed it, or with `--verbose`.
+    pub exe: Option<String>,
+    pub cmdline: Option<Vec<String>>,
+    pub uid: Option<u32>,
+    /// Unix seconds.
+    pub start_time: Option<f64>,
+}
+
+/// What a report shows of a pidfile.
+#[derive(Clone, Debug, Serialize)]
+pub struct PidfileReport {
+    pub path: String,
+    pub state: State,
+    pub pid: Option<u32>,
+    pub file: Option<FileFacts>,
+    pub process: Option<ProcessInfo>,
+    pub lock: Option<LockReport>,
+    pub findings: Vec<Finding>,
+    /// Whether repairs may act on this pidfile.
+    pub trusted: bool,
+    /// The finding codes that make it untrusted (all of them, whatever `--select`/`--ignore` show).
+    pub trust_reasons: Vec<Code>,
+}
+
+/// Everything a reporter renders.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub host: String,
+    pub generated_at: SystemTime,
+    pub duration: Duration,
+    pub roots: Vec<PathBuf>,
+    pub pidfiles: Vec<PidfileReport>,
+    /// Findings not about one pidfile (unreadable directories, /proc problems).
+    pub system_findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Every finding, pidfile findings first.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.pidfiles
+            .iter()
+            .flat_map(|p| p.findings.iter())
+            .chain(self.system_findings.iter())
+    }
+
+    /// The counts the summaries show.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for p in &self.pidfiles {
+            c.pidfile(p);
+        }
+        for f in &self.system_findings {
+            c.finding(f);
+        }
+        c
+    }
+
+    pub fn by_state(&self) -> BTreeMap<&'static str, usize> {
+        self.counts().by_state
+    }
+
+    pub fn by_severity(&self) -> BTreeMap<&'static str, usize> {
+        self.counts().by_severity
+    }
+
+    /// The most severe finding, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings().map(|f| f.severity).max()
+    }
+
+    /// The number of problem pidfiles (see [`crate::exit::is_problem`]).
+    pub fn problem_pidfiles(&self) -> usize {
+        self.pidfiles.iter().filter(|p| p.is_problem()).count()
+    }
+}
+
+impl PidfileReport {
+    /// Whether this is a problem pidfile (see [`crate::exit::is_problem`]).
+    pub fn is_problem(&self) -> bool {
+        crate::exit::is_problem(self.findings.iter().map(|f| f.severity))
+    }
+}
+
+/// Pidfiles by state and findings by severity, every state and severity present (zero or more).
+#[derive(Clone, Debug)]
+pub struct Counts {
+    pub pidfiles: usize,
+    pub by_state: BTreeMap<&'static str, usize>,
+    pub by_severity: BTreeMap<&'static str, usize>,
+}
+
+impl Default for Counts {
+    fn default() -> Counts {
+        Counts {
+            pidfiles: 0,
+            by_state: State::ALL.iter().map(|s| (s.as_str(), 0)).collect(),
+            by_severity: Severity::ALL.iter().map(|s| (s.as_str(), 0)).collect(),
+        }
+    }
+}
+
+impl Counts {
+    /// Counts one pidfile and its findings.
+    pub fn pidfile(&mut self, p: &PidfileReport) {
+        self.pidfiles += 1;
+        *self.by_state.entry(p.state.as_str()).or_default() += 1;
+        for f in &p.findings {
+            self.finding(f);
+        }
+    }
+
+    /// Counts one finding.
+    pub fn finding(&mut self, f: &Finding) {
+        *self.by_severity.entry(f.severity.as_str()).or_default() += 1;
+    }
+}
+
+impl From<&Audit> for Report {
+    fn from(audit: &Audit) -> Report {
+        let pidfiles = audit
+            .entries
+            .iter()
+            .map(|e| {
+                let mut r = report_entry(&audit.snapshot, audit.details, e);
+                r.findings = audit.shown(&e.findings).cloned().collect();
+                r
+            })
+            .collect();
+        Report {
+            host: audit.host.clone(),
+            generated_at: audit.generated_at,
+            duration: audit.duration,
+            roots: audit.roots.clone(),
+            pidfiles,
+            system_findings: audit.shown(&audit.system_findings).cloned().collect(),
+        }
+    }
+}
+
+fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport {
+    let process = e.process.as_ref().map(|p| {
+        let d = if details {
+            snapshot.details(p)
+        } else {
+            p.details_if_read()
+        };
+        ProcessInfo {
+            pid: p.stat.pid,
+            ppid: p.stat.ppid,
+            state: p.stat.state.to_string(),
+            comm: p.stat.comm.clone(),
+            exe: d.exe.map(|x| x.display().to_string()),
+            cmdline: d.cmdline.map(<[String]>::to_vec),
+            uid: d.uid(),
+            start_time: snapshot
+                .start_time(&p.stat)
+                .map(|t| (t * 100.0).round() / 100.0),
+        }
+    });
+    PidfileReport {
+        path: e.path.display().to_string(),
+        state: e.state(),
+        pid: e.pid,
+        file: e.facts().copied(),
+        process,
+        lock: e.lock.as_ref().map(LockReport::from),
+        findings: Vec::new(),
+        trusted: e.trusted,
+        trust_reasons: e.trust_reasons.clone(),
+    }
+}
+
+/// The lock facts of one pidfile as reports show them.
+#[derive(Clone, Debug, Serialize)]
+pub struct LockReport {
+    pub locked: bool,
+    /// `flock`, `posix`, `ofd`, `lease` (`delegation`, `access`, `unknown` for rarer kinds): of the
+    /// first lock with a known holder, else of the first lock.
+    pub kind: Option<&'static str>,
+    /// `read` or `write` (`unlock` for a lease being broken).
+    pub mode: Option<&'static str>,
+    /// Every process found holding a lock on the file.
+    pub holders: Vec<HolderReport>,
+    /// The PID `/proc/locks` names for a lock when it is not among that lock's holders (an exited or
+    /// reused acquirer of an inherited flock).
+    pub reported_pid: Option<i32>,
+    /// Requests blocked on the file's locks.
+    pub waiters: Vec<WaiterReport>,
+}
+
+/// A holder as reports show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HolderReport {
+    pub pid: i32,
+    pub comm: String,
+    /// The descriptor the lock is held through; `null` when the holder's descriptors could not be
+    /// read and it is taken from `/proc/locks` unverified, or when the holder is the recorded PID
+    /// owning a POSIX lock and the descriptor was not looked up (without `--verbose`).
+    pub fd: Option<i32>,
+}
+
+/// A blocked request as reports show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaiterReport {
+    /// `-1` for OFD lock requests.
+    pub pid: i32,
+    pub kind: &'static str,
+    pub mode: &'static str,
+}
+
+impl From<&FileLocks> for LockReport {
+    fn from(fl: &FileLocks) -> LockReport {
+        let main = fl
+            .locks
+            .iter()
+            .find(|l| !l.holders.is_empty())
+            .or(fl.locks.first());
+        LockReport {
+            locked: fl.locked(),
+            kind: main.map(|l| l.lock.line.kind.as_str()),
+            mode: main.map(|l| l.lock.line.mode.as_str()),
+            holders: fl
+                .holders()
+                .into_iter()
+                .map(|h| HolderReport {
+                    pid: h.pid(),
+                    comm: h.process.stat.comm.clone(),
+                    fd: h.fd,
+                })
+                .collect(),
+            reported_pid: fl.locks.iter().find_map(|l| {
+                l.lock
+                    .line
+                    .acquirer()
+                    .filter(|a| !l.holders.iter().any(|h| h.pid() == *a))
+            }),
+            waiters: fl
+                .locks
+                .iter()
+                .flat_map(|l| l.lock.waiters.iter())
+                .map(|w| WaiterReport {
+                    pid: w.line.pid,
+                    kind: w.line.kind.as_str(),
+                    mode: w.line.mode.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
