@@ -69,16 +69,11 @@ impl ValueEnum for OutputFormat {
 
 impl ValueEnum for FailOn {
     fn value_variants<'a>() -> &'a [Self] {
-        &[FailOn::Error, FailOn::Warning, FailOn::Info, FailOn::Never]
+        &FailOn::ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(match self {
-            FailOn::Error => "error",
-            FailOn::Warning => "warning",
-            FailOn::Info => "info",
-            FailOn::Never => "never",
-        }))
+        Some(PossibleValue::new(self.as_str()))
     }
 }
 

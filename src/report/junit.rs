@@ -175,17 +175,8 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
          {body}  </testsuite>\n</testsuites>\n",
         escape(&report.host),
         env!("CARGO_PKG_VERSION"),
-        fail_on_name(fail_on),
+        fail_on.as_str(),
     )
-}
-
-fn fail_on_name(f: FailOn) -> &'static str {
-    match f {
-        FailOn::Error => "error",
-        FailOn::Warning => "warning",
-        FailOn::Info => "info",
-        FailOn::Never => "never",
-    }
 }
 
 #[cfg(test)]
