@@ -185,7 +185,8 @@ fn lock_held_by_child_of_recorded_pid() {
     assert_eq!(ev["kind"], "flock");
 }
 
-/// An unrelated process locking a live daemon's pidfile: mismatch, relation `unrelated`.
+/// An unrelated process of a user who could write the file, locking a live daemon's pidfile through
+/// a read-write descriptor: mismatch, relation `unrelated`.
 #[test]
 fn lock_held_by_unrelated_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,7 +195,7 @@ fn lock_held_by_unrelated_process() {
     let other = testd_ids(&[
         "--pidfile",
         pf.to_str().unwrap(),
-        "--readonly",
+        "--no-pidfile-write",
         "--lock",
         "flock",
         "--name",
@@ -390,13 +391,13 @@ fn foreign_user_holds_shared_flock() {
             f["evidence"],
             json!({
                 "pid": d.pid,
-                "daemon_uid": 0,
                 "holder_pid": nobody.pid,
                 "holder_comm": "intruder",
                 "holder_uid": 65534,
                 "holder_fd": nobody.id("fd"),
                 "kind": "flock",
                 "mode": "read",
+                "reason": "read_lock",
             })
         );
     };

@@ -203,10 +203,11 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);
             // A holder of the pidfile's lock is the daemon itself, not a leftover worker.
-            if let Some(lock) = &entry.lock {
-                let holders: Vec<i32> = lock.holders().iter().map(|h| h.pid()).collect();
-                s.workers.retain(|w| !holders.contains(w));
-            }
+            let holders: Vec<i32> = super::locks::proving_holders(cx, entry)
+                .iter()
+                .map(|h| h.pid())
+                .collect();
+            s.workers.retain(|w| !holders.contains(w));
             let index = index.get_or_init(|| CommIndex::build(cx, &tracked_set));
             let (orphans, uncounted) = orphans(cx, entry, &tracked_set, index, &s.workers);
             s.orphans = orphans;
@@ -361,7 +362,9 @@ fn orphans(
     let snap = cx.snapshot;
     let service = service_for(cx, entry).filter(|s| s.has_identity());
     let mut name = super::name::name_tokens(&entry.path);
-    let has_holder = entry.lock.as_ref().is_some_and(|l| !l.holders().is_empty());
+    // Only a lock the daemon could have taken names an instance (see `locks::proof`).
+    let lock_holders = super::locks::proving_holders(cx, entry);
+    let has_holder = !lock_holders.is_empty();
     if service.is_none() && name.is_empty() && !has_holder {
         return (
             Vec::new(),
@@ -388,7 +391,7 @@ fn orphans(
     let recorded = entry.pid.map(|p| p as i32);
     let mut found: Vec<(i32, Found)> = Vec::new();
     // A verified holder of the pidfile's lock is the strongest witness of the real instance.
-    for holder in entry.lock.iter().flat_map(|l| l.holders()) {
+    for holder in lock_holders {
         let pid = holder.pid();
         if holder.verified
             && Some(pid) != recorded

@@ -6,9 +6,16 @@
 //! names, the recorded PID, a bounded set of relatives; confirmed by fdinfo `lock:` lines). pidaudit
 //! never takes a lock to find out.
 //!
+//! # Which locks count
+//! Any user who can open the file can lock it. Only a lock the daemon could have taken counts as
+//! the daemon's ([`proof`]): a write lock, held through a descriptor opened for writing, by a
+//! process whose uid could have written the file. Every other lock is evidence only
+//! (`lock-foreign-holder` with the `reason`), never an override, never an instance.
+//!
 //! # Rules
-//! - `unlocked`: the state is `running` and no lock of any kind is on the file's inode (only judged
-//!   when `/proc/locks` was read whole and every line parsed).
+//! - `unlocked`: the state is `running`, the recorded process holds no lock on the file's inode and
+//!   no other process holds one that counts (only judged when `/proc/locks` was read whole and every
+//!   line parsed).
 //! - `lock-holder-mismatch`: the file is locked, the recorded PID is not among the holders, and that
 //!   is known: the recorded PID is not running (stale, zombie), or its descriptors were read and show no
 //!   such lock. The evidence says how each holder relates to the recorded PID (`parent`, `child`,
@@ -26,8 +33,9 @@
 //!   the lock object shows the holder.
 //! - `inherited-lock`: a lock's acquirer (the PID `/proc/locks` prints) exited or no longer holds it,
 //!   while the lock lives on in a process that inherited the descriptor.
-//! - `lock-foreign-holder`: the state is `running` and a holder's real UID differs from the recorded
-//!   process's.
+//! - `lock-foreign-holder`: a lock that does not count, held by another process than the running
+//!   daemon; or, the state being `running`, a counting lock's holder's real UID differs from the
+//!   recorded process's.
 //! - `replaced-while-locked` (across pidfiles): a live process holds a lock on a file that is not any
 //!   audited pidfile's current inode, and its descriptor's link (`/proc/PID/fd/N`) names an audited
 //!   pidfile's path (usually with ` (deleted)`): the file was deleted or replaced while locked. Only
@@ -41,7 +49,7 @@ use crate::model::State;
 use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::ReadOutcome;
 use crate::system::holders::{FileLocks, Holder, ResolvedLock};
-use crate::system::locks::{Lock, LockKind};
+use crate::system::locks::{Lock, LockKind, LockMode};
 use crate::system::{Process, Snapshot};
 use rustix::io::Errno;
 use serde_json::{json, Value};
@@ -81,7 +89,7 @@ pub const REPLACED_WHILE_LOCKED: Code = Code::new(&CodeDoc {
 pub const LOCK_FOREIGN_HOLDER: Code = Code::new(&CodeDoc {
     code: "lock-foreign-holder",
     severity: Severity::Warning,
-    summary: "A process of another user holds a lock on the pidfile.",
+    summary: "A lock on the pidfile proves nothing about the daemon (a read lock, a read-only descriptor), or a process of another user holds one.",
     why: "Any user who can open a file can lock it: a foreign lock can keep the daemon from starting or make tools believe it runs (a denial of service, cf. CVE-2022-1348). It can also be a monitoring tool misbehaving.",
     fix: "Check the holder named in the evidence; make the pidfile and its directory readable only by the daemon's user (mode 0644 lets everyone open, and so lock, it; 0600 or a private directory does not).",
 });
@@ -131,56 +139,133 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     entry.lock = Some(fl);
 }
 
+/// Why a held lock is not evidence that the daemon holds it, if it is not. Any process that can
+/// open the file can lock it: a read lock, or any lock through a descriptor opened read-only, can
+/// be taken by every user who can read the file. Only a write lock, held through a descriptor
+/// opened for writing, by a process whose uid could have written the file (root, or the file's
+/// owner) counts as the daemon's lock.
+pub fn proof(
+    cx: &Cx<'_>,
+    l: &ResolvedLock,
+    h: &Holder,
+    file_uid: Option<u32>,
+) -> Result<(), &'static str> {
+    if l.lock.line.mode != LockMode::Write {
+        return Err("read_lock");
+    }
+    match h.write_fd {
+        Some(true) => {}
+        Some(false) => return Err("read_only_descriptor"),
+        None => return Err("descriptor_unknown"),
+    }
+    match file_uid {
+        // A root-owned file was written by root; a daemon may drop privileges after writing it,
+        // keeping the descriptor it opened for writing.
+        Some(0) => Ok(()),
+        Some(owner) => match cx.snapshot.status(&h.process).and_then(|s| s.uid()) {
+            Some(uid) if uid == 0 || uid == owner => Ok(()),
+            Some(_) => Err("foreign_uid"),
+            None => Err("uid_unknown"),
+        },
+        None => Err("file_unknown"),
+    }
+}
+
+/// The processes whose lock on the entry's file proves them the daemon (see [`proof`]).
+pub fn proving_holders<'e>(cx: &Cx<'_>, entry: &'e Entry) -> Vec<&'e Holder> {
+    let Some(fl) = &entry.lock else {
+        return Vec::new();
+    };
+    let uid = entry.facts().map(|f| f.uid);
+    let mut seen = HashSet::new();
+    fl.locks
+        .iter()
+        .flat_map(|l| l.holders.iter().map(move |h| (l, h)))
+        .filter(|(l, h)| proof(cx, l, h, uid).is_ok())
+        .map(|(_, h)| h)
+        .filter(|h| seen.insert(h.pid()))
+        .collect()
+}
+
 fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
     let subject = entry.path.display().to_string();
     let recorded = entry.process.clone();
     let recorded_pid = entry.pid.map(|p| p as i32);
-    if !fl.locked() {
+    let file_uid = entry.facts().map(|f| f.uid);
+    // Every (lock, holder) judged once: the daemon's, or evidence only.
+    let judged: Vec<(&ResolvedLock, &Holder, Result<(), &'static str>)> = fl
+        .locks
+        .iter()
+        .flat_map(|l| l.holders.iter().map(move |h| (l, h)))
+        .map(|(l, h)| (l, h, proof(cx, l, h, file_uid)))
+        .collect();
+    // Also when /proc/locks names it as a flock's acquirer and its descriptors could not be read.
+    let recorded_may_hold =
+        recorded_pid.is_some_and(|r| judged.iter().any(|(_, h, _)| h.pid() == r));
+    // A write lock whose holder was not found may be the daemon's: it is not "unlocked".
+    let daemon_locked = recorded_may_hold
+        || fl
+            .locks
+            .iter()
+            .any(|l| l.lock.line.mode == LockMode::Write && l.holders.is_empty())
+        || judged.iter().any(|(_, _, p)| p.is_ok());
+    if !daemon_locked {
         if entry.state() == State::Running && complete {
             if let Some(p) = &recorded {
-                entry.findings.push(
-                    Finding::new(
-                        UNLOCKED,
-                        &subject,
-                        format!(
-                            "PID {} ({}) is running but nothing holds a lock on its pidfile: nothing stops a second instance",
-                            p.pid(),
-                            p.stat.comm
-                        ),
-                    )
-                    .with("pid", p.pid())
-                    .with("comm", p.stat.comm.clone()),
-                );
+                let mut f = Finding::new(
+                    UNLOCKED,
+                    &subject,
+                    format!(
+                        "PID {} ({}) is running but holds no lock on its pidfile: nothing stops a second instance",
+                        p.pid(),
+                        p.stat.comm
+                    ),
+                )
+                .with("pid", p.pid())
+                .with("comm", p.stat.comm.clone());
+                if fl.locked() {
+                    f = f.with("other_locks", fl.locks.len());
+                }
+                entry.findings.push(f);
             }
         }
+        evidence_only(cx, entry, &subject, &judged, recorded_pid);
         return;
     }
-    let holders = fl.holders();
     let holds = |pid: i32| {
-        fl.locks.iter().any(|l| {
-            l.holders
-                .iter()
-                .any(|h| h.pid() == pid && (h.verified || l.lock.line.kind == LockKind::Posix))
+        judged.iter().any(|(l, h, p)| {
+            h.pid() == pid && p.is_ok() && (h.verified || l.lock.line.kind == LockKind::Posix)
         })
     };
-    // Confirmed in its fdinfo, or a POSIX lock /proc/locks attributes to it (only its owner holds one).
-    let recorded_holds = recorded_pid.is_some_and(holds);
-    // Also when /proc/locks names it as a flock's acquirer and its descriptors could not be read.
-    let recorded_may_hold = recorded_pid.is_some_and(|r| holders.iter().any(|h| h.pid() == r));
-
-    // A lock held by the recorded process itself outweighs a start-time comparison.
-    if recorded_holds {
+    // A lock the recorded process itself holds, as only the daemon could, outweighs a start-time
+    // comparison. Confirmed in its fdinfo, or a POSIX lock /proc/locks attributes to it (only its
+    // owner holds one).
+    if recorded_pid.is_some_and(holds) {
         entry.facts.own_lock = true;
     }
+    let proving: Vec<&Holder> = {
+        let mut seen = HashSet::new();
+        judged
+            .iter()
+            .filter(|(_, _, p)| p.is_ok())
+            .map(|(_, h, _)| *h)
+            .filter(|h| seen.insert(h.pid()))
+            .collect()
+    };
 
     if let Some(rpid) = recorded_pid {
+        let unknown_writer = fl
+            .locks
+            .iter()
+            .any(|l| l.lock.line.mode == LockMode::Write && l.holders.is_empty());
         if !recorded_may_hold
+            && (!proving.is_empty() || unknown_writer)
             && matches!(
                 entry.state(),
                 State::Running | State::Reused | State::Stale | State::Zombie
             )
         {
-            mismatch(cx, entry, &subject, fl, rpid, &holders);
+            mismatch(cx, entry, &subject, fl, rpid, &proving);
         }
     }
 
@@ -188,10 +273,61 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
         inherited(cx, entry, &subject, l);
     }
 
+    evidence_only(cx, entry, &subject, &judged, recorded_pid);
     if entry.state() == State::Running {
         if let Some(rec) = recorded.as_ref() {
             foreign(cx, entry, &subject, fl, rec);
         }
+    }
+}
+
+/// `lock-foreign-holder` for every process whose lock proves nothing about the daemon (a read
+/// lock, a read-only descriptor, another user): evidence, never an override. The recorded process
+/// is left out while it runs as the daemon: its own lock is not foreign.
+fn evidence_only(
+    cx: &Cx<'_>,
+    entry: &mut Entry,
+    subject: &str,
+    judged: &[(&ResolvedLock, &Holder, Result<(), &'static str>)],
+    recorded_pid: Option<i32>,
+) {
+    let mut seen = HashSet::new();
+    for (l, h, p) in judged {
+        let Err(reason) = p else { continue };
+        if (Some(h.pid()) == recorded_pid && entry.state() == State::Running)
+            || !seen.insert(h.pid())
+        {
+            continue;
+        }
+        let why = match *reason {
+            "read_lock" => "any process that can read the file can take a read lock".to_string(),
+            "read_only_descriptor" => {
+                "it holds it through a descriptor opened read-only, which any reader of the file can have".to_string()
+            }
+            "foreign_uid" => "its user could not have written the file".to_string(),
+            _ => "whether it could have written the file is unknown".to_string(),
+        };
+        let uid = cx.snapshot.status(&h.process).and_then(|s| s.uid());
+        entry.findings.push(
+            Finding::new(
+                LOCK_FOREIGN_HOLDER,
+                subject,
+                format!(
+                    "PID {} ({}) holds a {} on the pidfile, which proves nothing about the daemon: {why}",
+                    h.pid(),
+                    h.process.stat.comm,
+                    describe(l)
+                ),
+            )
+            .with("pid", recorded_pid)
+            .with("holder_pid", h.pid())
+            .with("holder_comm", h.process.stat.comm.clone())
+            .with("holder_uid", uid)
+            .with("holder_fd", h.fd)
+            .with("kind", l.lock.line.kind.as_str())
+            .with("mode", l.lock.line.mode.as_str())
+            .with("reason", *reason),
+        );
     }
 }
 
@@ -386,12 +522,15 @@ fn mismatch(
     }
 }
 
+/// `lock-foreign-holder` for a process of another user than the daemon holding a lock that would
+/// otherwise count as the daemon's (the others are reported by [`evidence_only`]).
 fn foreign(cx: &Cx<'_>, entry: &mut Entry, subject: &str, fl: &FileLocks, rec: &Arc<Process>) {
     let snap = cx.snapshot;
+    let file_uid = entry.facts().map(|f| f.uid);
     let mut seen = HashSet::new();
     for l in &fl.locks {
         for h in &l.holders {
-            if h.pid() == rec.pid() || !seen.insert(h.pid()) {
+            if h.pid() == rec.pid() || proof(cx, l, h, file_uid).is_err() || !seen.insert(h.pid()) {
                 continue;
             }
             // The daemon's uid is read only when another process holds a lock.
@@ -593,7 +732,12 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
             else {
                 continue;
             };
-            if !table.fd_holds(snap, pid, open.fd, &l.line) || !reported.insert((idx, pid, open.fd))
+            // Only a write lock through a descriptor opened for writing can be the daemon's: any
+            // reader of the file can take the others.
+            if !table.fd_holds(snap, pid, open.fd, &l.line)
+                || l.line.mode != LockMode::Write
+                || table.write_fd(snap, pid, Some(open.fd), &l.line) != Some(true)
+                || !reported.insert((idx, pid, open.fd))
             {
                 continue;
             }

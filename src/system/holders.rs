@@ -35,7 +35,7 @@
 //!
 //! Nothing here takes, tests or releases a lock.
 
-use super::locks::{self, Lock, LockKind, LockLine, ProcLocks};
+use super::locks::{self, Lock, LockKind, LockLine, LockMode, ProcLocks};
 use super::{read_at, read_whole_at, Process, Snapshot};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
@@ -67,8 +67,17 @@ pub struct LockTable {
     fdinfo: Mutex<HashMap<(i32, i32), Arc<FdLocks>>>,
 }
 
-/// The locks an fdinfo file lists, or why it could not be read.
-type FdLocks = Result<Vec<LockLine>, Errno>;
+/// What an fdinfo file says (the descriptor's open flags and the locks held through it), or why
+/// it could not be read.
+type FdLocks = Result<FdInfo, Errno>;
+
+/// The parts of `/proc/PID/fdinfo/FD` lock resolution uses.
+#[derive(Debug)]
+pub struct FdInfo {
+    /// The open flags (`flags:`), when printed.
+    pub flags: Option<u32>,
+    pub locks: Vec<LockLine>,
+}
 
 /// The descriptors of one process: number, device (`st_dev` encoding) and inode of what each refers
 /// to.
@@ -90,6 +99,10 @@ pub struct Holder {
     /// POSIX lock's owner; otherwise taken from `/proc/locks` because its descriptors could not be
     /// read.
     pub verified: bool,
+    /// Whether the descriptor the lock is held through was opened for writing: `Some(true)` for a
+    /// POSIX or OFD write lock (the kernel grants those only through such a descriptor), else from
+    /// the descriptor's fdinfo `flags:`; `None` when unknown.
+    pub write_fd: Option<bool>,
 }
 
 impl Holder {
@@ -239,6 +252,7 @@ impl LockTable {
                     && !p.stat.is_zombie();
                 if owner && !snap.eager() {
                     holders.push(Holder {
+                        write_fd: self.write_fd(snap, p.pid(), None, line),
                         process: p,
                         fd: None,
                         verified: true,
@@ -247,11 +261,13 @@ impl LockTable {
                 }
                 match self.probe(snap, &mut budget, &p, dev, ino, line) {
                     Probe::Holds(fd) => holders.push(Holder {
+                        write_fd: self.write_fd(snap, p.pid(), Some(fd), line),
                         process: p,
                         fd: Some(fd),
                         verified: true,
                     }),
                     Probe::Unreadable if Some(p.pid()) == line.acquirer() => holders.push(Holder {
+                        write_fd: self.write_fd(snap, p.pid(), None, line),
                         process: p,
                         fd: None,
                         verified: false,
@@ -279,6 +295,7 @@ impl LockTable {
                 for p in dedup(more) {
                     if let Probe::Holds(fd) = self.probe(snap, &mut budget, &p, dev, ino, line) {
                         holders.push(Holder {
+                            write_fd: self.write_fd(snap, p.pid(), Some(fd), line),
                             process: p,
                             fd: Some(fd),
                             verified: true,
@@ -383,7 +400,27 @@ impl LockTable {
 
     /// Whether `pid` holds a lock equal to `line` through descriptor `fd`.
     pub fn fd_holds(&self, snap: &Snapshot, pid: i32, fd: i32, line: &LockLine) -> bool {
-        matches!(&*self.fd_locks(snap, pid, fd), Ok(held) if held.iter().any(|h| h.same_lock(line)))
+        matches!(&*self.fd_locks(snap, pid, fd), Ok(info) if info.locks.iter().any(|h| h.same_lock(line)))
+    }
+
+    /// Whether `pid` holds `line` through a descriptor opened for writing (see [`Holder::write_fd`]).
+    pub fn write_fd(
+        &self,
+        snap: &Snapshot,
+        pid: i32,
+        fd: Option<i32>,
+        line: &LockLine,
+    ) -> Option<bool> {
+        if matches!(line.kind, LockKind::Posix | LockKind::Ofd) && line.mode == LockMode::Write {
+            return Some(true);
+        }
+        let fd = fd?;
+        match &*self.fd_locks(snap, pid, fd) {
+            Ok(FdInfo { flags: Some(f), .. }) => {
+                Some(*f & OFlags::ACCMODE.bits() != OFlags::RDONLY.bits())
+            }
+            _ => None,
+        }
     }
 
     fn fd_table(&self, snap: &Snapshot, pid: i32) -> Arc<FdTable> {
@@ -410,7 +447,10 @@ impl LockTable {
                 proc,
                 format!("{pid}/fdinfo/{fd}").as_str(),
                 64 * 1024,
-                |b| locks::parse_fdinfo_locks(b).0,
+                |b| FdInfo {
+                    flags: locks::parse_fdinfo_flags(b),
+                    locks: locks::parse_fdinfo_locks(b).0,
+                },
             ),
             None => Err(Errno::NOENT),
         });

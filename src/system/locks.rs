@@ -317,6 +317,19 @@ pub fn parse_fdinfo_locks(bytes: &[u8]) -> (Vec<LockLine>, Vec<LineError>) {
     (locks, errors)
 }
 
+/// The `flags:` of a `/proc/PID/fdinfo/FD` file: the descriptor's open flags (octal in the file),
+/// `None` when the line is missing or malformed.
+pub fn parse_fdinfo_flags(bytes: &[u8]) -> Option<u32> {
+    bytes.split(|&b| b == b'\n').find_map(|raw| {
+        let rest = raw.strip_prefix(b"flags:")?;
+        let text = std::str::from_utf8(rest).ok()?.trim_matches([' ', '\t']);
+        if text.is_empty() || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        u32::from_str_radix(text, 8).ok()
+    })
+}
+
 /// Parses one line of `lock_get_status()` output (without the fdinfo `lock:` prefix): the ordinal,
 /// the waiter depth (the number of spaces before `->`), and the lock.
 pub fn parse_lock_line(raw: &[u8]) -> Result<ParsedLine, &'static str> {
@@ -909,5 +922,16 @@ mod tests {
         deep.extend_from_slice(b"-> FLOCK  ADVISORY  WRITE 1 08:01:2 0 EOF\n");
         let p = parse_proc_locks(&deep);
         assert_eq!(p.errors.len(), 1);
+    }
+
+    /// The fdinfo `flags:` line is read as octal; a missing or malformed one is `None`.
+    #[test]
+    fn fdinfo_flags() {
+        let info = b"pos:\t0\nflags:\t0100002\nmnt_id:\t25\nino:\t12\nlock:\t1: FLOCK  ADVISORY  WRITE 7 00:19:12 0 EOF\n";
+        assert_eq!(parse_fdinfo_flags(info), Some(0o100002));
+        assert_eq!(parse_fdinfo_flags(b"flags:\t0100000\n"), Some(0o100000));
+        assert_eq!(parse_fdinfo_flags(b"pos:\t0\n"), None);
+        assert_eq!(parse_fdinfo_flags(b"flags:\t01x9\n"), None);
+        assert_eq!(parse_fdinfo_flags(b"flags:\t\n"), None);
     }
 }

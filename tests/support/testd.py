@@ -138,7 +138,7 @@ def forked(args):
         r, w = os.pipe()
         child = os.fork()
         if child == 0:
-            own = os.open(args.pidfile, os.O_RDONLY if args.lock == "flock" else os.O_RDWR)
+            own = os.open(args.pidfile, os.O_RDWR)
             lock(own, args.lock)
             os.write(w, b"%d" % own)
             forever()
