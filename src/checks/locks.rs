@@ -666,9 +666,20 @@ mod tests {
         format!("1: {kind}  ADVISORY  {mode} {pid} 08:01:77 0 EOF")
     }
 
-    /// fdinfo of a descriptor that holds `line`.
-    fn holding(line: &str) -> String {
-        format!("pos:\t0\nflags:\t0100002\nmnt_id:\t30\nino:\t77\nlock:\t{line}\n")
+    /// `p` with descriptor `fd` of the pidfile, whose fdinfo lists `line`.
+    fn holding(p: FakeProcess, fd: i32, line: &str) -> FakeProcess {
+        let fdinfo = format!("pos:\t0\nflags:\t0100002\nmnt_id:\t30\nino:\t77\nlock:\t{line}\n");
+        p.fd(fd, dev(), 77).fdinfo(fd, &fdinfo)
+    }
+
+    /// A snapshot of `processes` whose `/proc/locks` holds `lines`.
+    fn world<const N: usize>(processes: [FakeProcess; N], lines: &[&str]) -> Snapshot {
+        let mut b =
+            Snapshot::builder().locks(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        for p in processes {
+            b = b.process(p);
+        }
+        b.build()
     }
 
     /// The daemon nginx, PID 500, started 50 s after boot.
@@ -694,10 +705,7 @@ mod tests {
     #[test]
     fn recorded_pid_owns_posix_lock() {
         let l = line("POSIX", "WRITE", 500);
-        let snap = Snapshot::builder()
-            .process(nginx().fd(3, dev(), 77))
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world([nginx().fd(3, dev(), 77)], &[&l]);
         let e = run(&snap, 500);
         assert!(e.facts.own_lock);
         assert_eq!(e.state(), State::Running);
@@ -717,10 +725,7 @@ mod tests {
     #[test]
     fn recorded_pid_holds_flock_through_its_descriptor() {
         let l = line("FLOCK", "WRITE", 500);
-        let snap = Snapshot::builder()
-            .process(nginx().fd(3, dev(), 77).fdinfo(3, &holding(&l)))
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world([holding(nginx(), 3, &l)], &[&l]);
         let e = run(&snap, 500);
         assert!(e.facts.own_lock);
         assert!(e.findings.is_empty(), "{:?}", e.findings);
@@ -732,7 +737,7 @@ mod tests {
     /// A running daemon with no lock on its file, judged from a complete lock table: `unlocked`.
     #[test]
     fn no_lock_is_unlocked() {
-        let snap = Snapshot::builder().process(nginx()).locks("").build();
+        let snap = world([nginx()], &[]);
         let e = run(&snap, 500);
         assert!(!e.facts.own_lock);
         assert_eq!(e.state(), State::Running);
@@ -743,10 +748,7 @@ mod tests {
     /// `unlocked` is never claimed from an incomplete lock table, nor without one.
     #[test]
     fn incomplete_table_is_not_unlocked() {
-        let snap = Snapshot::builder()
-            .process(nginx())
-            .locks("1: POSIX  ADVISORY  WRITE 12 garbage\n")
-            .build();
+        let snap = world([nginx()], &["1: POSIX  ADVISORY  WRITE 12 garbage"]);
         assert!(!snap.locks().complete());
         assert!(run(&snap, 500).findings.is_empty());
         let snap = Snapshot::builder()
@@ -762,15 +764,13 @@ mod tests {
     #[test]
     fn lock_held_by_another_process() {
         let l = line("FLOCK", "WRITE", 600);
-        let snap = Snapshot::builder()
-            .process(nginx().fd(3, dev(), 77))
-            .process(
-                FakeProcess::new(600, "flock")
-                    .fd(4, dev(), 77)
-                    .fdinfo(4, &holding(&l)),
-            )
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world(
+            [
+                nginx().fd(3, dev(), 77),
+                holding(FakeProcess::new(600, "flock"), 4, &l),
+            ],
+            &[&l],
+        );
         let e = run(&snap, 500);
         assert!(!e.facts.own_lock);
         assert_eq!(codes(&e), [LOCK_HOLDER_MISMATCH]);
@@ -786,15 +786,13 @@ mod tests {
     #[test]
     fn mismatch_is_unknown_when_recorded_fds_are_unreadable() {
         let l = line("FLOCK", "WRITE", 600);
-        let snap = Snapshot::builder()
-            .process(nginx().fds_unreadable(Errno::ACCESS))
-            .process(
-                FakeProcess::new(600, "flock")
-                    .fd(4, dev(), 77)
-                    .fdinfo(4, &holding(&l)),
-            )
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world(
+            [
+                nginx().fds_unreadable(Errno::ACCESS),
+                holding(FakeProcess::new(600, "flock"), 4, &l),
+            ],
+            &[&l],
+        );
         let e = run(&snap, 500);
         assert_eq!(codes(&e), [LOCK_HOLDER_MISMATCH]);
         assert_eq!(e.findings[0].severity, Severity::Unknown);
@@ -809,14 +807,7 @@ mod tests {
     #[test]
     fn stale_file_held_by_the_likely_instance() {
         let l = line("FLOCK", "WRITE", 600);
-        let snap = Snapshot::builder()
-            .process(
-                FakeProcess::new(600, "nginx")
-                    .fd(4, dev(), 77)
-                    .fdinfo(4, &holding(&l)),
-            )
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world([holding(FakeProcess::new(600, "nginx"), 4, &l)], &[&l]);
         let e = run(&snap, 500);
         assert_eq!(e.state(), State::Stale);
         assert_eq!(codes(&e), [liveness::STALE, LOCK_HOLDER_MISMATCH]);
@@ -829,10 +820,7 @@ mod tests {
     #[test]
     fn own_lock_outweighs_reuse() {
         let l = line("POSIX", "WRITE", 500);
-        let snap = Snapshot::builder()
-            .process(nginx().started(300.0))
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world([nginx().started(300.0)], &[&l]);
         let e = run(&snap, 500);
         assert_eq!(
             e.facts.process,
@@ -848,10 +836,7 @@ mod tests {
     #[test]
     fn lock_inherited_from_an_exited_acquirer() {
         let l = line("FLOCK", "WRITE", 499);
-        let snap = Snapshot::builder()
-            .process(nginx().fd(3, dev(), 77).fdinfo(3, &holding(&l)))
-            .locks(&format!("{l}\n"))
-            .build();
+        let snap = world([holding(nginx(), 3, &l)], &[&l]);
         let e = run(&snap, 500);
         assert!(e.facts.own_lock);
         assert_eq!(codes(&e), [INHERITED_LOCK]);
@@ -864,11 +849,13 @@ mod tests {
     fn foreign_uid_holder() {
         let own = line("POSIX", "WRITE", 500);
         let other = "2: POSIX  ADVISORY  READ 700 08:01:77 0 EOF";
-        let snap = Snapshot::builder()
-            .process(nginx().uid(33).fd(3, dev(), 77))
-            .process(FakeProcess::new(700, "spy").uid(1000).fd(5, dev(), 77))
-            .locks(&format!("{own}\n{other}\n"))
-            .build();
+        let snap = world(
+            [
+                nginx().uid(33).fd(3, dev(), 77),
+                FakeProcess::new(700, "spy").uid(1000).fd(5, dev(), 77),
+            ],
+            &[&own, other],
+        );
         let e = run(&snap, 500);
         assert_eq!(e.state(), State::Running);
         assert_eq!(codes(&e), [LOCK_FOREIGN_HOLDER]);
