@@ -844,10 +844,11 @@ mod tests {
         assert_eq!(e.findings[0].evidence["acquirer_alive"], false);
     }
 
-    /// A process of another uid holding a lock on a running daemon's file: `lock-foreign-holder`.
+    /// A process of another uid holding a (shared, read) lock on a running daemon's file:
+    /// `lock-foreign-holder`.
     #[test]
     fn foreign_uid_holder() {
-        let own = line("POSIX", "WRITE", 500);
+        let own = line("POSIX", "READ", 500);
         let other = "2: POSIX  ADVISORY  READ 700 08:01:77 0 EOF";
         let snap = world(
             [
