@@ -234,3 +234,134 @@ fn preview(bytes: &[u8]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{codes, config, cx, entry, file, pidfile};
+    use crate::model::State;
+    use crate::pidfile::{FileFacts, Refusal};
+    use crate::system::Snapshot;
+    use rustix::io::Errno;
+
+    fn judged(mut e: Entry) -> Entry {
+        let snap = Snapshot::builder().pid_max(32768).build();
+        let config = config();
+        check(&cx(&snap, &config), &mut e);
+        e
+    }
+
+    fn fifo() -> FileFacts {
+        FileFacts {
+            kind: FileKind::Fifo,
+            ..file(7, 0)
+        }
+    }
+
+    /// Each read outcome without a PID records its file fact, state and finding.
+    #[test]
+    fn read_outcomes() {
+        let cases: Vec<(ReadOutcome, FileFact, State, Code)> = vec![
+            (
+                ReadOutcome::Vanished,
+                FileFact::Missing,
+                State::Missing,
+                MISSING_PIDFILE,
+            ),
+            (
+                ReadOutcome::Error {
+                    op: "open",
+                    errno: Errno::ACCESS,
+                },
+                FileFact::Unreadable,
+                State::Unreadable,
+                UNREADABLE,
+            ),
+            (
+                ReadOutcome::Unstable { facts: file(7, 0) },
+                FileFact::Unstable,
+                State::Unknown,
+                UNREADABLE,
+            ),
+            (
+                ReadOutcome::NotAFile { facts: fifo() },
+                FileFact::NotAFile,
+                State::NotAFile,
+                NOT_A_FILE,
+            ),
+        ];
+        for (read, fact, state, code) in cases {
+            let e = judged(entry("/run/a.pid", read.clone()));
+            assert_eq!(e.facts.file, Some(fact), "{read:?}");
+            assert_eq!(e.state(), state, "{read:?}");
+            assert_eq!(codes(&e), [code], "{read:?}");
+            assert_eq!(e.pid, None);
+        }
+    }
+
+    /// Content that holds no valid PID is `NoPid` (invalid) with the finding saying why.
+    #[test]
+    fn content_without_a_pid() {
+        for (content, code) in [
+            ("", EMPTY),
+            ("12 34\n", MALFORMED),
+            ("0\n", INVALID_PID),
+            ("40000\n", INVALID_PID),
+        ] {
+            let e = judged(pidfile("/run/a.pid", content, file(7, 0)));
+            assert_eq!(e.facts.file, Some(FileFact::NoPid), "{content:?}");
+            assert_eq!(e.state(), State::Invalid, "{content:?}");
+            assert_eq!(codes(&e), [code], "{content:?}");
+            assert_eq!(e.pid, None);
+        }
+    }
+
+    /// A valid PID is recorded for the liveness check, with no file fact and no finding.
+    #[test]
+    fn content_with_a_pid() {
+        let e = judged(pidfile("/run/a.pid", "4242\n", file(7, 0)));
+        assert_eq!(e.pid, Some(4242));
+        assert_eq!(e.facts.file, None);
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+        assert_eq!(e.state(), State::Unknown);
+    }
+
+    /// A link followed through a safe chain is judged by its target's content; a refused chain is
+    /// not a file. Both carry the `symlink` warning.
+    #[test]
+    fn symlinks() {
+        let link = |chase| ReadOutcome::Symlink {
+            facts: FileFacts {
+                kind: FileKind::Symlink,
+                ..file(8, 0)
+            },
+            target: "/srv/a.pid".into(),
+            chase,
+        };
+        let followed = judged(entry(
+            "/run/a.pid",
+            link(Chase::Followed {
+                resolved: "/srv/a.pid".into(),
+                outcome: Box::new(ReadOutcome::Content {
+                    facts: file(7, 0),
+                    bytes: b"4242\n".to_vec(),
+                }),
+            }),
+        ));
+        assert_eq!(followed.pid, Some(4242));
+        assert_eq!(followed.facts.file, None);
+        assert_eq!(codes(&followed), [SYMLINK]);
+        assert_eq!(followed.findings[0].evidence["chain_safe"], true);
+        let refused = judged(entry(
+            "/run/a.pid",
+            link(Chase::Refused {
+                refusal: Refusal::Dangling,
+                at: "/srv".into(),
+            }),
+        ));
+        assert_eq!(refused.facts.file, Some(FileFact::NotAFile));
+        assert_eq!(refused.state(), State::NotAFile);
+        assert_eq!(codes(&refused), [SYMLINK]);
+        assert_eq!(refused.findings[0].evidence["reason"], "dangling");
+    }
+}

@@ -600,3 +600,91 @@ pub fn pid_list(pids: &[i32]) -> String {
         _ => format!("PIDs {} and {more} more", list.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::liveness::STALE;
+    use crate::checks::testing::{codes, config, cx, file, judge, pidfile};
+    use crate::system::fake::FakeProcess;
+    use crate::system::Snapshot;
+
+    /// An nginx master: same executable, arguments and uid for every PID.
+    fn nginx(pid: i32) -> FakeProcess {
+        FakeProcess::new(pid, "nginx")
+            .started(50.0)
+            .exe("/usr/sbin/nginx")
+            .exe_id(2049, 1000)
+            .cmdline(&["nginx: master process /usr/sbin/nginx"])
+            .uid(0)
+    }
+
+    /// Every check on `/run/nginx.pid` holding `pid` (written 100 s after boot).
+    fn run(snap: &Snapshot, pid: i32) -> Entry {
+        let config = config();
+        let mut entries = [pidfile("/run/nginx.pid", &format!("{pid}\n"), file(7, 100))];
+        judge(&cx(snap, &config), &mut entries);
+        let [e] = entries;
+        e
+    }
+
+    /// A second copy of the daemon outside the tracked process's tree is a duplicate instance.
+    #[test]
+    fn copy_outside_the_tree_is_a_duplicate() {
+        let snap = Snapshot::builder()
+            .process(nginx(500))
+            .process(nginx(900))
+            .build();
+        let e = run(&snap, 500);
+        assert_eq!(e.state(), State::Running);
+        assert_eq!(codes(&e), [DUPLICATE_INSTANCE]);
+        let f = &e.findings[0];
+        assert_eq!(f.evidence["duplicates"], serde_json::json!([900]));
+        assert_eq!(f.evidence["tree_root"], 500);
+    }
+
+    /// A master's workers, however alike, are its tree and not duplicates, whichever PID the file
+    /// names; a same-named process of another user is another daemon.
+    #[test]
+    fn master_with_workers_is_one_instance() {
+        let snap = Snapshot::builder()
+            .process(nginx(500))
+            .process(nginx(501).ppid(500).session(500))
+            .process(nginx(502).ppid(500).session(500))
+            .process(nginx(900).uid(33))
+            .build();
+        for pid in [500, 501] {
+            let e = run(&snap, pid);
+            assert_eq!(e.state(), State::Running, "PID {pid}");
+            assert!(e.findings.is_empty(), "PID {pid}: {:?}", e.findings);
+        }
+    }
+
+    /// A dead master leaves the workers of its session running: `orphaned-worker` lists them, and
+    /// they are not counted as orphaned instances.
+    #[test]
+    fn workers_of_a_dead_master_are_orphaned() {
+        let snap = Snapshot::builder()
+            .process(nginx(501).session(500))
+            .process(nginx(502).session(500))
+            .build();
+        let e = run(&snap, 500);
+        assert_eq!(e.state(), State::Stale);
+        assert_eq!(codes(&e), [STALE, ORPHANED_WORKER]);
+        assert_eq!(
+            e.findings[1].evidence["workers"],
+            serde_json::json!([501, 502])
+        );
+    }
+
+    /// The daemon running untracked while its pidfile is stale is an orphaned instance, found by
+    /// the file's name.
+    #[test]
+    fn untracked_daemon_of_a_stale_file_is_orphaned() {
+        let snap = Snapshot::builder().process(nginx(900)).build();
+        let e = run(&snap, 500);
+        assert_eq!(codes(&e), [STALE, ORPHANED_INSTANCE]);
+        assert_eq!(e.findings[1].evidence["orphans"], serde_json::json!([900]));
+        assert_eq!(e.findings[1].evidence["found_by"], Found::Name.as_str());
+    }
+}

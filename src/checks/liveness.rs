@@ -184,3 +184,142 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::entry::ProcessFact;
+    use crate::checks::testing::{codes, config, cx, file, pidfile};
+    use crate::checks::{content, target};
+    use crate::model::State;
+    use crate::system::fake::{FakeProcess, BOOT_TIME};
+    use crate::system::Snapshot;
+
+    /// Content, then liveness and target on a pidfile written 100 s after boot.
+    fn run(snap: &Snapshot, content_: &str) -> Entry {
+        let config = config();
+        let cx = cx(snap, &config);
+        let mut e = pidfile("/run/nginx.pid", content_, file(7, 100));
+        content::check(&cx, &mut e);
+        check(&cx, &mut e);
+        target::check(&cx, &mut e);
+        e
+    }
+
+    /// A process that started before the write is the writer: running, no finding.
+    #[test]
+    fn alive_process_is_running() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(500, "nginx").started(99.0))
+            .build();
+        let e = run(&snap, "500\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Alive));
+        assert_eq!(e.state(), State::Running);
+        assert_eq!(e.process.as_ref().map(|p| p.pid()), Some(500));
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+    }
+
+    /// A PID no process has is absent: the file is stale.
+    #[test]
+    fn absent_pid_is_stale() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(1, "systemd"))
+            .build();
+        let e = run(&snap, "500\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Absent));
+        assert_eq!(e.state(), State::Stale);
+        assert_eq!(codes(&e), [STALE]);
+        assert!(e.process.is_none());
+    }
+
+    /// A zombie is judged a zombie, and the finding names the parent that has not reaped it.
+    #[test]
+    fn zombie_names_its_parent() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(40, "supervise"))
+            .process(FakeProcess::new(500, "nginx").ppid(40).zombie())
+            .build();
+        let e = run(&snap, "500\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Zombie));
+        assert_eq!(e.state(), State::Zombie);
+        assert_eq!(codes(&e), [ZOMBIE]);
+        assert_eq!(e.findings[0].evidence["parent_comm"], "supervise");
+    }
+
+    /// A process that started after the file was written is not its writer: reused; within the
+    /// tolerance it still counts as the writer.
+    #[test]
+    fn started_after_write_is_reused() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(500, "bash").started(100.0 + REUSE_TOLERANCE_SECS + 5.0))
+            .process(FakeProcess::new(501, "nginx").started(100.0 + REUSE_TOLERANCE_SECS))
+            .build();
+        let e = run(&snap, "500\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::StartedAfterWrite));
+        assert_eq!(e.state(), State::Reused);
+        assert_eq!(codes(&e), [PID_REUSED]);
+        let e = run(&snap, "501\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Alive));
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+    }
+
+    /// A kernel thread's PID is invalid, reported by the target check.
+    #[test]
+    fn kernel_thread_is_invalid() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(57, "kworker/0:1").ppid(2).kernel_thread())
+            .build();
+        let e = run(&snap, "57\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::KernelThread));
+        assert_eq!(e.state(), State::Invalid);
+        assert_eq!(codes(&e), [target::KERNEL_THREAD]);
+    }
+
+    /// A thread ID records the Thread fact with its process; the target check reports it.
+    #[test]
+    fn thread_id_is_a_thread() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(500, "nginx"))
+            .thread(503, 500)
+            .build();
+        let e = run(&snap, "503\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Thread { tgid: 500 }));
+        assert_eq!(e.thread_of(), Some(500));
+        assert_eq!(e.state(), State::Invalid);
+        assert_eq!(codes(&e), [target::THREAD_ID]);
+    }
+
+    /// A hidden process and one that cannot be examined are unknown, never stale.
+    #[test]
+    fn hidden_and_unexaminable_are_unknown() {
+        let snap = Snapshot::builder()
+            .hidden(500)
+            .unknown(600, rustix::io::Errno::ACCESS)
+            .build();
+        let e = run(&snap, "500\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Hidden));
+        assert_eq!(
+            (e.state(), codes(&e)),
+            (State::Unknown, vec![HIDDEN_PROCESS])
+        );
+        let e = run(&snap, "600\n");
+        assert_eq!(e.facts.process, Some(ProcessFact::Unexaminable));
+        assert_eq!(
+            (e.state(), codes(&e)),
+            (State::Unknown, vec![PROCESS_UNKNOWN])
+        );
+    }
+
+    /// A file last written before boot gets `previous-boot` as well as its process verdict.
+    #[test]
+    fn written_before_boot() {
+        let snap = Snapshot::builder().build();
+        let config = config();
+        let cx = cx(&snap, &config);
+        let mut e = pidfile("/var/run/nginx.pid", "500\n", file(7, -60));
+        content::check(&cx, &mut e);
+        check(&cx, &mut e);
+        assert_eq!(codes(&e), [PREVIOUS_BOOT, STALE]);
+        assert_eq!(e.findings[0].evidence["boot_time"], BOOT_TIME);
+    }
+}

@@ -797,3 +797,214 @@ fn dir_id(path: &Path) -> Option<(u64, u64)> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{codes, config, cx, dev, file, pidfile};
+    use crate::checks::{content, liveness, resolve, target};
+    use crate::system::fake::FakeProcess;
+
+    /// A `/proc/locks` line for a lock on the pidfile (inode 77 on `08:01`).
+    fn line(kind: &str, mode: &str, pid: i32) -> String {
+        format!("1: {kind}  ADVISORY  {mode} {pid} 08:01:77 0 EOF")
+    }
+
+    /// `p` with descriptor `fd` of the pidfile, whose fdinfo lists `line`.
+    fn holding(p: FakeProcess, fd: i32, line: &str) -> FakeProcess {
+        let fdinfo = format!("pos:\t0\nflags:\t0100002\nmnt_id:\t30\nino:\t77\nlock:\t{line}\n");
+        p.fd(fd, dev(), 77).fdinfo(fd, &fdinfo)
+    }
+
+    /// A snapshot of `processes` whose `/proc/locks` holds `lines`.
+    fn world<const N: usize>(processes: [FakeProcess; N], lines: &[&str]) -> Snapshot {
+        let mut b =
+            Snapshot::builder().locks(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        for p in processes {
+            b = b.process(p);
+        }
+        b.build()
+    }
+
+    /// The daemon nginx, PID 500, started 50 s after boot.
+    fn nginx() -> FakeProcess {
+        FakeProcess::new(500, "nginx").started(50.0)
+    }
+
+    /// The per-pidfile checks up to locks on `/run/nginx.pid` (inode 77, written 100 s after boot)
+    /// holding `pid`, then the resolution rules.
+    fn run(snap: &Snapshot, pid: i32) -> Entry {
+        let config = config();
+        let cx = cx(snap, &config);
+        let mut e = pidfile("/run/nginx.pid", &format!("{pid}\n"), file(77, 100));
+        content::check(&cx, &mut e);
+        liveness::check(&cx, &mut e);
+        target::check(&cx, &mut e);
+        check(&cx, &mut e);
+        resolve::finish(&mut e);
+        e
+    }
+
+    /// The recorded PID owning a POSIX write lock holds it: `own_lock`, no `unlocked`, running.
+    #[test]
+    fn recorded_pid_owns_posix_lock() {
+        let l = line("POSIX", "WRITE", 500);
+        let snap = world([nginx().fd(3, dev(), 77)], &[&l]);
+        let e = run(&snap, 500);
+        assert!(e.facts.own_lock);
+        assert_eq!(e.state(), State::Running);
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+        let holders: Vec<i32> = e
+            .lock
+            .as_ref()
+            .unwrap()
+            .holders()
+            .iter()
+            .map(|h| h.pid())
+            .collect();
+        assert_eq!(holders, [500]);
+    }
+
+    /// A flock is the recorded PID's when its descriptor's fdinfo lists it (found through fd 3).
+    #[test]
+    fn recorded_pid_holds_flock_through_its_descriptor() {
+        let l = line("FLOCK", "WRITE", 500);
+        let snap = world([holding(nginx(), 3, &l)], &[&l]);
+        let e = run(&snap, 500);
+        assert!(e.facts.own_lock);
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+        let fl = e.lock.as_ref().unwrap();
+        assert_eq!(fl.holders()[0].fd, Some(3));
+        assert!(fl.holders()[0].verified);
+    }
+
+    /// A running daemon with no lock on its file, judged from a complete lock table: `unlocked`.
+    #[test]
+    fn no_lock_is_unlocked() {
+        let snap = world([nginx()], &[]);
+        let e = run(&snap, 500);
+        assert!(!e.facts.own_lock);
+        assert_eq!(e.state(), State::Running);
+        assert_eq!(codes(&e), [UNLOCKED]);
+        assert_eq!(e.findings[0].severity, Severity::Info);
+    }
+
+    /// `unlocked` is never claimed from an incomplete lock table, nor without one.
+    #[test]
+    fn incomplete_table_is_not_unlocked() {
+        let snap = world([nginx()], &["1: POSIX  ADVISORY  WRITE 12 garbage"]);
+        assert!(!snap.locks().complete());
+        assert!(run(&snap, 500).findings.is_empty());
+        let snap = Snapshot::builder()
+            .process(nginx())
+            .locks_unreadable(Errno::ACCESS)
+            .build();
+        let e = run(&snap, 500);
+        assert!(e.findings.is_empty() && e.lock.is_none());
+    }
+
+    /// A lock held by an unrelated process while the recorded PID's descriptors show none:
+    /// `lock-holder-mismatch` at error, naming the holder.
+    #[test]
+    fn lock_held_by_another_process() {
+        let l = line("FLOCK", "WRITE", 600);
+        let snap = world(
+            [
+                nginx().fd(3, dev(), 77),
+                holding(FakeProcess::new(600, "flock"), 4, &l),
+            ],
+            &[&l],
+        );
+        let e = run(&snap, 500);
+        assert!(!e.facts.own_lock);
+        assert_eq!(codes(&e), [LOCK_HOLDER_MISMATCH]);
+        let f = &e.findings[0];
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.evidence["holder_pid"], 600);
+        assert_eq!(f.evidence["holder_fd"], 4);
+        assert_eq!(f.evidence["relation"], "unrelated");
+        assert!(!f.evidence.contains_key("likely_instance"));
+    }
+
+    /// When the recorded PID's descriptors cannot be read, the mismatch is only `unknown`.
+    #[test]
+    fn mismatch_is_unknown_when_recorded_fds_are_unreadable() {
+        let l = line("FLOCK", "WRITE", 600);
+        let snap = world(
+            [
+                nginx().fds_unreadable(Errno::ACCESS),
+                holding(FakeProcess::new(600, "flock"), 4, &l),
+            ],
+            &[&l],
+        );
+        let e = run(&snap, 500);
+        assert_eq!(codes(&e), [LOCK_HOLDER_MISMATCH]);
+        assert_eq!(e.findings[0].severity, Severity::Unknown);
+        assert_eq!(
+            e.findings[0].evidence["errno"],
+            Errno::ACCESS.raw_os_error()
+        );
+    }
+
+    /// A stale file whose lock a live process holds: that holder is the likely instance, and the
+    /// `stale` finding carries it so the file is not removed.
+    #[test]
+    fn stale_file_held_by_the_likely_instance() {
+        let l = line("FLOCK", "WRITE", 600);
+        let snap = world([holding(FakeProcess::new(600, "nginx"), 4, &l)], &[&l]);
+        let e = run(&snap, 500);
+        assert_eq!(e.state(), State::Stale);
+        assert_eq!(codes(&e), [liveness::STALE, LOCK_HOLDER_MISMATCH]);
+        assert_eq!(e.findings[1].evidence["likely_instance"], 600);
+        assert_eq!(e.findings[0].evidence["lock_holders"][0]["pid"], 600);
+    }
+
+    /// The recorded process's own lock outweighs a start time after the write: running, and
+    /// `pid-reused` is withdrawn.
+    #[test]
+    fn own_lock_outweighs_reuse() {
+        let l = line("POSIX", "WRITE", 500);
+        let snap = world([nginx().started(300.0)], &[&l]);
+        let e = run(&snap, 500);
+        assert_eq!(
+            e.facts.process,
+            Some(crate::checks::ProcessFact::StartedAfterWrite)
+        );
+        assert!(e.facts.own_lock);
+        assert_eq!(e.state(), State::Running);
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+    }
+
+    /// A flock whose acquirer exited lives on in the child that inherited the descriptor (the
+    /// recorded PID): `inherited-lock`, and no mismatch.
+    #[test]
+    fn lock_inherited_from_an_exited_acquirer() {
+        let l = line("FLOCK", "WRITE", 499);
+        let snap = world([holding(nginx(), 3, &l)], &[&l]);
+        let e = run(&snap, 500);
+        assert!(e.facts.own_lock);
+        assert_eq!(codes(&e), [INHERITED_LOCK]);
+        assert_eq!(e.findings[0].evidence["acquirer_pid"], 499);
+        assert_eq!(e.findings[0].evidence["acquirer_alive"], false);
+    }
+
+    /// A process of another uid holding a (shared, read) lock on a running daemon's file:
+    /// `lock-foreign-holder`.
+    #[test]
+    fn foreign_uid_holder() {
+        let own = line("POSIX", "READ", 500);
+        let other = "2: POSIX  ADVISORY  READ 700 08:01:77 0 EOF";
+        let snap = world(
+            [
+                nginx().uid(33).fd(3, dev(), 77),
+                FakeProcess::new(700, "spy").uid(1000).fd(5, dev(), 77),
+            ],
+            &[&own, other],
+        );
+        let e = run(&snap, 500);
+        assert_eq!(e.state(), State::Running);
+        assert_eq!(codes(&e), [LOCK_FOREIGN_HOLDER]);
+        assert_eq!(e.findings[0].evidence["holder_uid"], 1000);
+        assert_eq!(e.findings[0].evidence["daemon_uid"], 33);
+    }
+}

@@ -24,6 +24,8 @@ pub mod locks;
 pub mod name;
 pub mod resolve;
 pub mod target;
+#[cfg(test)]
+mod testing;
 pub mod trust;
 
 pub use entry::{Entry, Facts, FileFact, ProcessFact};

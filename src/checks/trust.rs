@@ -533,3 +533,175 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
     entry.facts.foreign_namespace = true;
     entry.findings.push(finding.with("pid", pid));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::liveness::{self, STALE};
+    use crate::checks::testing::{codes, config, cx, entry, file, pidfile};
+    use crate::checks::{content, resolve};
+    use crate::system::fake::{FakeProcess, BOOT_TIME};
+    use crate::system::Snapshot;
+
+    /// Content, liveness and trust on `/run/nginx.pid` (not on disk: no directory to walk), then
+    /// the resolution rules.
+    fn run(cx: &Cx<'_>, mut e: Entry) -> Entry {
+        content::check(cx, &mut e);
+        liveness::check(cx, &mut e);
+        check(cx, &mut e);
+        resolve::finish(&mut e);
+        e
+    }
+
+    /// nginx, PID 500, running as uid 33.
+    fn snap() -> Snapshot {
+        Snapshot::builder()
+            .process(FakeProcess::new(500, "nginx").uid(33))
+            .build()
+    }
+
+    fn with(f: impl FnOnce(&mut FileFacts)) -> Entry {
+        let mut facts = file(7, 100);
+        f(&mut facts);
+        pidfile("/run/nginx.pid", "500\n", facts)
+    }
+
+    /// A root-owned 0644 file with one link is trusted.
+    #[test]
+    fn root_owned_file_is_trusted() {
+        let (snap, config) = (snap(), config());
+        let e = run(&cx(&snap, &config), with(|_| {}));
+        assert!(e.trusted);
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+    }
+
+    /// World- and group-writable modes and extra hard links make the file untrusted, each with
+    /// its finding and reason.
+    #[test]
+    fn mode_and_link_rules() {
+        let (snap, config) = (snap(), config());
+        let cx = cx(&snap, &config);
+        let cases: [(Entry, &[Code]); 4] = [
+            (with(|f| f.mode = 0o666), &[WORLD_WRITABLE]),
+            (with(|f| f.mode = 0o664), &[GROUP_WRITABLE]),
+            (with(|f| f.nlink = 2), &[HARDLINK]),
+            (
+                with(|f| {
+                    f.mode = 0o646;
+                    f.nlink = 3
+                }),
+                &[WORLD_WRITABLE, HARDLINK],
+            ),
+        ];
+        for (e, want) in cases {
+            let e = run(&cx, e);
+            assert!(!e.trusted, "{want:?}");
+            assert_eq!(codes(&e), want);
+            assert_eq!(e.trust_reasons, want);
+        }
+    }
+
+    /// A file owned by a user the process does not run as is `insecure-owner`; the process's own
+    /// uid or root is fine.
+    #[test]
+    fn owner_rule() {
+        let (snap, config) = (snap(), config());
+        let cx = cx(&snap, &config);
+        let e = run(&cx, with(|f| f.uid = 1000));
+        assert_eq!(codes(&e), [INSECURE_OWNER]);
+        assert_eq!(
+            e.findings[0].evidence["process_uids"],
+            serde_json::json!([33, 33, 33, 33])
+        );
+        assert!(!e.trusted);
+        let e = run(&cx, with(|f| f.uid = 33));
+        assert!(e.trusted && e.findings.is_empty(), "{:?}", e.findings);
+    }
+
+    /// A file that could not be examined is untrusted for the reason the content check gives.
+    #[test]
+    fn missing_file_is_untrusted() {
+        let (snap, config) = (snap(), config());
+        let e = run(
+            &cx(&snap, &config),
+            entry("/run/nginx.pid", ReadOutcome::Vanished),
+        );
+        assert!(!e.trusted);
+        assert_eq!(e.trust_reasons, [MISSING_PIDFILE]);
+    }
+
+    /// A missing PID that a process of a nested namespace has there is `foreign-namespace`:
+    /// unknown, and `stale` is withdrawn.
+    #[test]
+    fn pid_of_a_nested_namespace_is_foreign() {
+        let snap = Snapshot::builder()
+            .process(FakeProcess::new(4000, "nginx").nspid(&[4000, 42]))
+            .build();
+        let config = config();
+        let cx = cx(&snap, &config);
+        // What `ns::inner_pids` reads of each process's status, indexed the same way.
+        let statuses = snap
+            .processes()
+            .filter_map(|p| Some((p.pid(), snap.status(p)?.nspid.clone())));
+        cx.trust.inner.set(ns::index_nested(statuses)).unwrap();
+        let e = run(&cx, pidfile("/run/nginx.pid", "42\n", file(7, 100)));
+        assert!(e.facts.foreign_namespace);
+        assert_eq!(e.state(), State::Unknown);
+        assert_eq!(codes(&e), [FOREIGN_NAMESPACE]);
+        assert_eq!(e.findings[0].evidence["nested_pid"], 4000);
+    }
+
+    /// Seen from a nested namespace, a file older than its init, or naming a PID it never
+    /// allocated, is foreign; one written since, naming a PID it allocated, stays stale.
+    #[test]
+    fn nested_proc_verdicts() {
+        let snap = Snapshot::builder().build();
+        let config = config();
+        let view = NsView {
+            nested: true,
+            ns_start: Some(BOOT_TIME as f64 + 50.0),
+            last_pid: Some(300),
+            ..Default::default()
+        };
+        for (content_, written, reason) in [
+            ("200\n", 10, Some("predates_namespace")),
+            ("500\n", 100, Some("never_allocated")),
+            ("200\n", 100, None),
+        ] {
+            let cx = cx(&snap, &config);
+            cx.trust.ns.set(view.clone()).unwrap();
+            let e = run(&cx, pidfile("/run/nginx.pid", content_, file(7, written)));
+            match reason {
+                Some(r) => {
+                    assert_eq!(codes(&e), [FOREIGN_NAMESPACE], "{content_} {written}");
+                    assert_eq!(e.findings[0].evidence["reason"], r);
+                    assert_eq!(e.state(), State::Unknown);
+                }
+                None => {
+                    assert_eq!(codes(&e), [STALE]);
+                    assert_eq!(e.state(), State::Stale);
+                }
+            }
+        }
+    }
+
+    /// A file written before the current boot stays stale: no live process of any namespace
+    /// wrote it.
+    #[test]
+    fn previous_boot_stays_stale() {
+        let snap = Snapshot::builder().build();
+        let config = config();
+        let cx = cx(&snap, &config);
+        cx.trust
+            .ns
+            .set(NsView {
+                nested: true,
+                ns_start: Some(BOOT_TIME as f64 + 50.0),
+                ..Default::default()
+            })
+            .unwrap();
+        let e = run(&cx, pidfile("/run/nginx.pid", "200\n", file(7, -100)));
+        assert_eq!(codes(&e), [liveness::PREVIOUS_BOOT, STALE]);
+        assert_eq!(e.state(), State::Stale);
+    }
+}

@@ -96,6 +96,28 @@ impl Lazy {
     }
 }
 
+/// Splits `/proc/PID/cmdline` into its arguments (NUL-separated; empty ones dropped). Pure.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&c| c == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+impl Lazy {
+    /// Every group already read, with these values: how an in-memory snapshot ([`super::fake`])
+    /// hands a process's details to the code that reads them, which then never opens `/proc`.
+    pub(super) fn read(exe: Exe, status: Option<Status>, cmdline: Option<Vec<String>>) -> Lazy {
+        let lazy = Lazy::default();
+        let _ = lazy.exe.set(exe);
+        let _ = lazy.status.set(status);
+        let _ = lazy.cmdline.set(cmdline);
+        lazy
+    }
+}
+
 impl Process {
     /// What checks have read about this process so far (nothing is read here).
     pub fn details_if_read(&self) -> Details<'_> {
@@ -190,12 +212,7 @@ impl Snapshot {
         if read & CMDLINE != 0 {
             // The kernel copies the whole command line on one read when the buffer holds it, so a
             // short read is all of it.
-            let argv = read_whole_at(&dir, "cmdline", PROC_READ_CAP, |b| {
-                b.split(|&c| c == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            });
+            let argv = read_whole_at(&dir, "cmdline", PROC_READ_CAP, parse_cmdline);
             let _ = lazy.cmdline.set(argv.ok());
         }
     }

@@ -459,6 +459,32 @@ impl LockTable {
     }
 }
 
+#[cfg(test)]
+impl LockTable {
+    /// Records a process's descriptors and the `lock:` lines of their fdinfo as if they had been read
+    /// already (a process examined before): how an in-memory snapshot ([`super::fake`]) hands them
+    /// to the holder resolution, which then takes them from these caches and never opens `/proc`.
+    pub(super) fn preload(
+        &self,
+        pid: i32,
+        fds: Result<Vec<(i32, u64, u64)>, Errno>,
+        fdinfo: Vec<(i32, Vec<LockLine>)>,
+    ) {
+        lock(&self.probed).insert(pid);
+        lock(&self.fds).insert(
+            pid,
+            Arc::new(FdTable {
+                fds,
+                truncated: false,
+            }),
+        );
+        let mut cache = lock(&self.fdinfo);
+        for (fd, lines) in fdinfo {
+            cache.insert((pid, fd), Arc::new(Ok(lines)));
+        }
+    }
+}
+
 struct Budget {
     left: usize,
     seen: HashMap<i32, Result<(), Errno>>,

@@ -7,6 +7,8 @@
 //! process that vanishes mid-read is an outcome, not an error.
 
 pub mod details;
+#[cfg(test)]
+pub mod fake;
 pub mod holders;
 pub mod identity;
 pub mod locks;
@@ -90,6 +92,9 @@ pub struct Snapshot {
     locks: OnceLock<holders::LockTable>,
     tree: OnceLock<Tree>,
     eager: std::sync::atomic::AtomicBool,
+    /// An in-memory snapshot's answers for the PIDs it does not list (see [`fake`]).
+    #[cfg(test)]
+    unlisted: Option<HashMap<i32, Lookup>>,
 }
 
 impl Snapshot {
@@ -112,6 +117,8 @@ impl Snapshot {
             locks: OnceLock::new(),
             tree: OnceLock::new(),
             eager: Default::default(),
+            #[cfg(test)]
+            unlisted: None,
         };
         let proc = match rustix::fs::open(
             proc_root,
@@ -176,6 +183,10 @@ impl Snapshot {
             return Lookup::Process(Arc::clone(p));
         }
         let Some(proc) = &self.proc else {
+            #[cfg(test)]
+            if let Some(unlisted) = &self.unlisted {
+                return unlisted.get(&pid).cloned().unwrap_or(Lookup::Absent);
+            }
             return Lookup::Unknown(self.proc_error.unwrap_or(Errno::NOENT));
         };
         // On the live /proc, ask the kernel first (one system call, no /proc read, no signal): most

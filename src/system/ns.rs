@@ -87,9 +87,8 @@ pub struct Nested {
 /// threads; equal means one `NSpid` entry, nothing to index). Processes whose status cannot be read
 /// are left out.
 pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
-    let mut out = HashMap::new();
     let Some(proc) = snapshot.proc_dir() else {
-        return out;
+        return HashMap::new();
     };
     // The link's text (`pid:[INODE]`; every namespace is on the one nsfs device) identifies the
     // namespace: `readlinkat` does not open it as `stat` through the link does.
@@ -122,7 +121,14 @@ pub fn inner_pids(snapshot: &Snapshot) -> HashMap<i32, Nested> {
         })
         .ok()
     });
-    for (pid, nspid) in statuses.into_iter().flatten() {
+    index_nested(statuses.into_iter().flatten())
+}
+
+/// Indexes processes by the PIDs they have in descendant namespaces (`NSpid` entries after the
+/// first), from each process's PID and `NSpid`. Pure.
+pub fn index_nested(statuses: impl Iterator<Item = (i32, Vec<i32>)>) -> HashMap<i32, Nested> {
+    let mut out = HashMap::new();
+    for (pid, nspid) in statuses {
         if nspid.len() > 1 {
             for &inner in &nspid[1..] {
                 out.entry(inner).or_insert_with(|| Nested {
