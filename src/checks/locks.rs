@@ -989,7 +989,7 @@ mod tests {
     }
 
     /// A process of another uid holding a (shared, read) lock on a running daemon's file:
-    /// `lock-foreign-holder`.
+    /// `lock-foreign-holder`, a read lock proving nothing.
     #[test]
     fn foreign_uid_holder() {
         let own = line("POSIX", "READ", 500);
@@ -1005,6 +1005,33 @@ mod tests {
         assert_eq!(e.state(), State::Running);
         assert_eq!(codes(&e), [LOCK_FOREIGN_HOLDER]);
         assert_eq!(e.findings[0].evidence["holder_uid"], 1000);
-        assert_eq!(e.findings[0].evidence["daemon_uid"], 33);
+        assert_eq!(e.findings[0].evidence["reason"], "read_lock");
+    }
+
+    /// An exclusive flock counts as the daemon's only through a descriptor opened for writing: the
+    /// same lock through a read-only one (fdinfo `flags: 0100000`) is evidence, and the recorded
+    /// PID started after the write stays `reused`.
+    #[test]
+    fn flock_counts_only_through_a_write_descriptor() {
+        let flock = line("FLOCK", "WRITE", 500);
+        let young = || FakeProcess::new(500, "nginx").started(150.0);
+        let rw = world([holding(young(), 3, &flock)], &[&flock]);
+        let e = run(&rw, 500);
+        assert_eq!(e.state(), State::Running);
+        assert!(e.facts.own_lock && codes(&e).is_empty(), "{:?}", codes(&e));
+        let fdinfo = format!("pos:\t0\nflags:\t0100000\nmnt_id:\t30\nino:\t77\nlock:\t{flock}\n");
+        let ro = world([young().fd(3, dev(), 77).fdinfo(3, &fdinfo)], &[&flock]);
+        let e = run(&ro, 500);
+        assert_eq!(e.state(), State::Reused);
+        assert!(!e.facts.own_lock);
+        let mut got = codes(&e);
+        got.sort();
+        assert_eq!(got, [LOCK_FOREIGN_HOLDER, liveness::PID_REUSED]);
+        let f = e
+            .findings
+            .iter()
+            .find(|f| f.code == LOCK_FOREIGN_HOLDER)
+            .unwrap();
+        assert_eq!(f.evidence["reason"], "read_only_descriptor");
     }
 }

@@ -24,8 +24,9 @@
 //! ```
 
 use super::details::{parse_cmdline, Exe, Lazy};
+use super::holders::FdInfo;
 use super::holders::LockTable;
-use super::locks::{parse_fdinfo_locks, parse_proc_locks};
+use super::locks::{parse_fdinfo_flags, parse_fdinfo_locks, parse_proc_locks};
 use super::stat::PF_KTHREAD;
 use super::{parse_stat, parse_status, Lookup, Process, Snapshot, PID_MAX_LIMIT};
 use rustix::io::Errno;
@@ -313,7 +314,14 @@ impl Builder {
             let fdinfo = p
                 .fdinfo
                 .iter()
-                .map(|(fd, text)| (*fd, parse_fdinfo_locks(text.as_bytes()).0))
+                .map(|(fd, text)| {
+                    let bytes = text.as_bytes();
+                    let info = FdInfo {
+                        flags: parse_fdinfo_flags(bytes),
+                        locks: parse_fdinfo_locks(bytes).0,
+                    };
+                    (*fd, info)
+                })
                 .collect();
             table.preload(p.pid, p.fds.clone(), fdinfo);
         }

@@ -468,7 +468,7 @@ impl LockTable {
         &self,
         pid: i32,
         fds: Result<Vec<(i32, u64, u64)>, Errno>,
-        fdinfo: Vec<(i32, Vec<LockLine>)>,
+        fdinfo: Vec<(i32, FdInfo)>,
     ) {
         lock(&self.probed).insert(pid);
         lock(&self.fds).insert(
@@ -479,8 +479,8 @@ impl LockTable {
             }),
         );
         let mut cache = lock(&self.fdinfo);
-        for (fd, lines) in fdinfo {
-            cache.insert((pid, fd), Arc::new(Ok(lines)));
+        for (fd, info) in fdinfo {
+            cache.insert((pid, fd), Arc::new(Ok(info)));
         }
     }
 }
