@@ -49,7 +49,7 @@ use crate::model::State;
 use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::ReadOutcome;
 use crate::system::holders::{FileLocks, Holder, ResolvedLock};
-use crate::system::locks::{Lock, LockKind, LockMode};
+use crate::system::locks::{Lock, LockKind, LockLine, LockMode};
 use crate::system::{Process, Snapshot};
 use rustix::io::Errno;
 use serde_json::{json, Value};
@@ -134,9 +134,67 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         .process
         .as_ref()
         .filter(|p| p.stat.pid as u32 == entry.pid.unwrap_or(0));
-    let fl = table.resolve(cx.snapshot, facts.dev, facts.ino, recorded);
-    judge(cx, entry, &fl, table.complete());
+    let mut fl = table.resolve(cx.snapshot, facts.dev, facts.ino, recorded);
+    // A lock absent from a table read in pieces (or cut short) may have been missed: the recorded
+    // process's own descriptors say whether it holds one.
+    let mut confirmed = table.consistent();
+    if !fl.locked() && !confirmed {
+        if let Some(p) = recorded.filter(|p| !p.stat.is_zombie()) {
+            let p = Arc::clone(p);
+            match table.held_by(cx.snapshot, p.pid(), facts.dev, facts.ino) {
+                Ok(held) => {
+                    confirmed = true;
+                    fl = from_fdinfo(cx, &p, held);
+                }
+                Err(errno) => {
+                    let subject = entry.path.display().to_string();
+                    entry.findings.push(
+                        Finding::new(
+                            LOCKS_UNKNOWN,
+                            &subject,
+                            format!(
+                                "{} shows no lock on this file, but it was {}; whether PID {} ({}) holds one could not be checked: {errno}",
+                                cx.snapshot.proc_root.join("locks").display(),
+                                if table.complete() { "read in pieces while locks may have changed" } else { "not read whole" },
+                                p.pid(),
+                                p.stat.comm
+                            ),
+                        )
+                        .with("pid", p.pid())
+                        .with("errno", errno.raw_os_error())
+                        .with("reads", table.reads)
+                        .with("truncated", table.truncated),
+                    );
+                }
+            }
+        }
+    }
+    judge(cx, entry, &fl, confirmed);
     entry.lock = Some(fl);
+}
+
+/// The lock facts of a file as the recorded process's fdinfo shows them.
+fn from_fdinfo(cx: &Cx<'_>, p: &Arc<Process>, held: Vec<(i32, LockLine)>) -> FileLocks {
+    let table = cx.snapshot.locks();
+    let mut fl = FileLocks::default();
+    for (fd, line) in held {
+        let write_fd = table.write_fd(cx.snapshot, p.pid(), Some(fd), &line);
+        fl.locks.push(ResolvedLock {
+            lock: Lock {
+                line,
+                waiters: Vec::new(),
+            },
+            holders: vec![Holder {
+                process: Arc::clone(p),
+                fd: Some(fd),
+                verified: true,
+                write_fd,
+            }],
+            acquirer_alive: true,
+        });
+    }
+    fl.examined.push((p.pid(), Ok(())));
+    fl
 }
 
 /// Why a held lock is not evidence that the daemon holds it, if it is not. Any process that can
@@ -478,17 +536,22 @@ fn mismatch(
             }
             f
         }
+        // Any reader of the file can take a lock and hand its descriptor to a process no
+        // candidate search reaches: a holder not found proves nothing either way.
         None => Finding::new(
             LOCK_HOLDER_MISMATCH,
             subject,
             format!(
-                "the file's {lock_desc} is held, but not by PID {rpid}; its holder was not among the {} processes examined",
-                fl.examined.len()
+                "the file's {lock_desc} is held, but not by PID {rpid}; its holder was not among the {} processes examined{}, so whether it is the daemon's is unknown",
+                fl.examined.len(),
+                if fl.capped { " (the search's bound was reached)" } else { "" }
             ),
         )
+        .severity(Severity::Unknown)
         .with("pid", rpid)
         .with("recorded_alive", alive)
-        .with("holder_pid", Value::Null),
+        .with("holder_pid", Value::Null)
+        .with("search_capped", fl.capped),
     };
     f = f
         .with("kind", first.lock.line.kind.as_str())
@@ -650,11 +713,13 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
             .with("first_error", first.map(|e| e.to_string())),
         );
     }
-    replaced(cx, entries);
+    system.extend(replaced(cx, entries));
     system
 }
 
-fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
+/// Finds pidfiles replaced while a live process kept a lock on the earlier file; returns a
+/// `locks-unknown` finding when the search was cut short.
+fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
     let snap = cx.snapshot;
     let table = snap.locks();
     let current: HashSet<(u64, u64)> = entries
@@ -667,27 +732,67 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
             devs.insert(d.0);
         }
     }
-    // Locks on a pidfile device, on no current pidfile, whose acquirer is alive.
-    let mut probes: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
-    let mut pids = HashSet::new();
+    // Write locks (only those can be a daemon's) on a pidfile device, on no current pidfile, whose
+    // acquirer is alive.
+    let mut all: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
     for (key, locks) in table.files() {
         if current.contains(&key) || !devs.contains(&key.0) {
             continue;
         }
-        for l in locks {
+        for l in locks.filter(|l| l.line.mode == LockMode::Write) {
             let Some(p) = l.line.acquirer().and_then(|p| snap.get(p)) else {
                 continue;
             };
-            if p.stat.is_zombie() || (!pids.contains(&p.pid()) && pids.len() >= MAX_REPLACED_PROBES)
-            {
-                continue;
+            if !p.stat.is_zombie() {
+                all.push((l, key, Arc::clone(p)));
             }
-            pids.insert(p.pid());
-            probes.push((l, key, Arc::clone(p)));
         }
     }
+    // Directed: processes whose name could be an audited pidfile's daemon first, then by PID; at
+    // most MAX_REPLACED_PROBES of them, and a search cut short says so.
+    let tokens: Vec<String> = {
+        let mut t: Vec<String> = entries
+            .iter()
+            .flat_map(|e| super::name::name_tokens(&e.path))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let mut ranked: Vec<(bool, i32)> = all
+        .iter()
+        .map(|(_, _, p)| {
+            (
+                !super::name::comm_could_match(&tokens, &p.stat.comm),
+                p.pid(),
+            )
+        })
+        .collect();
+    ranked.sort_unstable();
+    ranked.dedup();
+    let chosen: HashSet<i32> = ranked
+        .iter()
+        .take(MAX_REPLACED_PROBES)
+        .map(|(_, p)| *p)
+        .collect();
+    let cut = (ranked.len() > MAX_REPLACED_PROBES).then(|| {
+        Finding::new(
+            LOCKS_UNKNOWN,
+            snap.proc_root.join("locks").display().to_string(),
+            format!(
+                "the search for pidfiles replaced while locked examined {MAX_REPLACED_PROBES} of the {} processes holding write locks on pidfile devices; a daemon among the others would not be found",
+                ranked.len()
+            ),
+        )
+        .with("examined", MAX_REPLACED_PROBES)
+        .with("candidates", ranked.len())
+    });
+    let mut probes: Vec<(&Lock, (u64, u64), Arc<Process>)> = all
+        .into_iter()
+        .filter(|(_, _, p)| chosen.contains(&p.pid()))
+        .collect();
     if probes.is_empty() {
-        return;
+        return cut;
     }
     probes.sort_by_key(|(l, _, p)| (p.pid(), l.line.id));
     // Audited paths, by (directory device, directory inode, name).
@@ -779,6 +884,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) {
             e.findings.push(finding);
         }
     }
+    cut
 }
 
 /// Device and inode of a directory, without syncing with a network filesystem's server.
@@ -889,12 +995,24 @@ mod tests {
         assert_eq!(e.findings[0].severity, Severity::Info);
     }
 
-    /// `unlocked` is never claimed from an incomplete lock table, nor without one.
+    /// From an incomplete lock table, `unlocked` is said only when the daemon's own descriptors
+    /// confirm it holds no lock; a lock they show is found; unreadable ones make it
+    /// `locks-unknown`. Without a table, nothing is said.
     #[test]
-    fn incomplete_table_is_not_unlocked() {
-        let snap = world([nginx()], &["1: POSIX  ADVISORY  WRITE 12 garbage"]);
+    fn incomplete_table_is_confirmed_from_fdinfo() {
+        let garbage = "1: POSIX  ADVISORY  WRITE 12 garbage";
+        let snap = world([nginx()], &[garbage]);
         assert!(!snap.locks().complete());
-        assert!(run(&snap, 500).findings.is_empty());
+        assert_eq!(codes(&run(&snap, 500)), [UNLOCKED]);
+        let flock = line("FLOCK", "WRITE", 500);
+        let snap = world([holding(nginx(), 3, &flock)], &[garbage]);
+        let e = run(&snap, 500);
+        assert!(codes(&e).is_empty() && e.facts.own_lock, "{:?}", codes(&e));
+        assert_eq!(e.lock.as_ref().unwrap().holders()[0].fd, Some(3));
+        let snap = world([nginx().fds_unreadable(Errno::ACCESS)], &[garbage]);
+        let e = run(&snap, 500);
+        assert_eq!(codes(&e), [LOCKS_UNKNOWN]);
+        assert_eq!(e.findings[0].severity, Severity::Unknown);
         let snap = Snapshot::builder()
             .process(nginx())
             .locks_unreadable(Errno::ACCESS)

@@ -36,7 +36,7 @@
 //! Nothing here takes, tests or releases a lock.
 
 use super::locks::{self, Lock, LockKind, LockLine, LockMode, ProcLocks};
-use super::{read_at, read_whole_at, Process, Snapshot};
+use super::{read_whole_at, Process, Snapshot};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
@@ -45,8 +45,13 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// The most bytes read from `/proc/locks` (about 60 bytes a lock: a million locks).
-pub const LOCKS_READ_CAP: usize = 64 << 20;
+/// The most bytes read from `/proc/locks` (about 60 bytes a lock: some 280,000 locks).
+pub const LOCKS_READ_CAP: usize = 16 << 20;
+/// The longest `/proc/locks` is read. The kernel hands it out a page at a time and walks the lock
+/// list from its start for every page, so its cost grows with the square of the number of locks,
+/// which any user can raise; past this the rest is not read and the lock facts come from the
+/// candidates' fdinfo instead.
+pub const LOCKS_READ_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 /// The most processes whose descriptors are examined to resolve the holders of one file's locks.
 pub const MAX_CANDIDATES: usize = 32;
 /// The most descriptors examined in one process.
@@ -57,8 +62,11 @@ pub const MAX_FDS: usize = 4096;
 pub struct LockTable {
     /// Why `/proc/locks` could not be read.
     pub error: Option<Errno>,
-    /// The read stopped at [`LOCKS_READ_CAP`].
+    /// The read stopped at [`LOCKS_READ_CAP`] or [`LOCKS_READ_BUDGET`].
     pub truncated: bool,
+    /// How many `read` calls returned data. The kernel takes the lock list's lock for one call
+    /// only: a table read in several pieces may miss locks taken or released meanwhile.
+    pub reads: usize,
     pub parsed: ProcLocks,
     by_file: HashMap<(u64, u64), Vec<usize>>,
     fds: Mutex<HashMap<i32, Arc<FdTable>>>,
@@ -162,15 +170,16 @@ pub struct OpenFd {
 impl LockTable {
     /// Reads and indexes `locks` under the proc root (`None`: no proc root).
     pub fn load(proc: Option<BorrowedFd<'_>>) -> LockTable {
-        let (bytes, error) = match proc {
-            None => (Vec::new(), Some(Errno::NOENT)),
-            Some(proc) => match read_at(proc, "locks", LOCKS_READ_CAP) {
-                Ok(b) => (b, None),
-                Err(e) => (Vec::new(), Some(e)),
+        let (bytes, reads, truncated, error) = match proc {
+            None => (Vec::new(), 0, false, Some(Errno::NOENT)),
+            Some(proc) => match read_locks(proc) {
+                Ok((b, reads, truncated)) => (b, reads, truncated, None),
+                Err(e) => (Vec::new(), 0, false, Some(e)),
             },
         };
-        let truncated = bytes.len() >= LOCKS_READ_CAP;
-        LockTable::from_parsed(locks::parse_proc_locks(&bytes), error, truncated)
+        let mut table = LockTable::from_parsed(locks::parse_proc_locks(&bytes), error, truncated);
+        table.reads = reads;
+        table
     }
 
     /// Indexes already parsed locks.
@@ -184,6 +193,7 @@ impl LockTable {
         LockTable {
             error,
             truncated,
+            reads: 1,
             parsed,
             by_file,
             fds: Mutex::new(HashMap::new()),
@@ -195,6 +205,38 @@ impl LockTable {
     /// Whether the lock facts are complete: the file was read whole and every line parsed.
     pub fn complete(&self) -> bool {
         self.error.is_none() && !self.truncated && self.parsed.errors.is_empty()
+    }
+
+    /// Whether the table is one consistent view: complete, and read in one piece. Only then is a
+    /// lock absent from it known to be absent.
+    pub fn consistent(&self) -> bool {
+        self.complete() && self.reads <= 1
+    }
+
+    /// The locks `pid` holds on the file `(dev, ino)`, from the fdinfo of its descriptors of the
+    /// file, with the descriptor each is held through: how a lock missing from a table that is not
+    /// one consistent view is confirmed or found. `Err` when the descriptors could not all be read.
+    pub fn held_by(
+        &self,
+        snap: &Snapshot,
+        pid: i32,
+        dev: u64,
+        ino: u64,
+    ) -> Result<Vec<(i32, LockLine)>, Errno> {
+        let table = self.fd_table(snap, pid);
+        let fds = table.fds.as_ref().map_err(|e| *e)?;
+        let mut out = Vec::new();
+        for &(fd, _, _) in fds.iter().filter(|(_, d, i)| (*d, *i) == (dev, ino)) {
+            match &*self.fd_locks(snap, pid, fd) {
+                Ok(info) => out.extend(info.locks.iter().map(|l| (fd, l.clone()))),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(*e),
+            }
+        }
+        if out.is_empty() && table.truncated {
+            return Err(Errno::MFILE);
+        }
+        Ok(out)
     }
 
     /// The granted locks on a file (`st_dev`, inode).
@@ -346,11 +388,17 @@ impl LockTable {
         let again = !lock(&self.probed).insert(pid);
         let found = if again {
             let table = self.fd_table(snap, pid);
-            table.fds.as_ref().map_err(|e| *e).map(|fds| {
-                fds.iter()
+            table.fds.as_ref().map_err(|e| *e).and_then(|fds| {
+                let found = fds
+                    .iter()
                     .filter(|(_, d, i)| (*d, *i) == (dev, ino))
                     .map(|&(fd, _, _)| fd)
-                    .find(|&fd| holds(fd))
+                    .find(|&fd| holds(fd));
+                // Descriptors past MAX_FDS were not examined: "holds none" is not known.
+                match found {
+                    None if table.truncated => Err(Errno::MFILE),
+                    found => Ok(found),
+                }
             })
         } else {
             match snap.proc_dir() {
@@ -499,6 +547,51 @@ enum Probe {
     Skipped,
 }
 
+/// Reads `/proc/locks` within [`LOCKS_READ_CAP`] and [`LOCKS_READ_BUDGET`]: the bytes, the number
+/// of `read` calls that returned data, and whether the read stopped early.
+fn read_locks(proc: BorrowedFd<'_>) -> Result<(Vec<u8>, usize, bool), Errno> {
+    let fd = rustix::fs::openat(
+        proc,
+        "locks",
+        OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    let mut reads = 0;
+    loop {
+        if len == buf.len() {
+            if buf.len() >= LOCKS_READ_CAP {
+                return Ok((whole_lines(buf), reads, true));
+            }
+            buf.resize((buf.len() * 2).min(LOCKS_READ_CAP), 0);
+        }
+        match rustix::io::read(&fd, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                reads += 1;
+            }
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+        if started.elapsed() > LOCKS_READ_BUDGET {
+            buf.truncate(len);
+            return Ok((whole_lines(buf), reads, true));
+        }
+    }
+    buf.truncate(len);
+    Ok((buf, reads, false))
+}
+
+/// The bytes up to the last complete line: a read cut short ends mid-line.
+fn whole_lines(mut buf: Vec<u8>) -> Vec<u8> {
+    let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    buf.truncate(keep);
+    buf
+}
+
 fn dedup(v: Vec<Arc<Process>>) -> Vec<Arc<Process>> {
     let mut seen = HashSet::new();
     v.into_iter().filter(|p| seen.insert(p.pid())).collect()
@@ -578,9 +671,11 @@ fn find_fd(
 ) -> Result<Option<i32>, Errno> {
     let mut seen = 0;
     let mut found = None;
+    let mut cut = false;
     walk_fds(proc, pid, |dir, fd, name| {
         seen += 1;
         if seen > MAX_FDS {
+            cut = true;
             return ControlFlow::Break(());
         }
         if identify(dir, name) == Ok((dev, ino)) && holds(fd) {
@@ -589,6 +684,10 @@ fn find_fd(
         }
         ControlFlow::Continue(())
     })?;
+    // Descriptors past MAX_FDS were not examined: "holds none" is not known.
+    if found.is_none() && cut {
+        return Err(Errno::MFILE);
+    }
     Ok(found)
 }
 
