@@ -3,13 +3,14 @@
 
 mod common;
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 /// A directory holding one healthy (locked), one stale (warning) and one malformed (error) pidfile.
 struct Tree {
     dir: tempfile::TempDir,
-    _daemon: Daemon,
+    daemon: RunningTestd,
+    /// The stale pidfile, named so that no process on the machine is an instance of it.
+    stale: String,
 }
 
 impl Tree {
@@ -17,17 +18,15 @@ impl Tree {
         let dir = open_tempdir();
         // A healthy daemon locks its pidfile (an unlocked one has an info finding).
         let pf = dir.path().join("healthy.pid");
-        let d = testd(&[
-            "--pidfile",
-            pf.to_str().unwrap(),
-            "--lock",
-            "flock",
-            "--name",
-            "healthy",
-        ]);
-        write_pidfile(&dir.path().join("gone.pid"), &format!("{}\n", dead_pid()));
+        let d = Testd::new(&pf).lock(Lock::Flock).name("healthy").start();
+        let (_, stale) = unique_pidfile(dir.path(), "gone");
+        write_pid(&stale, dead_pid());
         write_pidfile(&dir.path().join("broken.pid"), "12abc\n");
-        Tree { dir, _daemon: d }
+        Tree {
+            dir,
+            daemon: d,
+            stale: stale.display().to_string(),
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -40,15 +39,11 @@ impl Tree {
 #[test]
 fn fail_on_levels() {
     let t = Tree::new();
-    let (healthy, stale, error) = (
-        t.path("healthy.pid"),
-        t.path("gone.pid"),
-        t.path("broken.pid"),
-    );
+    let (healthy, stale, error) = (t.path("healthy.pid"), t.stale.clone(), t.path("broken.pid"));
     // An unreadable file as nobody: the only finding is of severity unknown.
     let unknown = t.path("secret.pid");
-    write_pidfile(std::path::Path::new(&unknown), "1\n");
-    std::fs::set_permissions(&unknown, std::fs::Permissions::from_mode(0o000)).unwrap();
+    write_pid(std::path::Path::new(&unknown), 1);
+    chmod(std::path::Path::new(&unknown), 0o000);
 
     let cases: &[(&str, [i32; 4])] = &[
         // file                 error warning info never
@@ -184,7 +179,7 @@ const ESC: &str = "\x1b[";
 fn run_on_tty(args: &str, no_color: Option<&str>) -> Run {
     let mut cmd = Command::new("script");
     cmd.args(["-q", "-e", "-c"])
-        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_pidaudit")))
+        .arg(format!("{BIN} {args}"))
         .arg("/dev/null")
         .env_remove("NO_COLOR")
         .env("TERM", "xterm");
@@ -255,16 +250,14 @@ fn quiet_and_verbose() {
     let healthy_line = format!(
         "{}: running, PID {} (healthy)",
         t.path("healthy.pid"),
-        t._daemon.pid
+        t.daemon.pid
     );
     assert!(
         normal.stdout.lines().any(|l| l == healthy_line),
         "{}",
         normal.stdout
     );
-    assert!(normal
-        .stdout
-        .contains(&format!("{}: stale, PID", t.path("gone.pid"))));
+    assert!(normal.stdout.contains(&format!("{}: stale, PID", t.stale)));
     assert!(normal
         .stdout
         .contains("  error[malformed]: the content is not a decimal number\n"));
@@ -274,7 +267,7 @@ fn quiet_and_verbose() {
 
     let quiet = run(&["--quiet", &dir]);
     assert!(!quiet.stdout.contains("healthy.pid"), "{}", quiet.stdout);
-    assert!(quiet.stdout.contains("gone.pid") && quiet.stdout.contains("broken.pid"));
+    assert!(quiet.stdout.contains(&t.stale) && quiet.stdout.contains("broken.pid"));
     assert!(quiet.stdout.ends_with(summary), "{}", quiet.stdout);
     assert_eq!(
         run(&["-q", &t.path("healthy.pid")]).stdout,
@@ -314,21 +307,13 @@ fn quiet_and_verbose() {
 #[test]
 fn missing_proc_root_is_unknown_not_stale() {
     let t = Tree::new();
-    let r = run(&[
-        "--format",
-        "json",
-        "--proc-root",
-        "/nonexistent-proc",
-        &t.path("gone.pid"),
-    ]);
-    let doc = r.json();
-    let e = pidfile(&doc, std::path::Path::new(&t.path("gone.pid")));
+    let gone = std::path::PathBuf::from(&t.stale);
+    let (_, doc) = audit_path(&gone, &["--proc-root", "/nonexistent-proc"]);
+    let e = pidfile(&doc, &gone);
     assert_eq!(e["state"], "unknown", "{e:#}");
     assert_eq!(codes(e), vec!["process-unknown"]);
     assert!(!has_code(&doc, "stale"));
-    assert!(doc["findings"]
-        .as_array()
-        .unwrap()
+    assert!(findings_with(&doc, "process-unknown")
         .iter()
-        .any(|f| f["code"] == "process-unknown" && f["subject"] == "/nonexistent-proc"));
+        .any(|f| f["subject"] == "/nonexistent-proc"));
 }

@@ -1,141 +1,144 @@
-//! Content and file type against real files: every malformed case of the safety notes, FIFOs,
-//! directories, devices, symlinks, unreadable and missing files.
+//! Content and file type against real files: one table of bad contents (every malformed case of the
+//! safety notes and every hostile one), FIFOs, directories, devices, symlinks, unreadable and
+//! missing files.
 
 mod common;
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-fn pid_max() -> u64 {
-    std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+/// One content case: the bytes of a pidfile and the finding they get (the state is `invalid`, the
+/// PID unknown, and the finding the only one).
+struct Case {
+    name: &'static str,
+    content: Vec<u8>,
+    code: &'static str,
+    /// `evidence.reason`, if the code has one.
+    reason: Option<&'static str>,
 }
 
-/// Every malformed-content case of the safety notes, written to a real file, gets its exact code,
-/// reason and state, and the run fails (they are errors) except for `empty` (a warning).
-#[test]
-fn malformed_content_matrix() {
-    let dir = tempfile::tempdir().unwrap();
+fn case(name: &'static str, content: &[u8], code: &'static str, reason: &'static str) -> Case {
+    Case {
+        name,
+        content: content.to_vec(),
+        code,
+        reason: (!reason.is_empty()).then_some(reason),
+    }
+}
+
+/// Every bad content of the safety notes and every hostile one: content bytes -> code and reason.
+#[rustfmt::skip]
+fn cases() -> Vec<Case> {
     let above = (pid_max() + 1).to_string();
-    let oversize = "1".repeat(5000);
-    let cases: Vec<(&str, Vec<u8>, &str, Option<&str>)> = vec![
-        ("empty", b"".to_vec(), "empty", None),
-        ("newline-only", b"\n".to_vec(), "empty", None),
-        ("zero", b"0\n".to_vec(), "invalid-pid", Some("zero")),
-        ("zeros", b"000".to_vec(), "invalid-pid", Some("zero")),
-        (
-            "negative",
-            b"-1\n".to_vec(),
-            "invalid-pid",
-            Some("negative"),
-        ),
-        ("plus", b"+123\n".to_vec(), "malformed", Some("sign")),
-        ("hex", b"0x1F\n".to_vec(), "malformed", Some("not_decimal")),
-        (
-            "letters",
-            b"123abc\n".to_vec(),
-            "malformed",
-            Some("not_decimal"),
-        ),
-        (
-            "arabic-digits",
-            "١٢٣\n".as_bytes().to_vec(),
-            "malformed",
-            Some("not_decimal"),
-        ),
-        (
-            "inner-space",
-            b"12 34\n".to_vec(),
-            "malformed",
-            Some("whitespace"),
-        ),
-        (
-            "leading-space",
-            b" 123\n".to_vec(),
-            "malformed",
-            Some("whitespace"),
-        ),
-        (
-            "trailing-space",
-            b"123 \n".to_vec(),
-            "malformed",
-            Some("whitespace"),
-        ),
-        ("crlf", b"123\r\n".to_vec(), "malformed", Some("whitespace")),
-        ("tab", b"\t123".to_vec(), "malformed", Some("whitespace")),
-        ("nul", b"123\0\n".to_vec(), "malformed", Some("nul")),
-        (
-            "two-lines",
-            b"123\n456\n".to_vec(),
-            "malformed",
-            Some("multiple_lines"),
-        ),
-        (
-            "blank-second-line",
-            b"123\n\n".to_vec(),
-            "malformed",
-            Some("multiple_lines"),
-        ),
-        (
-            "above-pid-max",
-            above.clone().into_bytes(),
-            "invalid-pid",
-            Some("above_pid_max"),
-        ),
-        (
-            "overflow",
-            b"99999999999999999999999\n".to_vec(),
-            "invalid-pid",
-            Some("overflow"),
-        ),
-        (
-            "oversize",
-            oversize.into_bytes(),
-            "malformed",
-            Some("oversize"),
-        ),
-    ];
-    for (name, content, _, _) in &cases {
-        let path = dir.path().join(format!("{name}.pid"));
-        std::fs::write(&path, content).unwrap();
-        // Written a minute ago: an empty file emptied moments ago may be mid-rewrite (unknown).
+    vec![
+        //   name                   content                       code           reason
+        case("empty",               b"",                          "empty",       ""),
+        case("newline-only",        b"\n",                        "empty",       ""),
+        case("zero",                b"0\n",                       "invalid-pid", "zero"),
+        case("zero-bare",           b"0",                         "invalid-pid", "zero"),
+        case("zeros",               b"000",                       "invalid-pid", "zero"),
+        case("negative",            b"-1\n",                      "invalid-pid", "negative"),
+        case("negative-bare",       b"-1",                        "invalid-pid", "negative"),
+        case("above-pid-max",       above.as_bytes(),             "invalid-pid", "above_pid_max"),
+        case("above-u32",           b"4294967297",                "invalid-pid", "overflow"),
+        case("overflow",            b"99999999999999999999999\n", "invalid-pid", "overflow"),
+        case("plus",                b"+123\n",                    "malformed",   "sign"),
+        case("plus-bare",           b"+1",                        "malformed",   "sign"),
+        case("hex",                 b"0x1F\n",                    "malformed",   "not_decimal"),
+        case("hex-bare",            b"0x1F",                      "malformed",   "not_decimal"),
+        case("letters",             b"123abc\n",                  "malformed",   "not_decimal"),
+        case("letters-bare",        b"123abc",                    "malformed",   "not_decimal"),
+        case("arabic-digits",       "١٢٣\n".as_bytes(),           "malformed",   "not_decimal"),
+        case("arabic-bare",         "١٢٣".as_bytes(),             "malformed",   "not_decimal"),
+        case("fullwidth-digits",    "１２".as_bytes(),              "malformed",   "not_decimal"),
+        case("inner-space",         b"12 34\n",                   "malformed",   "whitespace"),
+        case("leading-space",       b" 123\n",                    "malformed",   "whitespace"),
+        case("leading-space-bare",  b" 1",                        "malformed",   "whitespace"),
+        case("trailing-space",      b"123 \n",                    "malformed",   "whitespace"),
+        case("trailing-space-bare", b"1 ",                        "malformed",   "whitespace"),
+        case("crlf",                b"123\r\n",                   "malformed",   "whitespace"),
+        case("tab",                 b"\t123",                     "malformed",   "whitespace"),
+        case("nul",                 b"123\0\n",                   "malformed",   "nul"),
+        case("nul-bare",            b"12\0",                      "malformed",   "nul"),
+        case("two-lines",           b"123\n456\n",                "malformed",   "multiple_lines"),
+        case("two-lines-short",     b"12\n34\n",                  "malformed",   "multiple_lines"),
+        case("blank-second-line",   b"123\n\n",                   "malformed",   "multiple_lines"),
+        case("oversize",            &[b'1'; 5000],                "malformed",   "oversize"),
+        case("ten-mb",              &vec![b'1'; 10 << 20],        "malformed",   "oversize"),
+    ]
+}
+
+/// Writes the cases with this code to real files in a new directory (aged: an empty file emptied
+/// moments ago may be mid-rewrite, `unknown`), audits it, and checks each gets exactly its finding,
+/// state `invalid` and no PID; returns the directory, the exit status and the report.
+fn audit_cases(code: &str) -> (tempfile::TempDir, i32, serde_json::Value) {
+    let cases: Vec<Case> = cases().into_iter().filter(|c| c.code == code).collect();
+    let dir = tempfile::tempdir().unwrap();
+    for c in &cases {
+        let path = dir.path().join(format!("{}.pid", c.name));
+        std::fs::write(&path, &c.content).unwrap();
         age(&path, 60);
     }
-    let r = run(&["--format", "json", dir.path().to_str().unwrap()]);
-    assert_eq!(r.code, 1, "malformed content is an error: {}", r.stdout);
-    let doc = r.json();
+    let (status, doc) = audit_path(dir.path(), &[]);
     assert_eq!(doc["pidfiles"].as_array().unwrap().len(), cases.len());
-    for (name, _, code, reason) in &cases {
+    for c in &cases {
+        let name = c.name;
         let e = pidfile(&doc, &dir.path().join(format!("{name}.pid")));
         assert_eq!(e["state"], "invalid", "{name}: {e:#}");
         assert!(e["pid"].is_null(), "{name}: {e:#}");
         let f = only_finding(e);
-        assert_eq!(f["code"], *code, "{name}: {e:#}");
-        match reason {
-            Some(reason) => assert_eq!(f["evidence"]["reason"], *reason, "{name}: {e:#}"),
+        assert_eq!(f["code"], c.code, "{name}: {e:#}");
+        match c.reason {
+            Some(reason) => assert_eq!(f["evidence"]["reason"], reason, "{name}: {e:#}"),
             None => assert!(f["evidence"].get("reason").is_none(), "{name}"),
         }
+        if c.reason == Some("oversize") {
+            assert_eq!(f["evidence"]["size"], c.content.len(), "{name}");
+        }
     }
-    let above_entry = pidfile(&doc, &dir.path().join("above-pid-max.pid"));
-    assert_eq!(above_entry["findings"][0]["evidence"]["pid_max"], pid_max());
-    let oversize = pidfile(&doc, &dir.path().join("oversize.pid"));
-    assert_eq!(oversize["findings"][0]["evidence"]["size"], 5000);
-    // The content is shown escaped, never raw.
-    let nul = pidfile(&doc, &dir.path().join("nul.pid"));
-    assert_eq!(nul["findings"][0]["evidence"]["content"], "123\\x00\\n");
+    (dir, status, doc)
+}
 
-    // An empty file alone is a warning: exit 0 at the default threshold, 1 at --fail-on warning.
+/// Empty content is `empty`, a warning (exit 0 at the default threshold, 1 at `--fail-on warning`);
+/// an empty file emptied moments ago is unknown (its writer may be mid-rewrite), not empty.
+#[test]
+fn empty_content() {
+    let (dir, status, _) = audit_cases("empty");
+    assert_eq!(status, 0, "empty content is a warning");
     let empty = dir.path().join("empty.pid");
-    assert_eq!(run(&[empty.to_str().unwrap()]).code, 0);
     assert_eq!(
         run(&["--fail-on", "warning", empty.to_str().unwrap()]).code,
         1
     );
+    let fresh = dir.path().join("fresh-empty.pid");
+    std::fs::write(&fresh, b"").unwrap();
+    let e = audit_one(&fresh, &[]);
+    assert_eq!(e["state"], "unknown", "{e:#}");
+    assert_eq!(codes(&e), vec!["unreadable"]);
+    assert!(finding(&e, "unreadable")["message"]
+        .as_str()
+        .unwrap()
+        .contains("emptied moments ago"));
+}
+
+/// A number that is no PID (zero, negative, above `pid_max`, overflowing) is `invalid-pid`, an
+/// error, with its reason and, above `pid_max`, the limit.
+#[test]
+fn invalid_pid_content() {
+    let (dir, status, doc) = audit_cases("invalid-pid");
+    assert_eq!(status, 1, "an invalid PID is an error");
+    let above = pidfile(&doc, &dir.path().join("above-pid-max.pid"));
+    assert_eq!(above["findings"][0]["evidence"]["pid_max"], pid_max());
+}
+
+/// Content that is not one decimal number on one line (a sign, other digits, whitespace, NUL, more
+/// lines, oversize) is `malformed`, an error, with its reason; the content is shown escaped.
+#[test]
+fn malformed_content() {
+    let (dir, status, doc) = audit_cases("malformed");
+    assert_eq!(status, 1, "malformed content is an error");
+    let nul = pidfile(&doc, &dir.path().join("nul.pid"));
+    assert_eq!(nul["findings"][0]["evidence"]["content"], "123\\x00\\n");
 }
 
 /// Watches a path for opens and reads (inotify), to prove pidaudit never opens it.
@@ -169,7 +172,7 @@ impl OpenWatch {
 }
 
 fn assert_not_a_file(path: &Path, kind: &str) {
-    let e = audit_one(path);
+    let e = audit_one(path, &[]);
     assert_eq!(e["state"], "not-a-file", "{e:#}");
     let f = only_finding(&e);
     assert_eq!(f["code"], "not-a-file");
@@ -184,17 +187,12 @@ fn assert_not_a_file(path: &Path, kind: &str) {
 fn fifo_without_writer_is_not_opened() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("x.pid");
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
+    mkfifo(&fifo);
     let watch = OpenWatch::new(&fifo);
     assert_not_a_file(&fifo, "fifo");
     // Walked rather than named, too.
-    let r = run(&["--format", "json", dir.path().to_str().unwrap()]);
-    assert_eq!(pidfile(&r.json(), &fifo)["state"], "not-a-file");
+    let doc = audit_path(dir.path(), &[]).1;
+    assert_eq!(pidfile(&doc, &fifo)["state"], "not-a-file");
     assert!(!watch.opened(), "pidaudit opened the FIFO");
 }
 
@@ -203,12 +201,7 @@ fn fifo_without_writer_is_not_opened() {
 fn fifo_with_writer_is_not_opened() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("x.pid");
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
+    mkfifo(&fifo);
     // O_RDWR on a FIFO does not block on Linux; the sleep inherits the descriptor.
     let child = Command::new("sh")
         .arg("-c")
@@ -217,14 +210,9 @@ fn fifo_with_writer_is_not_opened() {
         .spawn()
         .unwrap();
     let holder = Daemon::from_child(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !holds_open(holder.pid, &fifo) {
-        assert!(
-            Instant::now() < deadline,
-            "the writer never opened the FIFO"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the writer to open the FIFO", || {
+        holds_open(holder.pid, &fifo)
+    });
     let watch = OpenWatch::new(&fifo);
     assert_not_a_file(&fifo, "fifo");
     assert!(!watch.opened(), "pidaudit opened the FIFO");
@@ -247,7 +235,7 @@ fn directory_named_pid() {
     let d = dir.path().join("x.pid");
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("inner.pid"), "1\n").unwrap();
-    let doc = run(&["--format", "json", dir.path().to_str().unwrap()]).json();
+    let doc = audit_path(dir.path(), &[]).1;
     let e = pidfile(&doc, &d);
     assert_eq!(e["state"], "not-a-file");
     assert_eq!(only_finding(e)["code"], "not-a-file");
@@ -261,18 +249,11 @@ fn directory_named_pid() {
 fn device_node_is_never_opened() {
     let dir = tempfile::tempdir().unwrap();
     let dev = dir.path().join("x.pid");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &dev,
-        rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        rustix::fs::makedev(1, 3),
-    )
-    .expect("mknod needs root");
+    mknod(&dev, false, 1, 3);
     let watch = OpenWatch::new(&dev);
     assert_not_a_file(&dev, "char-device");
-    let r = run(&["--format", "json", dir.path().to_str().unwrap()]);
-    assert_eq!(pidfile(&r.json(), &dev)["state"], "not-a-file");
+    let doc = audit_path(dir.path(), &[]).1;
+    assert_eq!(pidfile(&doc, &dev)["state"], "not-a-file");
     assert!(!watch.opened(), "pidaudit opened the device");
     drop(std::fs::File::open(&dev).unwrap());
     assert!(watch.opened(), "the watch cannot see opens");
@@ -287,7 +268,7 @@ fn symlink_is_reported_and_read_only_through_a_safe_chain() {
     std::fs::write(&target, "garbage\n").unwrap();
     let link = dir.path().join("x.pid");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let e = audit_one(&link);
+    let e = audit_one(&link, &[]);
     assert_eq!(e["state"], "invalid", "{e:#}");
     assert_eq!(e["trusted"], false, "{e:#}");
     let f = finding(&e, "symlink");
@@ -305,8 +286,8 @@ fn symlink_is_reported_and_read_only_through_a_safe_chain() {
 fn unreadable_file_as_unprivileged_user() {
     let dir = open_tempdir();
     let pf = dir.path().join("x.pid");
-    std::fs::write(&pf, format!("{}\n", dead_pid())).unwrap();
-    std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o000)).unwrap();
+    write_pid(&pf, dead_pid());
+    chmod(&pf, 0o000);
     for args in [
         vec!["--format", "json", pf.to_str().unwrap()],
         vec!["--format", "json", dir.path().to_str().unwrap()],
@@ -327,7 +308,7 @@ fn unreadable_file_as_unprivileged_user() {
         assert!(!has_code(&doc, "stale"));
     }
     // Root can read it: the PID is dead, so it is stale.
-    assert_eq!(audit_one(&pf)["state"], "stale");
+    assert_eq!(audit_one(&pf, &[])["state"], "stale");
 }
 
 /// An explicit PATH that does not exist is `missing-pidfile` (an error), also when its directory does
@@ -336,12 +317,11 @@ fn unreadable_file_as_unprivileged_user() {
 fn missing_explicit_pidfile() {
     let dir = tempfile::tempdir().unwrap();
     for pf in [
-        dir.path().join("nothere.pid"),
-        dir.path().join("no/such/dir/x.pid"),
+        unique_pidfile(dir.path(), "absent").1,
+        unique_pidfile(&dir.path().join("no/such/dir"), "x").1,
     ] {
-        let r = run(&["--format", "json", pf.to_str().unwrap()]);
-        assert_eq!(r.code, 1, "{}", r.stdout);
-        let doc = r.json();
+        let (code, doc) = audit_path(&pf, &[]);
+        assert_eq!(code, 1, "{doc:#}");
         let e = pidfile(&doc, &pf);
         assert_eq!(e["state"], "missing");
         assert_eq!(only_finding(e)["code"], "missing-pidfile");

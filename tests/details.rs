@@ -6,25 +6,15 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 
 /// Runs pidaudit under strace (opens, links, stats) and returns its output and the trace.
 fn traced(dir: &Path, args: &[&str]) -> (Run, String) {
     let trace = dir.join("trace");
-    let mut cmd = Command::new("strace");
-    cmd.args([
-        "-f",
-        "-qq",
-        "-e",
-        "trace=openat,readlinkat,newfstatat,statx",
-        "-e",
-        "signal=none",
-        "-o",
-    ])
-    .arg(&trace)
-    .arg(env!("CARGO_BIN_EXE_pidaudit"))
-    .args(args);
-    let r = run_cmd(&mut cmd);
+    let r = run_cmd(
+        strace(&trace, "openat,readlinkat,newfstatat,statx")
+            .arg(BIN)
+            .args(args),
+    );
     assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
     (r, std::fs::read_to_string(&trace).unwrap())
 }
@@ -44,10 +34,9 @@ fn opens_of(log: &str, name: &str) -> usize {
 #[test]
 fn details_are_read_only_where_needed() {
     let dir = open_tempdir();
-    let name = format!("dtl{}", std::process::id() % 100_000);
+    let (name, pf) = unique_pidfile(dir.path(), "dtl");
     let d = named_sleep(dir.path(), &name);
-    let pf = dir.path().join(format!("{name}.pid"));
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     let p = pf.to_str().unwrap();
     let pid_dir = d.pid.to_string();
     let exe_link = format!("\"{}/exe\"", d.pid);
@@ -100,22 +89,15 @@ fn details_are_read_only_where_needed() {
 #[test]
 fn fdinfo_is_read_only_for_locks_that_need_it() {
     for (lock, verbose, fd_shown, fd_dirs, fdinfo_reads) in [
-        ("lockf", false, false, 0, 0),
-        ("lockf", true, true, 1, 0),
-        ("flock", false, true, 1, 1),
-        ("ofd", false, true, 1, 1),
-        ("ofd", true, true, 1, 1),
+        (Lock::Lockf, false, false, 0, 0),
+        (Lock::Lockf, true, true, 1, 0),
+        (Lock::Flock, false, true, 1, 1),
+        (Lock::Ofd, false, true, 1, 1),
+        (Lock::Ofd, true, true, 1, 1),
     ] {
         let dir = open_tempdir();
-        let pf = dir.path().join("testd.pid");
-        let d = testd_ids(&[
-            "--pidfile",
-            pf.to_str().unwrap(),
-            "--name",
-            "testd",
-            "--lock",
-            lock,
-        ]);
+        let (name, pf) = unique_pidfile(dir.path(), "testd");
+        let d = Testd::new(&pf).name(&name).lock(lock).start();
         let mut args = vec!["--format", "json", pf.to_str().unwrap()];
         if verbose {
             args.push("--verbose");
@@ -130,18 +112,18 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
         };
         assert_eq!(
             e["lock"]["holders"],
-            json!([{"pid": d.pid, "comm": "testd", "fd": fd}]),
-            "{lock} {verbose}: {e:#}"
+            json!([{"pid": d.pid, "comm": name, "fd": fd}]),
+            "{lock:?} {verbose}: {e:#}"
         );
         let fdinfo = log
             .lines()
             .filter(|l| l.contains("openat(") && l.contains("/fdinfo/"))
             .count();
-        assert_eq!(fdinfo, fdinfo_reads, "{lock} {verbose}: {log}");
+        assert_eq!(fdinfo, fdinfo_reads, "{lock:?} {verbose}: {log}");
         assert_eq!(
             opens_of(&log, &format!("{}/fd", d.pid)),
             fd_dirs,
-            "{lock} {verbose}: {log}"
+            "{lock:?} {verbose}: {log}"
         );
     }
 }
@@ -152,13 +134,13 @@ fn fdinfo_is_read_only_for_locks_that_need_it() {
 #[test]
 fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
     let dir = open_tempdir();
-    let name = format!("idt{}", std::process::id() % 100_000);
+    let name = unique_name("idt");
     let a = named_sleep(dir.path(), &name);
     let b = named_sleep(dir.path(), &name);
     let pa = dir.path().join(format!("{name}-a.pid"));
     let pb = dir.path().join(format!("{name}-b.pid"));
-    write_pidfile(&pa, &format!("{}\n", a.pid));
-    write_pidfile(&pb, &format!("{}\n", b.pid));
+    write_pid(&pa, a.pid);
+    write_pid(&pb, b.pid);
     let args = [
         "--format",
         "json",
@@ -183,12 +165,7 @@ fn identities_are_read_only_when_a_process_could_be_a_duplicate() {
     let (r, log) = traced(dir.path(), &args);
     let doc = r.json();
     let e = pidfile(&doc, &pa);
-    let dup: Vec<&serde_json::Value> = e["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "duplicate-instance")
-        .collect();
+    let dup = findings_with(e, "duplicate-instance");
     assert_eq!(dup.len(), 1, "{e:#}");
     assert!(dup[0].to_string().contains(&c.pid.to_string()), "{e:#}");
     assert!(opens_of(&log, "cmdline") >= 3, "{log}");
@@ -200,7 +177,7 @@ fn dead_pids_are_not_looked_up_in_proc() {
     let dir = open_tempdir();
     let pid = dead_pid();
     let pf = dir.path().join("gone.pid");
-    write_pidfile(&pf, &format!("{pid}\n"));
+    write_pid(&pf, pid);
     let (r, log) = traced(dir.path(), &["--format", "json", pf.to_str().unwrap()]);
     let doc = r.json();
     assert_eq!(pidfile(&doc, &pf)["state"], "stale");

@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 fn paths(doc: &serde_json::Value) -> Vec<String> {
@@ -146,20 +145,15 @@ fn unreadable_directory_is_reported_and_walk_goes_on() {
     let root = t.path();
     for d in ["a", "locked", "z"] {
         std::fs::create_dir(root.join(d)).unwrap();
-        std::fs::set_permissions(root.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
-        write_pidfile(&root.join(d).join("x.pid"), &format!("{}\n", dead_pid()));
+        chmod(&root.join(d), 0o755);
+        write_pid(&root.join(d).join("x.pid"), dead_pid());
     }
-    std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    chmod(&root.join("locked"), 0o700);
     let r = run_as_nobody(&["--format", "json", root.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.json();
     assert_eq!(paths(&doc), rel(root, &["a/x.pid", "z/x.pid"]));
-    let unreadable: Vec<&serde_json::Value> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "unreadable")
-        .collect();
+    let unreadable = findings_with(&doc, "unreadable");
     assert_eq!(unreadable.len(), 1, "{doc:#}");
     assert_eq!(
         unreadable[0]["subject"],

@@ -12,9 +12,8 @@ fn manifest(dir: &Path, body: &str) -> String {
 }
 
 /// Audits a manifest; `unlocked` (info) is left out except where a test is about locks.
-fn audit(m: &str) -> (i32, Value) {
-    let r = run(&["--format", "json", "--ignore", "unlocked", "--expect", m]);
-    (r.code, r.json())
+fn audit_manifest(m: &str) -> (i32, Value) {
+    audit(&["--ignore", "unlocked", "--expect", m])
 }
 
 fn service(name: &str, pidfile: &Path, extra: &str) -> String {
@@ -31,13 +30,13 @@ fn identity_and_user() {
     let dir = tempfile::tempdir().unwrap();
     let d = named_sleep(dir.path(), "mexpd");
     let pf = dir.path().join("mexpd.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     let exe = dir.path().join("mexpd");
     let ok = format!(
         "exe = \"{}\"\ncmdline = \"mexpd 1000$\"\nuser = \"root\"",
         exe.display()
     );
-    let (code, doc) = audit(&manifest(dir.path(), &service("m", &pf, &ok)));
+    let (code, doc) = audit_manifest(&manifest(dir.path(), &service("m", &pf, &ok)));
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(code, 0, "{e:#}");
     assert!(codes(&e).is_empty(), "{e:#}");
@@ -48,29 +47,24 @@ fn identity_and_user() {
     );
 
     let bad_cmdline = format!("exe = \"{}\"\ncmdline = \"mexpd 2000$\"", exe.display());
-    let (code, doc) = audit(&manifest(dir.path(), &service("m", &pf, &bad_cmdline)));
+    let (code, doc) = audit_manifest(&manifest(dir.path(), &service("m", &pf, &bad_cmdline)));
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(code, 1);
     assert!(
         codes(&e).contains(&"identity-mismatch".to_string()),
         "{e:#}"
     );
-    let f = e["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "identity-mismatch")
-        .unwrap();
+    let f = finding(&e, "identity-mismatch");
     assert_eq!(f["evidence"]["mismatched"], serde_json::json!(["cmdline"]));
 
-    let (_, doc) = audit(&manifest(
+    let (_, doc) = audit_manifest(&manifest(
         dir.path(),
         &service("m", &pf, "exe = \"/usr/bin/true\""),
     ));
     assert!(codes(pidfile(&doc, &pf)).contains(&"identity-mismatch".to_string()));
 
     for user in ["\"nobody\"", "65534"] {
-        let (code, doc) = audit(&manifest(
+        let (code, doc) = audit_manifest(&manifest(
             dir.path(),
             &service("m", &pf, &format!("user = {user}")),
         ));
@@ -90,9 +84,9 @@ fn instance_count() {
     let a = named_sleep(dir.path(), "mcountd");
     let b = named_sleep(dir.path(), "mcountd");
     let pf = dir.path().join("mcountd.pid");
-    write_pidfile(&pf, &format!("{}\n", a.pid));
+    write_pid(&pf, a.pid);
     let exe = format!("exe = \"{}\"\n", dir.path().join("mcountd").display());
-    let (code, doc) = audit(&manifest(dir.path(), &service("c", &pf, &exe)));
+    let (code, doc) = audit_manifest(&manifest(dir.path(), &service("c", &pf, &exe)));
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(code, 1);
     assert_eq!(
@@ -106,14 +100,14 @@ fn instance_count() {
     );
     assert_eq!(e["findings"][1]["evidence"]["running"], 2);
 
-    let (code, doc) = audit(&manifest(
+    let (code, doc) = audit_manifest(&manifest(
         dir.path(),
         &service("c", &pf, &format!("{exe}instances = 2")),
     ));
     assert_eq!(code, 0);
     assert!(codes(pidfile(&doc, &pf)).is_empty());
 
-    let (code, doc) = audit(&manifest(
+    let (code, doc) = audit_manifest(&manifest(
         dir.path(),
         &service("c", &pf, &format!("{exe}instances = 3")),
     ));
@@ -131,7 +125,7 @@ fn missing_pidfile() {
     let pf = dir.path().join("no-such-dir/mmissd.pid");
     let exe = dir.path().join("mmissd");
     let body = service("gone", &pf, &format!("exe = \"{}\"", exe.display()));
-    let (code, doc) = audit(&manifest(dir.path(), &body));
+    let (code, doc) = audit_manifest(&manifest(dir.path(), &body));
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(code, 1);
     assert_eq!(e["state"], "missing");
@@ -147,7 +141,7 @@ fn missing_pidfile() {
     );
 
     let d = named_sleep(dir.path(), "mmissd");
-    let (code, doc) = audit(&manifest(dir.path(), &body));
+    let (code, doc) = audit_manifest(&manifest(dir.path(), &body));
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(code, 1);
     assert_eq!(
@@ -166,14 +160,14 @@ fn manifest_started_after() {
     let dir = tempfile::tempdir().unwrap();
     let d = named_sleep(dir.path(), "mdeployd");
     let pf = dir.path().join("mdeployd.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
-    let (code, doc) = audit(&manifest(
+    write_pid(&pf, d.pid);
+    let (code, doc) = audit_manifest(&manifest(
         dir.path(),
         &service("dep", &pf, "started_after = 2999-01-01T00:00:00Z"),
     ));
     assert_eq!(code, 1);
     assert_eq!(codes(pidfile(&doc, &pf)), vec!["started-before-deploy"]);
-    let (code, _) = audit(&manifest(
+    let (code, _) = audit_manifest(&manifest(
         dir.path(),
         &service("dep", &pf, "started_after = \"2000-01-01T00:00:00Z\""),
     ));
@@ -227,16 +221,12 @@ fn broken_manifests() {
 fn required_lock() {
     let dir = tempfile::tempdir().unwrap();
     let free = dir.path().join("freelockd.pid");
-    let _free = testd(&["--pidfile", free.to_str().unwrap(), "--name", "freelockd"]);
+    let _free = Testd::new(&free).name("freelockd").start();
     let held = dir.path().join("heldlockd.pid");
-    let _held = testd(&[
-        "--pidfile",
-        held.to_str().unwrap(),
-        "--lock",
-        "flock",
-        "--name",
-        "heldlockd",
-    ]);
+    let _held = Testd::new(&held)
+        .lock(Lock::Flock)
+        .name("heldlockd")
+        .start();
     let m = manifest(
         dir.path(),
         &format!(
@@ -245,9 +235,8 @@ fn required_lock() {
             service("held", &held, "lock = \"required\"")
         ),
     );
-    let r = run(&["--format", "json", "--expect", &m]);
-    assert_eq!(r.code, 1);
-    let doc = r.json();
+    let (code, doc) = audit(&["--expect", &m]);
+    assert_eq!(code, 1);
     let e = pidfile(&doc, &free);
     assert_eq!(codes(e), vec!["unlocked"], "{e:#}");
     assert_eq!(e["findings"][0]["severity"], "error");
@@ -255,7 +244,7 @@ fn required_lock() {
     assert!(codes(pidfile(&doc, &held)).is_empty());
 
     let m = manifest(dir.path(), &service("free", &free, "lock = \"optional\""));
-    let r = run(&["--format", "json", "--expect", &m]);
-    assert_eq!(r.code, 0);
-    assert_eq!(pidfile(&r.json(), &free)["findings"][0]["severity"], "info");
+    let (code, doc) = audit(&["--expect", &m]);
+    assert_eq!(code, 0);
+    assert_eq!(pidfile(&doc, &free)["findings"][0]["severity"], "info");
 }

@@ -13,7 +13,6 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 const PLACEHOLDER: &str = "$PIDFILES";
@@ -38,7 +37,7 @@ fn lines(path: &Path) -> Vec<String> {
 /// Copies `src` into `dst` (files, directories, symlinks as links) with fixed permissions.
 fn copy_tree(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
-    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod(dst, 0o755);
     for entry in std::fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
@@ -49,7 +48,7 @@ fn copy_tree(src: &Path, dst: &Path) {
             copy_tree(&from, &to);
         } else {
             std::fs::copy(&from, &to).unwrap();
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+            chmod(&to, 0o644);
         }
     }
 }

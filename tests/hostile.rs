@@ -1,179 +1,15 @@
 //! Hostile input: each case asserts the exact outcome, and that the run ends (the harness kills it
-//! after 30 s) without a panic.
+//! after 30 s) without a panic. Hostile content has its table in tests/content.rs.
 
 mod common;
 use common::*;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// A tempdir the unprivileged user can traverse.
-fn open_tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    chmod(dir.path(), 0o755);
-    dir
-}
-
-/// Runs pidaudit (JSON) and checks it ended normally, without a panic.
-fn audit_cmd(cmd: &mut Command) -> serde_json::Value {
-    let r = run_cmd(cmd);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    r.json()
-}
-
-/// A JSON audit of `paths`. `unlocked` (info) is left out: these writers do not lock their files,
-/// and the lock checks have their own tests.
-fn audit(paths: &[&Path]) -> serde_json::Value {
-    let mut cmd = pidaudit();
-    cmd.args(["--format", "json", "--ignore", "unlocked"])
-        .args(paths);
-    audit_cmd(&mut cmd)
-}
+use std::process::Command;
 
 /// Runs a Python program with `arg` and waits for it to print `ready`; killed when dropped.
 fn python_ready(code: &str, arg: &Path, ready: &str) -> Daemon {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .arg(arg)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let d = Daemon::from_child(child);
-    assert_eq!(line.trim(), ready);
-    d
-}
-
-fn as_nobody() -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_pidaudit"));
-    cmd
-}
-
-/// Every hostile content, written to a real file, gets its exact state, code and reason; an empty
-/// file emptied moments ago is unknown (its writer may be mid-rewrite), not empty.
-#[test]
-fn content_matrix() {
-    let dir = open_tempdir();
-    let cases: Vec<(&str, Vec<u8>, &str, &str, &str)> = vec![
-        ("empty", b"".to_vec(), "invalid", "empty", ""),
-        ("newline", b"\n".to_vec(), "invalid", "empty", ""),
-        (
-            "lead-space",
-            b" 1".to_vec(),
-            "invalid",
-            "malformed",
-            "whitespace",
-        ),
-        (
-            "trail-space",
-            b"1 ".to_vec(),
-            "invalid",
-            "malformed",
-            "whitespace",
-        ),
-        ("plus", b"+1".to_vec(), "invalid", "malformed", "sign"),
-        (
-            "minus",
-            b"-1".to_vec(),
-            "invalid",
-            "invalid-pid",
-            "negative",
-        ),
-        ("zero", b"0".to_vec(), "invalid", "invalid-pid", "zero"),
-        (
-            "hex",
-            b"0x1F".to_vec(),
-            "invalid",
-            "malformed",
-            "not_decimal",
-        ),
-        (
-            "overflow",
-            b"4294967297".to_vec(),
-            "invalid",
-            "invalid-pid",
-            "overflow",
-        ),
-        (
-            "two-lines",
-            b"12\n34\n".to_vec(),
-            "invalid",
-            "malformed",
-            "multiple_lines",
-        ),
-        ("nul", b"12\0".to_vec(), "invalid", "malformed", "nul"),
-        (
-            "arabic-digits",
-            "١٢٣".as_bytes().to_vec(),
-            "invalid",
-            "malformed",
-            "not_decimal",
-        ),
-        (
-            "fullwidth-digits",
-            "１２".as_bytes().to_vec(),
-            "invalid",
-            "malformed",
-            "not_decimal",
-        ),
-        (
-            "ten-mb",
-            vec![b'1'; 10 << 20],
-            "invalid",
-            "malformed",
-            "oversize",
-        ),
-        (
-            "letters",
-            b"123abc".to_vec(),
-            "invalid",
-            "malformed",
-            "not_decimal",
-        ),
-    ];
-    for (name, content, ..) in &cases {
-        let path = dir.path().join(format!("{name}.pid"));
-        std::fs::write(&path, content).unwrap();
-        // An abandoned file: a file emptied moments ago may be mid-rewrite (see below).
-        age(&path, 60);
-    }
-    let fresh = dir.path().join("fresh-empty.pid");
-    std::fs::write(&fresh, b"").unwrap();
-    let doc = audit(&[dir.path()]);
-    assert_eq!(doc["summary"]["pidfiles"], cases.len() + 1);
-    let e = pidfile(&doc, &fresh);
-    assert_eq!(e["state"], "unknown", "{e:#}");
-    assert_eq!(codes(e), vec!["unreadable"]);
-    assert!(finding(e, "unreadable")["message"]
-        .as_str()
-        .unwrap()
-        .contains("emptied moments ago"));
-    for (name, content, state, code, reason) in &cases {
-        let e = pidfile(&doc, &dir.path().join(format!("{name}.pid")));
-        assert_eq!(e["state"], *state, "{name}: {e:#}");
-        assert_eq!(codes(e), vec![code.to_string()], "{name}: {e:#}");
-        assert!(e["pid"].is_null(), "{name}");
-        let f = finding(e, code);
-        if !reason.is_empty() {
-            assert_eq!(f["evidence"]["reason"], *reason, "{name}: {f:#}");
-        }
-        if *name == "ten-mb" {
-            assert_eq!(f["evidence"]["size"], content.len());
-        }
-    }
+    spawn_ready(Command::new("python3").args(["-c", code]).arg(arg), ready)
 }
 
 /// A FIFO is never opened, with no writer (open would block) or with a writer that never writes.
@@ -182,17 +18,15 @@ fn fifos_are_not_opened() {
     let dir = open_tempdir();
     let lonely = dir.path().join("lonely.pid");
     let silent = dir.path().join("silent.pid");
-    for f in [&lonely, &silent] {
-        let st = Command::new("mkfifo").arg(f).status().unwrap();
-        assert!(st.success());
-    }
+    mkfifo(&lonely);
+    mkfifo(&silent);
     // A writer that holds the FIFO open and never writes.
     let _writer = python_ready(
         "import os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(1000)",
         &silent,
         "open",
     );
-    let doc = audit(&[dir.path()]);
+    let doc = audit_path(dir.path(), NO_UNLOCKED).1;
     for f in [&lonely, &silent] {
         let e = pidfile(&doc, f);
         assert_eq!(e["state"], "not-a-file", "{e:#}");
@@ -206,13 +40,8 @@ fn fifos_are_not_opened() {
 fn device_node_is_not_opened() {
     let dir = open_tempdir();
     let dev = dir.path().join("dev.pid");
-    let st = Command::new("mknod")
-        .arg(&dev)
-        .args(["c", "1", "5"]) // /dev/zero
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let e = pidfile(&audit(&[&dev]), &dev).clone();
+    mknod(&dev, false, 1, 5); // /dev/zero
+    let e = audit_one(&dev, NO_UNLOCKED);
     assert_eq!(e["state"], "not-a-file");
     assert_eq!(codes(&e), vec!["not-a-file"]);
     assert_eq!(finding(&e, "not-a-file")["evidence"]["kind"], "char-device");
@@ -224,7 +53,7 @@ fn symlink_to_dev_zero() {
     let dir = open_tempdir();
     let link = dir.path().join("zero.pid");
     symlink("/dev/zero", &link).unwrap();
-    let e = pidfile(&audit(&[&link]), &link).clone();
+    let e = audit_one(&link, NO_UNLOCKED);
     assert_eq!(e["state"], "not-a-file", "{e:#}");
     assert_eq!(codes(&e), vec!["symlink", "not-a-file"]);
     let s = finding(&e, "symlink");
@@ -244,7 +73,7 @@ fn symlink_loop() {
     symlink("a.pid", &b).unwrap();
     let self_loop = dir.path().join("self.pid");
     symlink("self.pid", &self_loop).unwrap();
-    let doc = audit(&[dir.path()]);
+    let doc = audit_path(dir.path(), NO_UNLOCKED).1;
     for f in [&a, &b, &self_loop] {
         let e = pidfile(&doc, f);
         assert_eq!(e["state"], "not-a-file", "{e:#}");
@@ -263,7 +92,7 @@ fn sparse_gigabyte() {
     let f = std::fs::File::create(&pf).unwrap();
     f.set_len(1 << 30).unwrap();
     drop(f);
-    let e = pidfile(&audit(&[&pf]), &pf).clone();
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(e["state"], "invalid");
     assert_eq!(codes(&e), vec!["malformed"]);
     let m = finding(&e, "malformed");
@@ -293,7 +122,7 @@ fn concurrent_truncate_then_write() {
         );
         let mut seen = std::collections::BTreeMap::new();
         for _ in 0..150 {
-            let doc = audit(&[&pf]);
+            let doc = audit_path(&pf, NO_UNLOCKED).1;
             let e = pidfile(&doc, &pf);
             let state = e["state"].as_str().unwrap().to_string();
             match state.as_str() {
@@ -322,9 +151,9 @@ fn concurrent_truncate_then_write() {
 fn mode_000_as_unprivileged_user() {
     let dir = open_tempdir();
     let pf = dir.path().join("secret.pid");
-    write_pidfile(&pf, &format!("{}\n", dead_pid()));
+    write_pid(&pf, dead_pid());
     chmod(&pf, 0o000);
-    let doc = audit_cmd(as_nobody().args(["--format", "json"]).arg(&pf));
+    let (_, doc) = audit_cmd(as_nobody(BIN).args(["--format", "json"]).arg(&pf));
     let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "unreadable", "{e:#}");
     assert_eq!(codes(e), vec!["unreadable"]);
@@ -360,11 +189,11 @@ fn hidepid_as_unprivileged_user() {
     let _mounted = HiddenProc(proc.clone());
     let d = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     let gone = dir.path().join("gone.pid");
-    write_pidfile(&gone, &format!("{}\n", dead_pid()));
-    let doc = audit_cmd(
-        as_nobody()
+    write_pid(&gone, dead_pid());
+    let (_, doc) = audit_cmd(
+        as_nobody(BIN)
             .args(["--format", "json", "--proc-root"])
             .arg(&proc)
             .arg(&pf)
@@ -376,7 +205,7 @@ fn hidepid_as_unprivileged_user() {
     let e = pidfile(&doc, &gone);
     assert_eq!(e["state"], "stale", "{e:#}");
     // The same files as root: the daemon is visible and running.
-    let doc = audit_cmd(
+    let (_, doc) = audit_cmd(
         pidaudit()
             .args(["--format", "json", "--proc-root"])
             .arg(&proc)
@@ -396,10 +225,7 @@ fn processes_exiting_mid_read() {
             .arg(format!("0.{:02}", i % 20 + 1))
             .spawn()
             .unwrap();
-        write_pidfile(
-            &dir.path().join(format!("{i}.pid")),
-            &format!("{}\n", child.id()),
-        );
+        write_pid(&dir.path().join(format!("{i}.pid")), child.id());
         children.push(child);
     }
     // Reap them as they exit, while the audits run.
@@ -410,7 +236,7 @@ fn processes_exiting_mid_read() {
     });
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..15 {
-        let doc = audit(&[dir.path()]);
+        let doc = audit_path(dir.path(), NO_UNLOCKED).1;
         for e in doc["pidfiles"].as_array().unwrap() {
             let state = e["state"].as_str().unwrap().to_string();
             assert!(
@@ -421,7 +247,7 @@ fn processes_exiting_mid_read() {
         }
     }
     reaper.join().unwrap();
-    let doc = audit(&[dir.path()]);
+    let doc = audit_path(dir.path(), NO_UNLOCKED).1;
     assert_eq!(
         doc["summary"]["by_state"]["stale"], 60,
         "all gone at the end"
@@ -437,7 +263,7 @@ fn directory_swapped_for_symlink_mid_walk() {
     let tree = base.path().join("tree");
     let sub = tree.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
-    write_pidfile(&sub.join("inside.pid"), &format!("{}\n", dead_pid()));
+    write_pid(&sub.join("inside.pid"), dead_pid());
     let outside = base.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let secret = outside.join("outside.pid");
@@ -467,7 +293,7 @@ fn directory_swapped_for_symlink_mid_walk() {
     let _racer = Daemon::from_child(racer);
     let mut inside_seen = 0;
     for _ in 0..150 {
-        let doc = audit(&[&tree]);
+        let doc = audit_path(&tree, NO_UNLOCKED).1;
         let text = doc.to_string();
         assert!(!text.contains("outside.pid"), "{doc:#}");
         assert!(!text.contains("424242"), "{doc:#}");

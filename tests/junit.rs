@@ -3,29 +3,19 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Checks well-formedness with xmllint, then returns the document as JSON via Python's parser:
 /// {attrs of testsuite, cases: [{name, classname, failure: {type, message, text}?, skipped?, out?}]}.
 fn parse_junit(xml: &str) -> serde_json::Value {
-    let mut lint = Command::new("xmllint")
-        .args(["--noout", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xmllint (libxml2-utils) is installed");
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = lint.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "xmllint rejects the document: {}\n{xml}",
-        String::from_utf8_lossy(&out.stderr)
+    let lint = run_input(
+        Command::new("xmllint").args(["--noout", "-"]),
+        xml.as_bytes(),
+    );
+    assert_eq!(
+        lint.code, 0,
+        "xmllint (libxml2-utils) rejects the document: {}\n{xml}",
+        lint.stderr
     );
     let script = r#"
 import json, sys, xml.etree.ElementTree as ET
@@ -49,21 +39,9 @@ for c in s.findall("testcase"):
     cases.append(d)
 print(json.dumps({"suite": dict(s.attrib), "root": dict(root.attrib), "cases": cases}))
 "#;
-    let mut py = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    py.stdin.take().unwrap().write_all(xml.as_bytes()).unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let py = run_input(Command::new("python3").args(["-c", script]), xml.as_bytes());
+    assert_eq!(py.code, 0, "{}", py.stderr);
+    serde_json::from_str(&py.stdout).unwrap()
 }
 
 fn case<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -82,10 +60,12 @@ fn case<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 fn one_case_per_pidfile() {
     let dir = tempfile::tempdir().unwrap();
     let d = named_sleep(dir.path(), "junitokd");
-    write_pidfile(&dir.path().join("junitokd.pid"), &format!("{}\n", d.pid));
-    write_pidfile(&dir.path().join("gone.pid"), &format!("{}\n", dead_pid()));
+    write_pid(&dir.path().join("junitokd.pid"), d.pid);
+    let (gone, gone_pf) = unique_pidfile(dir.path(), "gone");
+    write_pid(&gone_pf, dead_pid());
     let (_parent, zpid) = zombie();
-    write_pidfile(&dir.path().join("zombied.pid"), &format!("{zpid}\n"));
+    let (zombied, zombie_pf) = unique_pidfile(dir.path(), "zombid");
+    write_pid(&zombie_pf, zpid);
     let r = run(&["--format", "junit", dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 1);
     let doc = parse_junit(&r.stdout);
@@ -94,14 +74,14 @@ fn one_case_per_pidfile() {
     assert_eq!(doc["suite"]["skipped"], "0");
     assert_eq!(doc["root"]["failures"], "1");
     let p = |n: &str| dir.path().join(n).display().to_string();
-    let z = case(&doc, &p("zombied.pid"));
+    let z = case(&doc, &p(&format!("{zombied}.pid")));
     assert_eq!(z["classname"], "pidaudit.pidfile");
     assert_eq!(z["failure"]["type"], "zombie");
     assert!(z["failure"]["text"]
         .as_str()
         .unwrap()
         .contains("parent_pid"));
-    let s = case(&doc, &p("gone.pid"));
+    let s = case(&doc, &p(&format!("{gone}.pid")));
     assert!(s.get("failure").is_none());
     assert!(s["out"].as_str().unwrap().contains("warning[stale]"));
     let ok = case(&doc, &p("junitokd.pid"));
@@ -123,7 +103,10 @@ fn one_case_per_pidfile() {
     ]);
     let doc = parse_junit(&r.stdout);
     assert_eq!(doc["suite"]["failures"], "2");
-    assert_eq!(case(&doc, &p("gone.pid"))["failure"]["type"], "stale");
+    assert_eq!(
+        case(&doc, &p(&format!("{gone}.pid")))["failure"]["type"],
+        "stale"
+    );
 }
 
 /// An unreadable pidfile (run unprivileged) is skipped: nothing could be determined.
@@ -131,8 +114,8 @@ fn one_case_per_pidfile() {
 fn unknown_is_skipped() {
     let dir = open_tempdir();
     let pf = dir.path().join("secret.pid");
-    write_pidfile(&pf, "1234\n");
-    std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write_pid(&pf, 1234);
+    chmod(&pf, 0o600);
     let r = run_as_nobody(&["--format", "junit", pf.to_str().unwrap()]);
     assert_eq!(r.code, 0);
     let doc = parse_junit(&r.stdout);

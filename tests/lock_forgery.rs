@@ -9,29 +9,14 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 
-const AS_NOBODY: &[&str] = &[
-    "setpriv",
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-];
-
 /// The attacker: a process of uid 65534 holding `lock` on `pf` through a read-only descriptor.
-fn intruder(pf: &Path, lock: &str) -> Testd {
-    let mut wrapper = AS_NOBODY.to_vec();
-    wrapper.push(system_python());
-    testd_ids_as(
-        &wrapper,
-        &[
-            "--pidfile",
-            pf.to_str().unwrap(),
-            "--readonly",
-            "--lock",
-            lock,
-            "--name",
-            "intruder",
-        ],
-    )
+fn intruder(pf: &Path, lock: Lock) -> RunningTestd {
+    Testd::new(pf)
+        .readonly()
+        .lock(lock)
+        .name("intruder")
+        .unprivileged()
+        .start()
 }
 
 /// The entry's finding codes, sorted.
@@ -41,50 +26,33 @@ fn sorted_codes(e: &Value) -> Vec<String> {
     c
 }
 
-fn audit(paths: &[&Path], extra: &[&str]) -> Value {
-    let mut args = vec!["--format", "json"];
-    args.extend_from_slice(extra);
-    let mut cmd = pidaudit();
-    cmd.args(&args).args(paths);
-    let r = run_cmd(&mut cmd);
-    assert!(r.code == 0 || r.code == 1, "{} {}", r.stdout, r.stderr);
-    r.json()
-}
-
-/// Seconds since boot, to age files without moving them before the boot.
-fn uptime() -> u64 {
-    let text = std::fs::read_to_string("/proc/uptime").unwrap();
-    text.split('.').next().unwrap().parse().unwrap()
-}
-
 /// A pidfile naming the intruder itself, written long before the intruder started (its PID was
 /// reused): the intruder's read lock, or its exclusive flock through a read-only descriptor, does
 /// not make it the writer. `reused` with `pid-reused`, and the lock reported as evidence.
 #[test]
 fn a_readers_lock_does_not_outweigh_pid_reuse() {
     for (lock, reason) in [
-        ("flock-shared", "read_lock"),
-        ("flock", "read_only_descriptor"),
+        (Lock::FlockShared, "read_lock"),
+        (Lock::Flock, "read_only_descriptor"),
     ] {
         let dir = open_tempdir();
-        let pf = dir.path().join("svc.pid");
-        write_pidfile(&pf, "1\n");
+        let (_, pf) = unique_pidfile(dir.path(), "svc");
+        write_pid(&pf, 1);
         let intr = intruder(&pf, lock);
-        write_pidfile(&pf, &format!("{}\n", intr.pid));
+        write_pid(&pf, intr.pid);
         std::thread::sleep(std::time::Duration::from_millis(50));
-        age(&pf, 60.min(uptime() / 2).max(5));
-        let doc = audit(&[&pf], &["--ignore", "name-mismatch,unlocked"]);
-        let e = pidfile(&doc, &pf);
-        assert_eq!(e["state"], "reused", "{lock}: {e:#}");
+        age(&pf, 60);
+        let e = audit_one(&pf, &["--ignore", "name-mismatch,unlocked"]);
+        assert_eq!(e["state"], "reused", "{lock:?}: {e:#}");
         assert_eq!(
-            sorted_codes(e),
+            sorted_codes(&e),
             vec!["lock-foreign-holder", "pid-reused"],
-            "{lock}: {e:#}"
+            "{lock:?}: {e:#}"
         );
-        let f = finding(e, "lock-foreign-holder");
-        assert_eq!(f["evidence"]["holder_pid"], intr.pid, "{lock}");
-        assert_eq!(f["evidence"]["reason"], reason, "{lock}");
-        assert_eq!(f["evidence"]["holder_uid"], 65534, "{lock}");
+        let f = finding(&e, "lock-foreign-holder");
+        assert_eq!(f["evidence"]["holder_pid"], intr.pid, "{lock:?}");
+        assert_eq!(f["evidence"]["reason"], reason, "{lock:?}");
+        assert_eq!(f["evidence"]["holder_uid"], NOBODY, "{lock:?}");
     }
 }
 
@@ -93,10 +61,10 @@ fn a_readers_lock_does_not_outweigh_pid_reuse() {
 #[test]
 fn a_readers_lock_names_no_instance() {
     let dir = open_tempdir();
-    let pf = dir.path().join("svc.pid");
-    write_pidfile(&pf, &format!("{}\n", dead_pid()));
-    let intr = intruder(&pf, "flock");
-    let doc = audit(&[&pf], &[]);
+    let (_, pf) = unique_pidfile(dir.path(), "svc");
+    write_pid(&pf, dead_pid());
+    let intr = intruder(&pf, Lock::Flock);
+    let doc = audit_path(&pf, &[]).1;
     let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "stale", "{e:#}");
     assert_eq!(
@@ -119,33 +87,29 @@ fn a_readers_lock_names_no_instance() {
 #[test]
 fn a_readers_lock_does_not_hide_unlocked() {
     let dir = open_tempdir();
-    let pf = dir.path().join("forgeryd.pid");
-    let d = testd_ids(&["--pidfile", pf.to_str().unwrap(), "--name", "forgeryd"]);
-    let _intr = intruder(&pf, "flock-shared");
-    let doc = audit(&[&pf], &[]);
-    let e = pidfile(&doc, &pf);
+    let (name, pf) = unique_pidfile(dir.path(), "frgd");
+    let d = Testd::new(&pf).name(&name).start();
+    let _intr = intruder(&pf, Lock::FlockShared);
+    let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "running", "{e:#}");
     assert_eq!(
-        sorted_codes(e),
+        sorted_codes(&e),
         vec!["lock-foreign-holder", "unlocked"],
         "{e:#}"
     );
-    assert_eq!(finding(e, "unlocked")["evidence"]["pid"], d.pid);
+    assert_eq!(finding(&e, "unlocked")["evidence"]["pid"], d.pid);
 
     let manifest = dir.path().join("expect.toml");
     std::fs::write(
         &manifest,
         format!(
-            "[[service]]\nname = \"forgeryd\"\npidfile = \"{}\"\nlock = \"required\"\n",
+            "[[service]]\nname = \"{name}\"\npidfile = \"{}\"\nlock = \"required\"\n",
             pf.display()
         ),
     )
     .unwrap();
-    let mut cmd = pidaudit();
-    cmd.args(["--format", "json", "--expect", manifest.to_str().unwrap()]);
-    let r = run_cmd(&mut cmd);
-    assert_eq!(r.code, 1, "a required lock is missing: {}", r.stdout);
-    let doc = r.json();
+    let (code, doc) = audit(&["--expect", manifest.to_str().unwrap()]);
+    assert_eq!(code, 1, "a required lock is missing: {doc:#}");
     assert_eq!(finding(pidfile(&doc, &pf), "unlocked")["severity"], "error");
 }
 
@@ -154,20 +118,12 @@ fn a_readers_lock_does_not_hide_unlocked() {
 #[test]
 fn the_daemons_own_write_lock_still_counts() {
     let dir = open_tempdir();
-    let pf = dir.path().join("svc.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "svc",
-        "--lock",
-        "flock",
-    ]);
-    age(&pf, 60.min(uptime() / 2).max(5));
-    let doc = audit(&[&pf], &[]);
-    let e = pidfile(&doc, &pf);
+    let (name, pf) = unique_pidfile(dir.path(), "svc");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    age(&pf, 60);
+    let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "running", "{e:#}");
-    assert_eq!(codes(e), Vec::<String>::new(), "{e:#}");
+    assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
     assert_eq!(e["lock"]["holders"][0]["pid"], d.pid);
 }
 
@@ -176,25 +132,15 @@ fn the_daemons_own_write_lock_still_counts() {
 #[test]
 fn a_readers_lock_on_a_replaced_file_is_not_the_daemons() {
     let dir = open_tempdir();
-    let pf = dir.path().join("forgeryr.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "forgeryr",
-        "--lock",
-        "lockf",
-    ]);
-    let intr = intruder(&pf, "flock-shared");
+    let (name, pf) = unique_pidfile(dir.path(), "frgr");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
+    let intr = intruder(&pf, Lock::FlockShared);
     std::fs::remove_file(&pf).unwrap();
-    write_pidfile(&pf, &format!("{}\n", d.pid));
-    let doc = audit(&[dir.path()], &[]);
+    write_pid(&pf, d.pid);
+    let doc = audit_path(dir.path(), &[]).1;
     let e = pidfile(&doc, &pf);
-    let holders: Vec<&Value> = e["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "replaced-while-locked")
+    let holders: Vec<&Value> = findings_with(e, "replaced-while-locked")
+        .into_iter()
         .map(|f| &f["evidence"]["holder_pid"])
         .collect();
     // The daemon's own write lock on the replaced file is found (the control); the reader is not.

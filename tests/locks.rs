@@ -3,59 +3,37 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// Audits one pidfile as JSON and returns its entry.
-/// Instance checks are left out: they have their own tests (tests/instances.rs), and the daemons of
-/// tests running at the same time share the name `testd`.
-const NO_INSTANCES: &str = "orphaned-instance,orphaned-worker,duplicate-instance";
-
-fn audit(pf: &Path) -> Value {
-    let r = run(&[
-        "--format",
-        "json",
-        "--ignore",
-        NO_INSTANCES,
-        pf.to_str().unwrap(),
-    ]);
-    assert!(r.code == 0 || r.code == 1, "{} {}", r.stdout, r.stderr);
-    pidfile(&r.json(), pf).clone()
-}
+/// Instance checks are left out: they have their own tests (tests/instances.rs), and a lock's
+/// holder found beside a stale or missing file would add `orphaned-instance` here.
+const NO_INSTANCES: &[&str] = &[
+    "--ignore",
+    "orphaned-instance,orphaned-worker,duplicate-instance",
+];
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-const NOBODY: &[&str] = &[
-    "setpriv",
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-];
-
 /// A daemon holding a lockf, flock or OFD lock on its own pidfile is clean, and the lock object names
 /// it as the holder through the descriptor it locked (for the POSIX lock, with `--verbose`).
 #[test]
 fn lock_held_by_recorded_daemon_is_clean() {
-    for (lock, kind) in [("lockf", "posix"), ("flock", "flock"), ("ofd", "ofd")] {
+    for (lock, kind) in [
+        (Lock::Lockf, "posix"),
+        (Lock::Flock, "flock"),
+        (Lock::Ofd, "ofd"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let pf = dir.path().join("testd.pid");
-        let d = testd_ids(&[
-            "--pidfile",
-            pf.to_str().unwrap(),
-            "--name",
-            "testd",
-            "--lock",
-            lock,
-        ]);
-        let e = audit(&pf);
-        assert_eq!(e["state"], "running", "{lock}: {e:#}");
-        assert_eq!(codes(&e), Vec::<String>::new(), "{lock}: {e:#}");
+        let (name, pf) = unique_pidfile(dir.path(), "testd");
+        let d = Testd::new(&pf).name(&name).lock(lock).start();
+        let e = audit_one(&pf, NO_INSTANCES);
+        assert_eq!(e["state"], "running", "{lock:?}: {e:#}");
+        assert_eq!(codes(&e), Vec::<String>::new(), "{lock:?}: {e:#}");
         // A POSIX lock's owner is known from /proc/locks: its descriptor is looked up only for
         // `--verbose`.
-        let fd = if lock == "lockf" {
+        let fd = if lock == Lock::Lockf {
             Value::Null
         } else {
             json!(d.id("fd"))
@@ -65,22 +43,15 @@ fn lock_held_by_recorded_daemon_is_clean() {
                 "locked": true,
                 "kind": kind,
                 "mode": "write",
-                "holders": [{"pid": d.pid, "comm": "testd", "fd": fd}],
+                "holders": [{"pid": d.pid, "comm": name, "fd": fd}],
                 "reported_pid": null,
                 "waiters": [],
             })
         };
-        assert_eq!(e["lock"], expected(fd), "{lock}");
-        let r = run(&[
-            "--format",
-            "json",
-            "--verbose",
-            "--ignore",
-            NO_INSTANCES,
-            pf.to_str().unwrap(),
-        ]);
-        let e = pidfile(&r.json(), &pf).clone();
-        assert_eq!(e["lock"], expected(json!(d.id("fd"))), "{lock}");
+        assert_eq!(e["lock"], expected(fd), "{lock:?}");
+        let verbose = [NO_INSTANCES, &["--verbose"]].concat();
+        let e = audit_one(&pf, &verbose);
+        assert_eq!(e["lock"], expected(json!(d.id("fd"))), "{lock:?}");
     }
 }
 
@@ -88,13 +59,13 @@ fn lock_held_by_recorded_daemon_is_clean() {
 #[test]
 fn unlocked_live_daemon() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&["--pidfile", pf.to_str().unwrap(), "--name", "testd"]);
-    let e = audit(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).start();
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(codes(&e), vec!["unlocked"]);
     let f = finding(&e, "unlocked");
     assert_eq!(f["severity"], "info");
-    assert_eq!(f["evidence"], json!({"pid": d.pid, "comm": "testd"}));
+    assert_eq!(f["evidence"], json!({"pid": d.pid, "comm": name}));
     assert_eq!(e["lock"]["locked"], false);
     assert_eq!(e["lock"]["holders"], json!([]));
     // The default threshold does not fail on it.
@@ -106,18 +77,13 @@ fn unlocked_live_daemon() {
 #[test]
 fn posix_lock_taken_before_fork_dies_with_its_parent() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "lockf",
-        "--fork",
-        "after-lock-exit",
-    ]);
-    let e = audit(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Lockf)
+        .fork(Fork::AfterLockExit)
+        .start();
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["pid"], d.pid);
     assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
     assert_eq!(e["lock"]["locked"], false);
@@ -128,19 +94,14 @@ fn posix_lock_taken_before_fork_dies_with_its_parent() {
 #[test]
 fn posix_lock_held_by_parent_of_recorded_pid() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "lockf",
-        "--fork",
-        "after-lock-stay",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Lockf)
+        .fork(Fork::AfterLockStay)
+        .start();
     let parent = d.id("parent");
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["state"], "running");
     assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
     let f = finding(&e, "lock-holder-mismatch");
@@ -155,7 +116,7 @@ fn posix_lock_held_by_parent_of_recorded_pid() {
     assert!(ev.get("likely_instance").is_none());
     assert_eq!(
         e["lock"]["holders"],
-        json!([{"pid": parent, "comm": "testd", "fd": d.id("fd")}])
+        json!([{"pid": parent, "comm": name, "fd": d.id("fd")}])
     );
     assert_eq!(e["lock"]["reported_pid"], Value::Null);
 }
@@ -164,18 +125,13 @@ fn posix_lock_held_by_parent_of_recorded_pid() {
 #[test]
 fn lock_held_by_child_of_recorded_pid() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-        "--fork",
-        "child-locks",
-    ]);
-    let e = audit(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .fork(Fork::ChildLocks)
+        .start();
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
     let ev = &finding(&e, "lock-holder-mismatch")["evidence"];
     assert_eq!(ev["pid"], d.pid);
@@ -190,18 +146,14 @@ fn lock_held_by_child_of_recorded_pid() {
 #[test]
 fn lock_held_by_unrelated_process() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&["--pidfile", pf.to_str().unwrap(), "--name", "testd"]);
-    let other = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--no-pidfile-write",
-        "--lock",
-        "flock",
-        "--name",
-        "locker",
-    ]);
-    let e = audit(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).start();
+    let other = Testd::new(&pf)
+        .no_pidfile_write()
+        .lock(Lock::Flock)
+        .name("locker")
+        .start();
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(codes(&e), vec!["lock-holder-mismatch"], "{e:#}");
     let ev = &finding(&e, "lock-holder-mismatch")["evidence"];
     assert_eq!(ev["pid"], d.pid);
@@ -216,19 +168,14 @@ fn lock_held_by_unrelated_process() {
 #[test]
 fn flock_inherited_across_fork() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-        "--fork",
-        "after-lock-exit",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .fork(Fork::AfterLockExit)
+        .start();
     let acquirer = d.id("parent");
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["state"], "running");
     assert_eq!(codes(&e), vec!["inherited-lock"], "{e:#}");
     let f = finding(&e, "inherited-lock");
@@ -240,12 +187,12 @@ fn flock_inherited_across_fork() {
             "acquirer_alive": false,
             "kind": "flock",
             "mode": "write",
-            "holders": [{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}],
+            "holders": [{"pid": d.pid, "comm": name, "fd": d.id("fd")}],
         })
     );
     assert_eq!(
         e["lock"]["holders"],
-        json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}])
+        json!([{"pid": d.pid, "comm": name, "fd": d.id("fd")}])
     );
     assert_eq!(e["lock"]["reported_pid"], acquirer);
 }
@@ -255,22 +202,16 @@ fn flock_inherited_across_fork() {
 #[test]
 fn stale_pid_with_live_lock_holder() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-        "--setsid",
-        "--writer",
-        "parent",
-        "--fork",
-        "after-lock-exit",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .setsid()
+        .parent_writes()
+        .fork(Fork::AfterLockExit)
+        .start();
     let dead = d.id("parent");
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["state"], "stale");
     assert_eq!(e["pid"], dead);
     assert_eq!(
@@ -278,7 +219,7 @@ fn stale_pid_with_live_lock_holder() {
         vec!["stale", "lock-holder-mismatch", "inherited-lock"],
         "{e:#}"
     );
-    let holder = json!([{"pid": d.pid, "comm": "testd", "fd": d.id("fd")}]);
+    let holder = json!([{"pid": d.pid, "comm": name, "fd": d.id("fd")}]);
     let m = &finding(&e, "lock-holder-mismatch")["evidence"];
     assert_eq!(m["pid"], dead);
     assert_eq!(m["recorded_alive"], false);
@@ -299,25 +240,14 @@ fn stale_pid_with_live_lock_holder() {
 #[test]
 fn pidfile_replaced_while_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let first = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let first = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
     let old_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&pf).unwrap());
-    let second = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-        "--unlink-first",
-    ]);
+    let second = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .unlink_first()
+        .start();
     let meta = std::fs::metadata(&pf).unwrap();
     let new_ino = std::os::unix::fs::MetadataExt::ino(&meta);
     assert_ne!(old_ino, new_ino);
@@ -332,7 +262,7 @@ fn pidfile_replaced_while_locked() {
         f["evidence"],
         json!({
             "holder_pid": first.pid,
-            "holder_comm": "testd",
+            "holder_comm": name,
             "holder_fd": first.id("fd"),
             "kind": "flock",
             "mode": "write",
@@ -347,7 +277,7 @@ fn pidfile_replaced_while_locked() {
     // The new file itself is locked by the second instance, as it should be.
     assert_eq!(
         e["lock"]["holders"],
-        json!([{"pid": second.pid, "comm": "testd", "fd": second.id("fd")}])
+        json!([{"pid": second.pid, "comm": name, "fd": second.id("fd")}])
     );
 }
 
@@ -360,29 +290,14 @@ fn foreign_user_holds_shared_flock() {
         return;
     }
     let dir = open_tempdir();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock-shared",
-    ]);
-    let mut wrapper = NOBODY.to_vec();
-    wrapper.push(system_python());
-    let nobody = testd_ids_as(
-        &wrapper,
-        &[
-            "--pidfile",
-            pf.to_str().unwrap(),
-            "--readonly",
-            "--lock",
-            "flock-shared",
-            "--name",
-            "intruder",
-        ],
-    );
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).lock(Lock::FlockShared).start();
+    let nobody = Testd::new(&pf)
+        .readonly()
+        .lock(Lock::FlockShared)
+        .name("intruder")
+        .unprivileged()
+        .start();
     let expect = |e: &Value| {
         assert_eq!(codes(e), vec!["lock-foreign-holder"], "{e:#}");
         let f = finding(e, "lock-foreign-holder");
@@ -401,17 +316,13 @@ fn foreign_user_holds_shared_flock() {
             })
         );
     };
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     expect(&e);
     let holders = e["lock"]["holders"].as_array().unwrap();
     assert_eq!(holders.len(), 2, "{e:#}");
-    assert!(holders.contains(&json!({"pid": d.pid, "comm": "testd", "fd": d.id("fd")})));
-    let mut cmd = Command::new(NOBODY[0]);
-    cmd.args(&NOBODY[1..])
-        .arg(env!("CARGO_BIN_EXE_pidaudit"))
-        .args(["--format", "json", pf.to_str().unwrap()]);
-    let r = run_cmd(&mut cmd);
-    expect(&pidfile(&r.json(), &pf).clone());
+    assert!(holders.contains(&json!({"pid": d.pid, "comm": name, "fd": d.id("fd")})));
+    let r = run_as_nobody(&["--format", "json", pf.to_str().unwrap()]);
+    expect(pidfile(&r.json(), &pf));
 }
 
 /// Audited without privileges, a root daemon's own flock cannot be confirmed from fdinfo: the holder
@@ -423,53 +334,35 @@ fn unprivileged_audit_of_root_daemon_lock() {
         return;
     }
     let dir = open_tempdir();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-    ]);
-    let mut cmd = Command::new(NOBODY[0]);
-    cmd.args(&NOBODY[1..])
-        .arg(env!("CARGO_BIN_EXE_pidaudit"))
-        .args(["--format", "json", pf.to_str().unwrap()]);
-    let r = run_cmd(&mut cmd);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let r = run_as_nobody(&["--format", "json", pf.to_str().unwrap()]);
     let e = pidfile(&r.json(), &pf).clone();
     assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
     assert_eq!(
         e["lock"]["holders"],
-        json!([{"pid": d.pid, "comm": "testd", "fd": null}])
+        json!([{"pid": d.pid, "comm": name, "fd": null}])
     );
 }
 
 /// The recorded daemon's own lock outweighs a start time later than the file's mtime (a clock step,
-/// a touched file): `running`, not `pid-reused`. Without the lock the same file is `reused`.
+/// a touched file; the file is dated within this boot, so it is not `previous-boot`): `running`,
+/// not `pid-reused`. Without the lock the same file is `reused`.
 #[test]
 fn own_lock_overrides_pid_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
     age(&pf, 600);
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["state"], "running", "{e:#}");
     assert_eq!(codes(&e), Vec::<String>::new());
     assert_eq!(e["lock"]["holders"][0]["pid"], d.pid);
 
-    let pf2 = dir.path().join("other").join("testd.pid");
-    std::fs::create_dir(pf2.parent().unwrap()).unwrap();
-    let u = testd_ids(&["--pidfile", pf2.to_str().unwrap(), "--name", "testd"]);
+    let (name, pf2) = unique_pidfile(dir.path(), "testd");
+    let u = Testd::new(&pf2).name(&name).start();
     age(&pf2, 600);
-    let e = audit(&pf2);
+    let e = audit_one(&pf2, NO_INSTANCES);
     assert_eq!(e["state"], "reused");
     assert_eq!(e["pid"], u.pid);
     assert_eq!(codes(&e), vec!["pid-reused"]);
@@ -479,32 +372,24 @@ fn own_lock_overrides_pid_reused() {
 #[test]
 fn blocked_request_is_a_waiter() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "flock",
-    ]);
-    let mut waiter = Command::new("flock")
-        .arg(&pf)
-        .arg("true")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("util-linux flock");
-    let wpid = waiter.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains("->") && l.contains(&format!(" {wpid} ")))
-    {
-        assert!(Instant::now() < deadline, "flock never blocked");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let e = audit(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let waiter = Daemon::from_child(
+        Command::new("flock")
+            .arg(&pf)
+            .arg("true")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("util-linux flock"),
+    );
+    let wpid = waiter.pid;
+    wait_until("flock to block", || {
+        std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("->") && l.contains(&format!(" {wpid} ")))
+    });
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
     assert_eq!(
         e["lock"]["waiters"],
@@ -512,8 +397,7 @@ fn blocked_request_is_a_waiter() {
     );
     assert_eq!(e["lock"]["holders"][0]["pid"], d.pid);
     drop(d);
-    let _ = waiter.kill();
-    let _ = waiter.wait();
+    drop(waiter);
 }
 
 /// `explain` documents every lock code.
@@ -587,16 +471,13 @@ fn fake_proc_tree_resolves_inherited_holder() {
              3: not a lock line\n"
         ),
     );
-    let r = run(&[
-        "--format",
-        "json",
-        "--ignore",
-        NO_INSTANCES,
-        "--proc-root",
-        proc.to_str().unwrap(),
-        pf.to_str().unwrap(),
-    ]);
-    let doc = r.json();
+    let (code, doc) = audit(
+        &[
+            NO_INSTANCES,
+            &["--proc-root", proc.to_str().unwrap(), pf.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     let e = pidfile(&doc, &pf).clone();
     assert_eq!(e["state"], "stale");
     assert_eq!(
@@ -618,12 +499,7 @@ fn fake_proc_tree_resolves_inherited_holder() {
     let m = &finding(&e, "lock-holder-mismatch")["evidence"];
     assert_eq!(m["likely_instance"], 500);
     assert_eq!(m["examined"], json!([500]));
-    let unknown: Vec<&Value> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "locks-unknown")
-        .collect();
+    let unknown = findings_with(&doc, "locks-unknown");
     assert_eq!(unknown.len(), 1, "{doc:#}");
     assert_eq!(unknown[0]["severity"], "unknown");
     assert_eq!(unknown[0]["evidence"]["unparsed_lines"], 1);
@@ -631,7 +507,7 @@ fn fake_proc_tree_resolves_inherited_holder() {
         unknown[0]["evidence"]["first_error"],
         "line 4: unknown kind (\"3: not a lock line\")"
     );
-    assert_eq!(r.code, 1, "the mismatch is an error");
+    assert_eq!(code, 1, "the mismatch is an error");
 }
 
 /// A locked pidfile deleted under its live holder, audited by its path: `missing-pidfile` and
@@ -639,17 +515,10 @@ fn fake_proc_tree_resolves_inherited_holder() {
 #[test]
 fn pidfile_deleted_while_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("testd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "testd",
-        "--lock",
-        "lockf",
-    ]);
+    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
     std::fs::remove_file(&pf).unwrap();
-    let e = audit(&pf);
+    let e = audit_one(&pf, NO_INSTANCES);
     assert_eq!(e["state"], "missing");
     assert_eq!(
         codes(&e),

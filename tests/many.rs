@@ -8,18 +8,6 @@ use std::process::{Command, Stdio};
 const LIVE: usize = 90;
 const STALE: usize = 90;
 
-/// Kills and reaps the sleepers when the test ends, whatever happens.
-struct Sleepers(Vec<std::process::Child>);
-
-impl Drop for Sleepers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// With more pidfiles than run on one thread, each live pidfile gets its own process (PID and the
 /// distinct command line read for it), each stale one is stale, misnamed ones are flagged, and the
 /// report keeps path order.
@@ -30,39 +18,37 @@ fn every_verdict_lands_on_its_own_pidfile() {
     let stale_dir = dir.path().join("stale");
     std::fs::create_dir(&live_dir).unwrap();
     std::fs::create_dir(&stale_dir).unwrap();
-    let mut sleepers = Sleepers(Vec::new());
+    let mut sleepers = Vec::new();
     let mut live = Vec::new();
+    // Misnamed files are named after nginx, uniquely: a real nginx would be an orphan of theirs.
+    let nginx = unique_name("nginx");
     for i in 0..LIVE {
         let arg = (200_000 + i).to_string();
-        let child = Command::new("sleep")
-            .arg(&arg)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = Daemon::from_child(
+            Command::new("sleep")
+                .arg(&arg)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         // Every fifth file is named after a daemon the process is not.
-        let name = if i % 5 == 0 { "nginx" } else { "sleep" };
+        let misnamed = i % 5 == 0;
+        let name = if misnamed { &nginx } else { "sleep" };
         let pf = live_dir.join(format!("{name}-{i:03}.pid"));
-        write_pidfile(&pf, &format!("{}\n", child.id()));
-        live.push((pf, child.id(), arg, name == "nginx"));
-        sleepers.0.push(child);
+        write_pid(&pf, child.pid);
+        live.push((pf, child.pid, arg, misnamed));
+        sleepers.push(child);
     }
     let dead: Vec<u32> = (0..8).map(|_| dead_pid()).collect();
     let mut stale = Vec::new();
     for i in 0..STALE {
         let pid = dead[i % dead.len()];
         let pf = stale_dir.join(format!("sleep-{i:03}.pid"));
-        write_pidfile(&pf, &format!("{pid}\n"));
+        write_pid(&pf, pid);
         stale.push((pf, pid));
     }
 
-    let r = run(&[
-        "--format",
-        "json",
-        "--verbose",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
-    let doc = r.json();
+    let doc = audit_path(dir.path(), &["--verbose"]).1;
     let paths: Vec<&str> = doc["pidfiles"]
         .as_array()
         .unwrap()

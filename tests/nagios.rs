@@ -4,8 +4,6 @@
 mod common;
 use common::*;
 use regex::Regex;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 /// The perfdata grammar of the monitoring-plugins guidelines:
 /// `'label'=value[UOM];[warn];[crit];[min];[max]`, space-separated.
@@ -94,14 +92,7 @@ fn healthy_is_ok() {
     let dir = tempfile::tempdir().unwrap();
     // A healthy daemon locks its pidfile (an unlocked one has an info finding in the details).
     let pf = dir.path().join("nagokd.pid");
-    let _d = testd(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--lock",
-        "flock",
-        "--name",
-        "nagokd",
-    ]);
+    let _d = Testd::new(&pf).lock(Lock::Flock).name("nagokd").start();
     let p = plugin(&[pf.to_str().unwrap()]);
     assert_eq!(p.status, "OK");
     assert_eq!(p.summary, "1 pidfile, no problems");
@@ -116,9 +107,9 @@ fn healthy_is_ok() {
 #[test]
 fn stale_is_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = named_sleep(dir.path(), "nagstaled");
-    let pf = dir.path().join("nagstaled.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    let (name, pf) = unique_pidfile(dir.path(), "nagstd");
+    let mut d = named_sleep(dir.path(), &name);
+    write_pid(&pf, d.pid);
     d.kill();
     let p = plugin(&[pf.to_str().unwrap()]);
     assert_eq!(p.status, "WARNING");
@@ -137,10 +128,8 @@ fn stale_is_warning() {
 fn zombie_is_critical() {
     let dir = tempfile::tempdir().unwrap();
     let (_parent, zpid) = zombie();
-    let z = dir.path().join("zombied.pid");
-    write_pidfile(&z, &format!("{zpid}\n"));
-    let s = dir.path().join("gone.pid");
-    write_pidfile(&s, &format!("{}\n", dead_pid()));
+    write_pid(&unique_pidfile(dir.path(), "zombid").1, zpid);
+    write_pid(&unique_pidfile(dir.path(), "gone").1, dead_pid());
     let p = plugin(&[dir.path().to_str().unwrap()]);
     assert_eq!(p.status, "CRITICAL");
     assert_eq!(p.perf("pidfiles_zombie"), "1;;;0;2");
@@ -157,8 +146,8 @@ fn zombie_is_critical() {
 fn unreadable_is_unknown() {
     let dir = open_tempdir();
     let pf = dir.path().join("secret.pid");
-    write_pidfile(&pf, "1234\n");
-    std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write_pid(&pf, 1234);
+    chmod(&pf, 0o600);
     let r = run_as_nobody(&["--format", "nagios", pf.to_str().unwrap()]);
     let p = parse_plugin(r);
     assert_eq!(p.status, "UNKNOWN");
@@ -171,21 +160,14 @@ fn unreadable_is_unknown() {
     );
 }
 
-fn stale_files(dir: &Path, n: usize) {
-    for i in 0..n {
-        write_pidfile(
-            &dir.join(format!("gone{i}.pid")),
-            &format!("{}\n", dead_pid()),
-        );
-    }
-}
-
 /// -w/-c count problem pidfiles: the same two stale files are OK, WARNING or CRITICAL by range, and
 /// the ranges appear in the perfdata.
 #[test]
 fn thresholds_count_problem_pidfiles() {
     let dir = tempfile::tempdir().unwrap();
-    stale_files(dir.path(), 2);
+    for _ in 0..2 {
+        write_pid(&unique_pidfile(dir.path(), "gone").1, dead_pid());
+    }
     let d = dir.path().to_str().unwrap();
     let p = plugin(&["-w", "2", "-c", "5", d]);
     assert_eq!(p.status, "OK");
@@ -226,7 +208,7 @@ fn usage_errors_are_unknown() {
 fn hostile_path_stays_on_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let pf = dir.path().join("a|b\nc.pid");
-    write_pidfile(&pf, &format!("{}\n", dead_pid()));
+    write_pid(&pf, dead_pid());
     let p = plugin(&[dir.path().to_str().unwrap()]);
     assert_eq!(p.status, "WARNING");
     assert_eq!(p.details.len(), 1, "{:?}", p.details);

@@ -7,7 +7,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn repo() -> &'static Path {
@@ -26,14 +26,14 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let daemon = named_sleep(dir.path(), "promd");
-    write_pidfile(&dir.path().join("promd.pid"), &format!("{}\n", daemon.pid));
-    write_pidfile(&dir.path().join("gone.pid"), &format!("{}\n", dead_pid()));
+    write_pid(&dir.path().join("promd.pid"), daemon.pid);
+    write_pid(&unique_pidfile(dir.path(), "gone").1, dead_pid());
     let (parent, zpid) = zombie();
-    write_pidfile(&dir.path().join("zombied.pid"), &format!("{zpid}\n"));
+    write_pid(&unique_pidfile(dir.path(), "zombid").1, zpid);
     let sub = dir.path().join("we\"ird\\dir");
     std::fs::create_dir(&sub).unwrap();
     let hostile = sub.join("x\ny.pid");
-    write_pidfile(&hostile, &format!("{}\n", dead_pid()));
+    write_pid(&hostile, dead_pid());
     Fixture {
         dir,
         _daemon: daemon,
@@ -51,26 +51,12 @@ fn escaped(path: &Path) -> String {
         .replace('\n', "\\n")
 }
 
+/// Runs promtool (Debian package prometheus) with this standard input.
 fn promtool(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new("promtool")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) is installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.unwrap_or("").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_input(
+        Command::new("promtool").args(args),
+        stdin.unwrap_or("").as_bytes(),
+    )
 }
 
 /// promtool accepts the exposition of a real run with findings, including an escaped hostile path;
@@ -161,15 +147,8 @@ fn unwritable_textfile_is_an_error() {
 
 /// node exporter, killed when dropped.
 struct Exporter {
-    child: Child,
+    _process: Daemon,
     port: u16,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -185,7 +164,7 @@ fn free_port() -> u16 {
 fn start_exporter(dir: &Path) -> Exporter {
     for _ in 0..5 {
         let port = free_port();
-        let child = Command::new("prometheus-node-exporter")
+        let mut child = Command::new("prometheus-node-exporter")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--collector.disable-defaults")
             .arg("--collector.textfile")
@@ -194,17 +173,20 @@ fn start_exporter(dir: &Path) -> Exporter {
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus-node-exporter is installed");
-        let mut e = Exporter { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return e;
+                return Exporter {
+                    _process: Daemon::from_child(child),
+                    port,
+                };
             }
-            if e.child.try_wait().unwrap().is_some() {
+            if child.try_wait().unwrap().is_some() {
                 break; // exited: most likely the port was taken; try another.
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        drop(Daemon::from_child(child));
     }
     panic!("node exporter did not start");
 }
@@ -320,14 +302,14 @@ fn ci_script_gates_on_findings() {
     let work = tempfile::tempdir().unwrap();
     let pids = tempfile::tempdir().unwrap();
     let d = named_sleep(pids.path(), "promexpd");
-    write_pidfile(&pids.path().join("promexpd.pid"), &format!("{}\n", d.pid));
+    write_pid(&pids.path().join("promexpd.pid"), d.pid);
     let report = work.path().join("report.xml");
     let go = || {
         run_cmd(
             Command::new("bash")
                 .arg(&script)
                 .arg(pids.path())
-                .env("PIDAUDIT", env!("CARGO_BIN_EXE_pidaudit"))
+                .env("PIDAUDIT", BIN)
                 .env("PIDAUDIT_REPORT", &report),
         )
     };
@@ -336,7 +318,7 @@ fn ci_script_gates_on_findings() {
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("failures=\"0\""), "{xml}");
     let (_parent, zpid) = zombie();
-    write_pidfile(&pids.path().join("zombied.pid"), &format!("{zpid}\n"));
+    write_pid(&unique_pidfile(pids.path(), "zombid").1, zpid);
     let r = go();
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let xml = std::fs::read_to_string(&report).unwrap();
@@ -359,7 +341,7 @@ fn systemd_units_verify() {
     for unit in ["pidaudit-textfile.service", "pidaudit-textfile.timer"] {
         let text = std::fs::read_to_string(repo().join("contrib/systemd").join(unit))
             .unwrap()
-            .replace("/usr/local/bin/pidaudit", env!("CARGO_BIN_EXE_pidaudit"));
+            .replace("/usr/local/bin/pidaudit", BIN);
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
     let r = run_cmd(

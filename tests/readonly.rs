@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,31 +30,18 @@ fn hostile_tree(root: &Path) -> Daemon {
     w("postgresql/postmaster.pid", b"1\n/var/lib/x\n");
     w("svc/supervise/pid", format!("{}\n", d.pid).as_bytes());
     let secret = w("secret.pid", b"1\n");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(&secret, 0o000);
     let ww = w("ww.pid", b"1\n");
-    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o666)).unwrap();
+    chmod(&ww, 0o666);
     std::fs::hard_link(root.join("stale.pid"), root.join("hardlink.pid")).unwrap();
     let wdir = root.join("wdir");
     std::fs::create_dir(&wdir).unwrap();
-    std::fs::set_permissions(&wdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    chmod(&wdir, 0o777);
     w("wdir/in.pid", b"1\n");
     std::fs::create_dir(root.join("dir.pid")).unwrap();
-    for (args, name) in [
-        (vec!["p"], "fifo.pid"),
-        (vec!["c", "1", "3"], "chardev.pid"),
-        (vec!["b", "7", "0"], "blockdev.pid"),
-    ] {
-        let mut cmd = if args[0] == "p" {
-            let mut c = Command::new("mkfifo");
-            c.arg(root.join(name));
-            c
-        } else {
-            let mut c = Command::new("mknod");
-            c.arg(root.join(name)).args(&args);
-            c
-        };
-        assert!(cmd.status().unwrap().success(), "{name}");
-    }
+    mkfifo(&root.join("fifo.pid"));
+    mknod(&root.join("chardev.pid"), false, 1, 3);
+    mknod(&root.join("blockdev.pid"), true, 7, 0);
     let st = Command::new("python3")
         .arg("-c")
         .arg("import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])")
@@ -196,8 +183,7 @@ fn detector_recognises_writes_and_locks() {
 /// F_SETLK call, and leaves every entry's metadata (ctime included) unchanged.
 #[test]
 fn scan_never_writes_creates_locks_or_deletes() {
-    let base = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = open_tempdir();
     let tree = base.path().join("tree");
     std::fs::create_dir(&tree).unwrap();
     let _d = hostile_tree(&tree);
@@ -209,28 +195,11 @@ fn scan_never_writes_creates_locks_or_deletes() {
         &["--format", "json", "--max-depth", "8"],
     ];
     for (i, args) in runs.iter().enumerate() {
-        let mut cmd = Command::new("strace");
-        cmd.args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=%file,%desc,flock,fcntl",
-            "-e",
-            "signal=none",
-            "-o",
-        ])
-        .arg(&trace);
+        let mut cmd = strace(&trace, "%file,%desc,flock,fcntl");
         if i == 2 {
-            cmd.args([
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-            ]);
+            cmd.args(SETPRIV_NOBODY);
         }
-        cmd.arg(env!("CARGO_BIN_EXE_pidaudit"))
-            .args(*args)
-            .arg(&tree);
+        cmd.arg(BIN).args(*args).arg(&tree);
         let r = run_cmd(&mut cmd);
         assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);

@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 fn schema() -> Value {
@@ -38,25 +37,20 @@ fn real_output_validates() {
     let bin = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let d = named_sleep(bin.path(), "mydaemon");
-    write_pidfile(&p("mydaemon.pid"), &format!("{}\n", d.pid));
-    write_pidfile(&p("aged.pid"), &format!("{}\n", d.pid));
+    write_pid(&p("mydaemon.pid"), d.pid);
+    write_pid(&p("aged.pid"), d.pid);
     age(&p("aged.pid"), 600);
-    write_pidfile(&p("stale.pid"), &format!("{}\n", dead_pid()));
+    write_pid(&p("stale.pid"), dead_pid());
     let (_parent, zpid) = zombie();
-    write_pidfile(&p("zombie.pid"), &format!("{zpid}\n"));
+    write_pid(&p("zombie.pid"), zpid);
     write_pidfile(&p("bad.pid"), "12 34\n");
     write_pidfile(&p("empty.pid"), "");
     write_pidfile(&p("zero.pid"), "0\n");
     write_pidfile(&p("init.pid"), "1\n");
     std::os::unix::fs::symlink("/etc/passwd", p("link.pid")).unwrap();
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        p("fifo.pid"),
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
+    mkfifo(&p("fifo.pid"));
     write_pidfile(&p("secret.pid"), "1\n");
-    std::fs::set_permissions(p("secret.pid"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(&p("secret.pid"), 0o000);
     let missing = p("missing.pid");
     let root = dir.path().to_str().unwrap();
 
@@ -121,7 +115,7 @@ fn schema_rejects_broken_documents() {
     let v = validator();
     let dir = tempfile::tempdir().unwrap();
     let pf = dir.path().join("x.pid");
-    write_pidfile(&pf, &format!("{}\n", dead_pid()));
+    write_pid(&pf, dead_pid());
     let good = audit_json(&[pf.to_str().unwrap()]);
     assert_valid(&v, &good, "baseline");
 

@@ -9,26 +9,27 @@ use std::process::Command;
 #[test]
 fn thread_id_is_not_a_process() {
     let dir = tempfile::tempdir().unwrap();
-    let d = testd(&["--threads", "1"]);
+    // Unnamed (python3): a daemon named after the file would be an untracked instance of it.
+    let (_, pf) = unique_pidfile(dir.path(), "testd");
+    let d = Testd::without_pidfile().threads(1).start();
     let tid: u32 = std::fs::read_dir(format!("/proc/{}/task", d.pid))
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .find(|&t| t != d.pid)
         .expect("the daemon has a second thread");
-    let pf = dir.path().join("testd.pid");
-    write_pidfile(&pf, &format!("{tid}\n"));
-    let r = run(&["--format", "json", pf.to_str().unwrap()]);
-    assert_eq!(r.code, 1);
-    let e = pidfile(&r.json(), &pf).clone();
+    write_pid(&pf, tid);
+    let (code, doc) = audit_path(&pf, &[]);
+    assert_eq!(code, 1);
+    let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "invalid", "{e:#}");
-    let f = only_finding(&e);
+    let f = only_finding(e);
     assert_eq!(f["code"], "thread-id");
     assert_eq!(f["severity"], "error");
     assert_eq!(f["evidence"]["pid"], tid);
     assert_eq!(f["evidence"]["tgid"], d.pid);
-    write_pidfile(&pf, &format!("{}\n", d.pid));
-    let e = audit_one(&pf);
+    write_pid(&pf, d.pid);
+    let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "running", "{e:#}");
     // Its only finding: this daemon does not lock its pidfile.
     assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
@@ -61,9 +62,9 @@ fn kernel_thread_is_not_a_daemon() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{pid}\n"));
-    let e = audit_one(&pf);
+    let (_, pf) = unique_pidfile(dir.path(), "mydmn");
+    write_pid(&pf, pid);
+    let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "invalid", "{e:#}");
     let f = only_finding(&e);
     assert_eq!(f["code"], "kernel-thread");
@@ -80,35 +81,36 @@ fn pid_one_is_init() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["zzqdaemon.pid", "x.pid", "pid"] {
         let pf = dir.path().join(name);
-        write_pidfile(&pf, "1\n");
-        let r = run(&["--format", "json", pf.to_str().unwrap()]);
-        assert_eq!(r.code, 1, "{name}: {}", r.stdout);
-        let e = pidfile(&r.json(), &pf).clone();
+        write_pid(&pf, 1);
+        let (code, doc) = audit_path(&pf, &[]);
+        let e = pidfile(&doc, &pf);
+        assert_eq!(code, 1, "{name}: {e:#}");
         assert_eq!(e["state"], "invalid", "{name}: {e:#}");
-        let f = only_finding(&e);
+        let f = only_finding(e);
         assert_eq!(f["code"], "targets-init", "{name}");
         assert_eq!(f["evidence"]["comm"], comm);
     }
     let own = dir.path().join(format!("{}.pid", comm.replace('/', "_")));
-    write_pidfile(&own, "1\n");
-    let e = audit_one(&own);
+    write_pid(&own, 1);
+    let e = audit_one(&own, &[]);
     assert_eq!(e["state"], "running", "{e:#}");
     // PID 1 holds no lock on this file: informational only.
     assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
 }
 
-/// `nginx.pid` naming a process called nginx (a copy of sleep) is clean; naming a bash is
-/// `name-mismatch`, a warning that leaves the state `running`.
+/// `nginx-….pid` naming a process called `nginx-…` (a copy of sleep) is clean; naming a bash is
+/// `name-mismatch`, a warning that leaves the state `running`. (The name is unique: a real nginx
+/// running on the machine would be an orphaned instance of a plain `nginx.pid` naming a bash.)
 #[test]
 fn name_mismatch_with_real_processes() {
     let dir = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();
-    let nginx = named_sleep(bin.path(), "nginx");
-    let pf = dir.path().join("nginx.pid");
-    write_pidfile(&pf, &format!("{}\n", nginx.pid));
-    let e = audit_one(&pf);
+    let (name, pf) = unique_pidfile(dir.path(), "nginx");
+    let nginx = named_sleep(bin.path(), &name);
+    write_pid(&pf, nginx.pid);
+    let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "running");
-    assert_eq!(e["process"]["comm"], "nginx");
+    assert_eq!(e["process"]["comm"], name.as_str());
     // Its only finding: this copy of sleep does not lock its pidfile.
     assert_eq!(codes(&e), vec!["unlocked"], "{e:#}");
 
@@ -123,32 +125,16 @@ fn name_mismatch_with_real_processes() {
             .spawn()
             .unwrap(),
     );
-    wait_for_comm(bash.pid, "bash");
-    write_pidfile(&pf, &format!("{}\n", bash.pid));
-    let r = run(&["--format", "json", pf.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "a warning is below the default threshold");
-    let e = pidfile(&r.json(), &pf).clone();
+    wait_until("bash to exec", || comm(bash.pid) == "bash");
+    write_pid(&pf, bash.pid);
+    let (code, doc) = audit_path(&pf, &[]);
+    assert_eq!(code, 0, "a warning is below the default threshold");
+    let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "running");
-    assert_eq!(codes(&e), vec!["unlocked", "name-mismatch"], "{e:#}");
-    let f = finding(&e, "name-mismatch");
+    assert_eq!(codes(e), vec!["unlocked", "name-mismatch"], "{e:#}");
+    let f = finding(e, "name-mismatch");
     assert_eq!(f["severity"], "warning");
     assert_eq!(f["evidence"]["comm"], "bash");
     assert_eq!(f["evidence"]["file_tokens"][0], "nginx");
     assert_eq!(run(&["--fail-on", "warning", pf.to_str().unwrap()]).code, 1);
-}
-
-/// Waits until a freshly spawned process has exec'd into `comm`.
-fn wait_for_comm(pid: u32, comm: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        != comm
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{pid} never became {comm}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }

@@ -1,44 +1,13 @@
-//! Trust against real files, owners, directories, links and PID namespaces (run as root).
+//! Trust against real files, owners, directories, links and PID namespaces (run as root). `unlocked`
+//! (info: these daemons do not lock) is left out of the audits.
 
 mod common;
 use common::*;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-const NOBODY: u32 = 65534;
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn chown(path: &Path, uid: u32) {
     std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
-}
-
-/// A tempdir the unprivileged user can traverse.
-fn open_tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    chmod(dir.path(), 0o755);
-    dir
-}
-
-/// A JSON audit of one path; `unlocked` (info: these daemons do not lock) is left out.
-fn audit(path: &Path) -> (Run, serde_json::Value) {
-    let r = run(&[
-        "--format",
-        "json",
-        "--ignore",
-        "unlocked",
-        path.to_str().unwrap(),
-    ]);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    let doc = r.json();
-    (r, doc)
-}
-
-fn entry(path: &Path) -> serde_json::Value {
-    pidfile(&audit(path).1, path).clone()
 }
 
 fn reasons(e: &serde_json::Value) -> Vec<String> {
@@ -56,9 +25,9 @@ fn root_owned_file_is_trusted() {
     let dir = open_tempdir();
     let d = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     chmod(&pf, 0o644);
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(e["state"], "running");
     assert_eq!(e["trusted"], true, "{e:#}");
     assert!(reasons(&e).is_empty());
@@ -71,10 +40,10 @@ fn writable_modes() {
     let dir = open_tempdir();
     let d = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     chmod(&pf, 0o666);
-    let (r, doc) = audit(&pf);
-    assert_eq!(r.code, 1, "an error fails the run");
+    let (code, doc) = audit_path(&pf, NO_UNLOCKED);
+    assert_eq!(code, 1, "an error fails the run");
     let e = pidfile(&doc, &pf);
     assert_eq!(codes(e), vec!["world-writable"]);
     assert_eq!(finding(e, "world-writable")["severity"], "error");
@@ -87,11 +56,8 @@ fn writable_modes() {
     );
 
     chmod(&pf, 0o664);
-    let (r, doc) = audit(&pf);
-    assert_eq!(
-        r.code, 0,
-        "a warning does not fail at the default threshold"
-    );
+    let (code, doc) = audit_path(&pf, NO_UNLOCKED);
+    assert_eq!(code, 0, "a warning does not fail at the default threshold");
     let e = pidfile(&doc, &pf);
     assert_eq!(codes(e), vec!["group-writable"]);
     assert_eq!(finding(e, "group-writable")["severity"], "warning");
@@ -104,9 +70,9 @@ fn hardlinked_file() {
     let dir = open_tempdir();
     let d = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     std::fs::hard_link(&pf, dir.path().join("elsewhere")).unwrap();
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(codes(&e), vec!["hardlink"]);
     assert_eq!(finding(&e, "hardlink")["evidence"]["nlink"], 2);
     assert_eq!(reasons(&e), vec!["hardlink"]);
@@ -119,9 +85,9 @@ fn owner_must_be_root_or_the_process_user() {
     let dir = open_tempdir();
     let root_daemon = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", root_daemon.pid));
+    write_pid(&pf, root_daemon.pid);
     chown(&pf, NOBODY);
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(codes(&e), vec!["insecure-owner"], "{e:#}");
     let f = finding(&e, "insecure-owner");
     assert_eq!(f["severity"], "error");
@@ -130,19 +96,12 @@ fn owner_must_be_root_or_the_process_user() {
     assert_eq!(reasons(&e), vec!["insecure-owner"]);
 
     // The same file naming a daemon that runs as its owner is trusted.
-    let exe = dir.path().join("userdaemon");
-    std::fs::copy("/bin/sleep", &exe).unwrap();
-    let child = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let user_daemon = Daemon::from_child(child);
+    let exe = sleep_copy(dir.path(), "userdaemon");
+    let user_daemon = Daemon::from_child(spawn(as_nobody(&exe).arg("1000")));
     let pf2 = dir.path().join("userdaemon.pid");
-    write_pidfile(&pf2, &format!("{}\n", user_daemon.pid));
+    write_pid(&pf2, user_daemon.pid);
     chown(&pf2, NOBODY);
-    let e = entry(&pf2);
+    let e = audit_one(&pf2, NO_UNLOCKED);
     assert_eq!(e["state"], "running");
     assert_eq!(e["process"]["uid"], NOBODY);
     assert!(codes(&e).is_empty(), "{e:#}");
@@ -159,9 +118,9 @@ fn writable_directory_on_the_path() {
     let deep = top.join("a").join("b");
     std::fs::create_dir_all(&deep).unwrap();
     let pf = deep.join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     chmod(&top, 0o777);
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(codes(&e), vec!["unsafe-path"], "{e:#}");
     let f = finding(&e, "unsafe-path");
     assert_eq!(f["severity"], "error");
@@ -173,7 +132,7 @@ fn writable_directory_on_the_path() {
     assert_eq!(reasons(&e), vec!["unsafe-path"]);
 
     chmod(&top, 0o1777);
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert!(codes(&e).is_empty(), "sticky: {e:#}");
     assert_eq!(e["trusted"], true);
 }
@@ -188,8 +147,8 @@ fn owner_transition_on_the_path() {
     std::fs::create_dir(&userdir).unwrap();
     chown(&userdir, NOBODY);
     let pf = userdir.join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
-    let e = entry(&pf);
+    write_pid(&pf, d.pid);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(codes(&e), vec!["unsafe-path"], "{e:#}");
     let p = &finding(&e, "unsafe-path")["evidence"]["problems"][0];
     assert_eq!(p["problem"], "owner_transition");
@@ -201,14 +160,14 @@ fn owner_transition_on_the_path() {
     let sub = userdir.join("sub");
     std::fs::create_dir(&sub).unwrap();
     let pf2 = sub.join("mydaemon.pid");
-    write_pidfile(&pf2, &format!("{}\n", d.pid));
-    let e = entry(&pf2);
+    write_pid(&pf2, d.pid);
+    let e = audit_one(&pf2, NO_UNLOCKED);
     let p = &finding(&e, "unsafe-path")["evidence"]["problems"][0];
     assert_eq!(p["to"], sub.to_str().unwrap(), "{e:#}");
 
     // The user's own file in the user's own directory is not a transition.
     chown(&pf, NOBODY);
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert!(!codes(&e).contains(&"unsafe-path".to_string()), "{e:#}");
 }
 
@@ -221,18 +180,16 @@ fn directory_verdicts_are_cached() {
     std::fs::create_dir(&many).unwrap();
     let dead = dead_pid();
     for i in 0..2000 {
-        write_pidfile(&many.join(format!("d{i}.pid")), &format!("{dead}\n"));
+        write_pid(&many.join(format!("d{i}.pid")), dead);
     }
     let trace = dir.path().join("trace");
-    let r = run_cmd(
-        Command::new("strace")
-            .args(["-f", "-qq", "-e", "trace=openat", "-o"])
-            .arg(&trace)
-            .arg(env!("CARGO_BIN_EXE_pidaudit"))
+    let (_, doc) = audit_cmd(
+        strace(&trace, "openat")
+            .arg(BIN)
             .args(["--format", "json"])
             .arg(&many),
     );
-    assert_eq!(r.json()["summary"]["pidfiles"], 2000);
+    assert_eq!(doc["summary"]["pidfiles"], 2000);
     let log = std::fs::read_to_string(&trace).unwrap();
     let dotdot = log.lines().filter(|l| l.contains("\"..\"")).count();
     let depth = many.components().count();
@@ -251,10 +208,10 @@ fn symlink_with_safe_chain_is_read() {
     let d = named_sleep(dir.path(), "mydaemon");
     let real = dir.path().join("real");
     std::fs::create_dir(&real).unwrap();
-    write_pidfile(&real.join("mydaemon.pid"), &format!("{}\n", d.pid));
+    write_pid(&real.join("mydaemon.pid"), d.pid);
     let link = dir.path().join("mydaemon.pid");
     symlink("real/mydaemon.pid", &link).unwrap();
-    let e = entry(&link);
+    let e = audit_one(&link, NO_UNLOCKED);
     assert_eq!(e["state"], "running", "{e:#}");
     assert_eq!(e["pid"], d.pid);
     assert_eq!(codes(&e), vec!["symlink"]);
@@ -277,12 +234,12 @@ fn symlink_with_unsafe_chain_is_not_read() {
     let dir = open_tempdir();
     let d = named_sleep(dir.path(), "mydaemon");
     let target = dir.path().join("target.txt");
-    write_pidfile(&target, &format!("{}\n", d.pid));
+    write_pid(&target, d.pid);
     // A link owned by nobody in a root-owned directory.
     let link = dir.path().join("mydaemon.pid");
     symlink(&target, &link).unwrap();
     chown(&link, NOBODY);
-    let e = entry(&link);
+    let e = audit_one(&link, NO_UNLOCKED);
     assert_eq!(e["state"], "not-a-file", "{e:#}");
     assert!(e["pid"].is_null(), "the target was not read");
     let f = finding(&e, "symlink");
@@ -294,10 +251,10 @@ fn symlink_with_unsafe_chain_is_not_read() {
     let userdir = dir.path().join("userdir");
     std::fs::create_dir(&userdir).unwrap();
     chown(&userdir, NOBODY);
-    write_pidfile(&userdir.join("t"), &format!("{}\n", d.pid));
+    write_pid(&userdir.join("t"), d.pid);
     let link2 = dir.path().join("other.pid");
     symlink("userdir/t", &link2).unwrap();
-    let e = entry(&link2);
+    let e = audit_one(&link2, NO_UNLOCKED);
     assert_eq!(e["state"], "not-a-file", "{e:#}");
     assert!(e["pid"].is_null());
     let f = finding(&e, "symlink");
@@ -310,22 +267,12 @@ fn symlink_with_unsafe_chain_is_not_read() {
     // A link into /proc is refused whoever owns it (magic links resolve to open files).
     let link3 = dir.path().join("proc.pid");
     symlink("/proc/self/stat", &link3).unwrap();
-    let e = entry(&link3);
+    let e = audit_one(&link3, NO_UNLOCKED);
     assert_eq!(
         finding(&e, "symlink")["evidence"]["reason"],
         "special_filesystem"
     );
     assert!(e["pid"].is_null());
-}
-
-/// Runs pidaudit as PID 1 of a new PID namespace with its own /proc.
-fn in_child_namespace(args: &[&str]) -> Run {
-    run_cmd(
-        Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .arg(env!("CARGO_BIN_EXE_pidaudit"))
-            .args(args),
-    )
 }
 
 /// Seen from a child PID namespace, a live host daemon's pidfile (and a dead one's) is
@@ -335,15 +282,19 @@ fn host_pid_from_child_namespace_is_foreign() {
     let dir = open_tempdir();
     let d = named_sleep(dir.path(), "mydaemon");
     let pf = dir.path().join("mydaemon.pid");
-    write_pidfile(&pf, &format!("{}\n", d.pid));
+    write_pid(&pf, d.pid);
     let gone = dir.path().join("gone.pid");
-    write_pidfile(&gone, &format!("{}\n", dead_pid()));
+    write_pid(&gone, dead_pid());
     // From the host, the control: running and stale.
-    assert_eq!(entry(&pf)["state"], "running");
-    assert_eq!(entry(&gone)["state"], "stale");
-    let r = in_child_namespace(&["--format", "json", dir.path().to_str().unwrap()]);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    let doc = r.json();
+    assert_eq!(audit_one(&pf, NO_UNLOCKED)["state"], "running");
+    assert_eq!(audit_one(&gone, NO_UNLOCKED)["state"], "stale");
+    // pidaudit as PID 1 of a new PID namespace with its own /proc.
+    let (_, doc) = audit_cmd(
+        unshare_pid()
+            .arg(BIN)
+            .args(["--format", "json"])
+            .arg(dir.path()),
+    );
     for path in [&pf, &gone] {
         let e = pidfile(&doc, path);
         assert_eq!(e["state"], "unknown", "{e:#}");
@@ -367,24 +318,13 @@ fn host_pid_from_child_namespace_is_foreign() {
 fn own_namespace_daemon_is_judged_normally() {
     let dir = open_tempdir();
     let pf = dir.path().join("sleep.pid");
-    let bin = env!("CARGO_BIN_EXE_pidaudit");
+    let bin = BIN;
     let script = format!(
         "sleep 1000 & p=$!; echo $p > {pf}; {bin} --format json {pf} > {d}/alive.json; kill $p; wait $p; {bin} --format json {pf} > {d}/dead.json",
         pf = pf.display(),
         d = dir.path().display()
     );
-    let r = run_cmd(
-        Command::new("unshare")
-            .args([
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--kill-child",
-                "sh",
-                "-c",
-            ])
-            .arg(&script),
-    );
+    let r = run_cmd(unshare_pid().args(["sh", "-c", &script]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let read = |name: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
@@ -406,11 +346,7 @@ fn inner_pid_seen_from_host_is_foreign() {
     let dir = open_tempdir();
     let pf = dir.path().join("sleep.pid");
     // A PID that no host process has, to hand to the namespace's first child.
-    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid_max = pid_max();
     let inner = (pid_max / 2..pid_max - 2)
         .rev()
         .find(|p| !Path::new(&format!("/proc/{p}")).exists())
@@ -420,32 +356,12 @@ fn inner_pid_seen_from_host_is_foreign() {
         inner - 1,
         pf = pf.display()
     );
-    let mut child = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--kill-child",
-            "sh",
-            "-c",
-        ])
-        .arg(&script)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let _ns = Daemon::from_child(child);
-    assert_eq!(line.trim(), "ready");
+    let _ns = spawn_ready(unshare_pid().args(["sh", "-c", &script]), "ready");
     assert_eq!(
         std::fs::read_to_string(&pf).unwrap().trim(),
         inner.to_string()
     );
-    let e = entry(&pf);
+    let e = audit_one(&pf, NO_UNLOCKED);
     assert_eq!(e["state"], "unknown", "{e:#}");
     assert_eq!(codes(&e), vec!["foreign-namespace"]);
     let f = finding(&e, "foreign-namespace");

@@ -1,19 +1,58 @@
-//! Test support: the built binary, real daemons, zombies, dead PIDs, and JSON output.
+//! Test support: the built binary, real daemons (the test daemon's builder, copies of sleep),
+//! zombies, dead PIDs, file times, unprivileged and traced runs, and the JSON report.
+//!
+//! Tests share the machine with whatever else runs on it, other test binaries included: a daemon
+//! whose pidfile a test audits gets a name no other process has ([`unique_name`]), since the
+//! instance checks survey the whole process table for processes of a pidfile's name.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The pidaudit binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_pidaudit");
+
+/// The unprivileged user of unprivileged runs (nobody).
+pub const NOBODY: u32 = 65534;
 
 /// A command running the pidaudit binary under test.
 pub fn pidaudit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pidaudit"))
+    Command::new(BIN)
 }
 
-/// Path of the Python test daemon.
-pub fn testd_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/testd.py")
+/// A name no other process on the machine has: `base`, a dash and a word of letters made of this
+/// test binary's PID (five letters: any PID up to 2^22) and a per-binary counter. Letters, because
+/// the name rule drops trailing digits and ignores all-digit words. At most 15 bytes, so it is also
+/// the whole comm: `base` has at most 6 (a longer one fails here once the counter takes two letters).
+pub fn unique_name(base: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let letter = |n: u32| char::from(b'a' + (n % 26) as u8);
+    let mut name = format!("{base}-z");
+    let pid = std::process::id();
+    name.extend((0..5).map(|i| letter(pid / 26u32.pow(i))));
+    let mut n = NEXT.fetch_add(1, Ordering::Relaxed);
+    loop {
+        name.push(letter(n));
+        n /= 26;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(name.len() <= 15, "{name} is longer than a comm");
+    name
+}
+
+/// A fresh [`unique_name`] and the path of its pidfile in `dir`.
+pub fn unique_pidfile(dir: &Path, base: &str) -> (String, PathBuf) {
+    let name = unique_name(base);
+    let path = dir.join(format!("{name}.pid"));
+    (name, path)
 }
 
 /// A process started for a test; killed (and reaped, if ours) when dropped.
@@ -34,7 +73,17 @@ impl Daemon {
         }
     }
 
-    /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead.
+    /// Wraps a spawned child process: killed and reaped when dropped.
+    pub fn from_child(child: Child) -> Daemon {
+        Daemon {
+            pid: child.id(),
+            child: Some(child),
+            killed: false,
+        }
+    }
+
+    /// Kills the process with SIGKILL and reaps it if it is our child. Afterwards its PID is dead:
+    /// gone, or a zombie its parent has not reaped.
     pub fn kill(&mut self) {
         if std::mem::replace(&mut self.killed, true) {
             return;
@@ -54,66 +103,43 @@ impl Drop for Daemon {
     }
 }
 
+/// Sends SIGKILL (errors ignored: the process may be gone already).
 pub fn kill9(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-9")
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status();
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
-/// Waits until /proc/PID is gone (a non-child that was killed is reaped by init).
+/// The state letter of a process (`/proc/PID/stat`), if it exists.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// A process's comm, empty if it is gone.
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+/// Waits (at most 5 s, silently: it runs in `drop`) until a killed process is dead: gone, or a
+/// zombie. A process that is not our child is reaped by its parent or by init, and an init that
+/// never reaps orphans (as in some containers and VMs) leaves it a zombie for good.
 pub fn wait_gone(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+    while proc_state(pid).is_some_and(|s| s != 'Z') && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-/// Starts the test daemon with these arguments and waits for it to print its PID.
-pub fn testd(args: &[&str]) -> Daemon {
-    let mut child = Command::new("python3")
-        .arg(testd_path())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("python3 runs the test daemon");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let pid: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("test daemon printed {line:?}"));
-    let daemonized = args.contains(&"--daemonize");
-    if daemonized {
-        let _ = child.wait();
-        Daemon {
-            pid,
-            child: None,
-            killed: false,
-        }
-    } else {
-        Daemon {
-            pid,
-            child: Some(child),
-            killed: false,
-        }
-    }
-}
-
-/// Runs a copy of /bin/sleep named `name` (so its comm and exe are `name`) from `dir`.
-pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
-    let exe = dir.join(name);
-    if !exe.exists() {
-        std::fs::copy("/bin/sleep", &exe).unwrap();
-    }
-    let child = spawn(Command::new(&exe).arg("1000"));
-    Daemon {
-        pid: child.id(),
-        child: Some(child),
-        killed: false,
+/// Waits until `ok` holds, failing the test after 10 s.
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -130,6 +156,32 @@ pub fn spawn(cmd: &mut Command) -> Child {
             r => return r.unwrap(),
         }
     }
+}
+
+/// Spawns a command and waits for it to print `ready` as its first line; killed when dropped.
+pub fn spawn_ready(cmd: &mut Command, ready: &str) -> Daemon {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let d = Daemon::from_child(child);
+    assert_eq!(line.trim(), ready);
+    d
+}
+
+/// Copies /bin/sleep to `dir/name` (so a process running it has comm and exe `name`), once.
+pub fn sleep_copy(dir: &Path, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    if !exe.exists() {
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+    }
+    exe
+}
+
+/// Runs a copy of /bin/sleep named `name` (so its comm and exe are `name`) from `dir`.
+pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
+    Daemon::from_child(spawn(Command::new(sleep_copy(dir, name)).arg("1000")))
 }
 
 /// A PID that was alive a moment ago and is now dead and reaped.
@@ -151,27 +203,11 @@ pub fn zombie() -> (Daemon, u32) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let parent = Daemon {
-        pid: child.id(),
-        child: Some(child),
-        killed: false,
-    };
+    let parent = Daemon::from_child(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let zpid: u32 = line.trim().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{zpid}/stat")).unwrap_or_default();
-        if stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no zombie appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("a zombie", || proc_state(zpid) == Some('Z'));
     (parent, zpid)
 }
 
@@ -180,15 +216,97 @@ pub fn write_pidfile(path: &Path, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
-/// Sets a file's mtime to `secs_ago` seconds in the past.
-pub fn age(path: &Path, secs_ago: u64) {
-    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
+/// Writes a pidfile holding `pid` and a newline, as daemons do.
+pub fn write_pid(path: &Path, pid: u32) {
+    write_pidfile(path, &format!("{pid}\n"));
+}
+
+/// Sets a file's mode.
+pub fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Creates a FIFO (mode 0644).
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+}
+
+/// Creates a character (or, with `block`, a block) device node `major:minor` (mode 0644; needs
+/// root).
+pub fn mknod(path: &Path, block: bool, major: u32, minor: u32) {
+    use rustix::fs::FileType;
+    let kind = if block {
+        FileType::BlockDevice
+    } else {
+        FileType::CharacterDevice
+    };
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        kind,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        rustix::fs::makedev(major, minor),
+    )
+    .expect("mknod needs root");
+}
+
+/// A temporary directory every user can search and list (tempfile makes them 0700).
+pub fn open_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    dir
+}
+
+/// The kernel's `pid_max`.
+pub fn pid_max() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The boot time in Unix seconds, as pidaudit reads it (`btime` in /proc/stat).
+pub fn boot_time() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .expect("btime in /proc/stat")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Sets a file's mtime.
+pub fn set_mtime(path: &Path, t: SystemTime) {
     std::fs::File::options()
         .write(true)
         .open(path)
         .unwrap()
         .set_modified(t)
         .unwrap();
+}
+
+/// Sets a file's mtime `secs` seconds in the past, but within the current boot: on a machine booted
+/// less than that ago, one second after boot (a file written before boot would be `previous-boot`).
+/// Either way the file is older than any process started by the test.
+pub fn age(path: &Path, secs: u64) {
+    let since_boot = SystemTime::now()
+        .duration_since(UNIX_EPOCH + Duration::from_secs(boot_time()))
+        .unwrap()
+        .as_secs();
+    assert!(
+        since_boot >= 6,
+        "booted {since_boot} s ago: too recently to date a file before a process's start"
+    );
+    let secs = secs.min(since_boot - 1);
+    set_mtime(path, SystemTime::now() - Duration::from_secs(secs));
 }
 
 /// The outcome of a run: exit code, stdout, stderr.
@@ -210,14 +328,26 @@ pub fn run(args: &[&str]) -> Run {
     run_cmd(pidaudit().args(args))
 }
 
+/// Runs a command with a timeout, collecting its output.
 pub fn run_cmd(cmd: &mut Command) -> Run {
+    run_with(cmd.stdin(Stdio::null()), None)
+}
+
+/// Runs a command with `input` on its standard input and a timeout, collecting its output.
+pub fn run_input(cmd: &mut Command, input: &[u8]) -> Run {
+    run_with(cmd.stdin(Stdio::piped()), Some(input.to_vec()))
+}
+
+fn run_with(cmd: &mut Command, input: Option<Vec<u8>>) -> Run {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(Stdio::null())
         .spawn()
-        .unwrap();
-    // Drain both pipes while waiting, so a large report cannot block the child on a full pipe.
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    // Feed and drain the pipes while waiting, so a large input or report cannot block either side.
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    }
     let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -235,7 +365,7 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("pidaudit did not finish within 30 s");
+            panic!("{cmd:?} did not finish within 30 s");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -246,14 +376,76 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
     }
 }
 
-/// A JSON audit with these arguments; it must end with exit 0 or 1 (findings), never a usage or
-/// internal error.
-pub fn audit_json(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    let r = run(&all);
+/// The command line prefix that runs a program as nobody (no supplementary groups).
+pub const SETPRIV_NOBODY: &[&str] = &[
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--",
+];
+
+/// `program` run as the unprivileged user nobody.
+pub fn as_nobody(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(SETPRIV_NOBODY[0]);
+    cmd.args(&SETPRIV_NOBODY[1..]).arg(program);
+    cmd
+}
+
+/// Runs pidaudit as the unprivileged user nobody, with a timeout.
+pub fn run_as_nobody(args: &[&str]) -> Run {
+    run_cmd(as_nobody(BIN).args(args))
+}
+
+/// `strace -f` recording the system calls `calls` (a `-e trace=` list) in `log`, signals left out;
+/// the traced command follows as arguments.
+pub fn strace(log: &Path, calls: &str) -> Command {
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", &format!("trace={calls}")])
+        .args(["-e", "signal=none", "-o"])
+        .arg(log);
+    cmd
+}
+
+/// A command run as PID 1 of a new PID namespace with its own /proc (killed with its children
+/// when `unshare` dies); the command follows as arguments.
+pub fn unshare_pid() -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    cmd
+}
+
+/// Runs a pidaudit command (possibly wrapped: unprivileged, in a namespace) whose output is JSON; it
+/// must end normally: exit 0 or 1 (findings), never a usage or internal error, never a panic.
+pub fn audit_cmd(cmd: &mut Command) -> (i32, serde_json::Value) {
+    let r = run_cmd(cmd);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    r.json()
+    (r.code, r.json())
+}
+
+/// A JSON audit with these arguments: its exit status and document.
+pub fn audit(args: &[&str]) -> (i32, serde_json::Value) {
+    audit_cmd(pidaudit().args(["--format", "json"]).args(args))
+}
+
+/// The document of a JSON audit with these arguments.
+pub fn audit_json(args: &[&str]) -> serde_json::Value {
+    audit(args).1
+}
+
+/// Leaves `unlocked` (info) out of an audit: for daemons that do not lock their pidfiles, where
+/// the test is not about locks.
+pub const NO_UNLOCKED: &[&str] = &["--ignore", "unlocked"];
+
+/// A JSON audit of one path (a pidfile or a directory) with more arguments, such as `--ignore`.
+pub fn audit_path(path: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    audit_cmd(pidaudit().args(["--format", "json"]).args(args).arg(path))
+}
+
+/// Audits one explicit pidfile (with more arguments, such as `--ignore`) and returns its entry.
+pub fn audit_one(path: &Path, args: &[&str]) -> serde_json::Value {
+    pidfile(&audit_path(path, args).1, path).clone()
 }
 
 /// The JSON entry for the pidfile at `path`.
@@ -277,133 +469,11 @@ pub fn codes(entry: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// A test daemon started with `--ids`: the daemon's PID, the other numbers it printed (`parent`,
-/// `child`, `fd`), and every process involved (killed when dropped).
-pub struct Testd {
-    pub pid: u32,
-    pub ids: std::collections::HashMap<String, u32>,
-    _procs: Vec<Daemon>,
-}
-
-impl Testd {
-    /// A number the daemon printed.
-    pub fn id(&self, key: &str) -> u32 {
-        *self
-            .ids
-            .get(key)
-            .unwrap_or_else(|| panic!("test daemon printed no {key}: {:?}", self.ids))
-    }
-}
-
-/// Python for processes run as another user (root's own Python may live in a private directory).
-pub fn system_python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-/// Starts the test daemon with `--ids` and these arguments.
-pub fn testd_ids(args: &[&str]) -> Testd {
-    testd_ids_as(&[], args)
-}
-
-/// Starts the test daemon with `--ids` under a wrapper (such as `setpriv ... PYTHON`); an empty
-/// wrapper runs `python3`.
-pub fn testd_ids_as(wrapper: &[&str], args: &[&str]) -> Testd {
-    let mut cmd = match wrapper.split_first() {
-        Some((prog, rest)) => {
-            let mut c = Command::new(prog);
-            c.args(rest);
-            c
-        }
-        None => Command::new("python3"),
-    };
-    let mut child = cmd
-        .arg(testd_path())
-        .arg("--ids")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("the test daemon starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let mut words = line.split_whitespace();
-    let pid: u32 = words
-        .next()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("test daemon printed {line:?}"));
-    let ids: std::collections::HashMap<String, u32> = words
-        .filter_map(|w| w.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect();
-    let spawned = child.id();
-    // "parent" is always the spawned process (waited for below), never a process of its own.
-    let mut procs: Vec<Daemon> = [Some(pid), ids.get("child").copied()]
-        .into_iter()
-        .flatten()
-        .filter(|p| *p != spawned)
-        .map(|p| Daemon {
-            pid: p,
-            child: None,
-            killed: false,
-        })
-        .collect();
-    // A parent that exited once its child took over (`--fork after-lock-exit`) is reaped now, so its
-    // PID is dead rather than a zombie of the test.
-    if child.try_wait().unwrap().is_none() {
-        procs.push(Daemon {
-            pid: spawned,
-            child: Some(child),
-            killed: false,
-        });
-    }
-    Testd {
-        pid,
-        ids,
-        _procs: procs,
-    }
-}
-
-/// The finding with this code in an entry.
+/// The (first) finding with this code in an entry.
 pub fn finding<'a>(entry: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
-    entry["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == code)
+    findings_with(entry, code)
+        .first()
         .unwrap_or_else(|| panic!("no {code} finding in {entry:#}"))
-}
-
-/// The user unprivileged runs use (nobody).
-pub const NOBODY: &str = "65534";
-
-/// Runs pidaudit as the unprivileged user nobody (`setpriv`), with a timeout.
-pub fn run_as_nobody(args: &[&str]) -> Run {
-    run_cmd(
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                NOBODY,
-                "--regid",
-                NOBODY,
-                "--clear-groups",
-                "--",
-                env!("CARGO_BIN_EXE_pidaudit"),
-            ])
-            .args(args),
-    )
-}
-
-/// A temporary directory every user can search and list (tempfile makes them 0700).
-pub fn open_tempdir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
 }
 
 /// The single finding of an entry, asserting there is exactly one.
@@ -413,29 +483,250 @@ pub fn only_finding(entry: &serde_json::Value) -> &serde_json::Value {
     &f[0]
 }
 
-/// Audits one explicit pidfile and returns its JSON entry.
-pub fn audit_one(path: &Path) -> serde_json::Value {
-    let r = run(&["--format", "json", path.to_str().unwrap()]);
-    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    pidfile(&r.json(), path).clone()
+/// The findings with this code in a document or an entry (both have `findings`).
+pub fn findings_with<'a>(v: &'a serde_json::Value, code: &str) -> Vec<&'a serde_json::Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .collect()
 }
 
 /// Whether any finding in the document has this code.
 pub fn has_code(doc: &serde_json::Value, code: &str) -> bool {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["code"] == code)
+    !findings_with(doc, code).is_empty()
 }
 
-impl Daemon {
-    /// Wraps a spawned child process: killed and reaped when dropped.
-    pub fn from_child(child: Child) -> Daemon {
-        Daemon {
-            pid: child.id(),
-            child: Some(child),
-            killed: false,
+/// A lock the test daemon takes on its pidfile (`--lock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// `flock(LOCK_EX)`
+    Flock,
+    /// `flock(LOCK_SH)`
+    FlockShared,
+    /// `lockf(F_LOCK)`: a POSIX record lock
+    Lockf,
+    /// An open file description lock (`F_OFD_SETLK`)
+    Ofd,
+}
+
+impl Lock {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lock::Flock => "flock",
+            Lock::FlockShared => "flock-shared",
+            Lock::Lockf => "lockf",
+            Lock::Ofd => "ofd",
+        }
+    }
+}
+
+/// How the test daemon forks around its pidfile (`--fork`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// Open and lock, then fork; the child is the daemon and the parent exits.
+    AfterLockExit,
+    /// Open and lock, then fork; the child is the daemon and the parent stays.
+    AfterLockStay,
+    /// Write the pidfile, then fork a child that opens and locks it separately.
+    ChildLocks,
+}
+
+impl Fork {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fork::AfterLockExit => "after-lock-exit",
+            Fork::AfterLockStay => "after-lock-stay",
+            Fork::ChildLocks => "child-locks",
+        }
+    }
+}
+
+/// The test daemon (`tests/support/testd.py`) to start: one method per option of the script.
+#[must_use]
+pub struct Testd {
+    args: Vec<OsString>,
+    workers: bool,
+    unprivileged: bool,
+}
+
+impl Testd {
+    /// A daemon that writes its PID to `pidfile` (`--pidfile`).
+    pub fn new(pidfile: &Path) -> Testd {
+        Testd::without_pidfile().arg("--pidfile").arg(pidfile)
+    }
+
+    /// A daemon with no pidfile.
+    pub fn without_pidfile() -> Testd {
+        Testd {
+            args: Vec::new(),
+            workers: false,
+            unprivileged: false,
+        }
+    }
+
+    fn arg(mut self, arg: impl AsRef<OsStr>) -> Testd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Its comm (`--name`, `PR_SET_NAME`).
+    pub fn name(self, name: &str) -> Testd {
+        self.arg("--name").arg(name)
+    }
+
+    /// Locks the pidfile (`--lock`).
+    pub fn lock(self, lock: Lock) -> Testd {
+        self.arg("--lock").arg(lock.as_str())
+    }
+
+    /// Double-forks and calls setsid first (`--daemonize`).
+    pub fn daemonize(self) -> Testd {
+        self.arg("--daemonize")
+    }
+
+    /// Writes this PID instead of its own (`--write-pid`).
+    pub fn write_pid(self, pid: u32) -> Testd {
+        self.arg("--write-pid").arg(pid.to_string())
+    }
+
+    /// Opens (and locks) the pidfile without writing it (`--no-pidfile-write`).
+    pub fn no_pidfile_write(self) -> Testd {
+        self.arg("--no-pidfile-write")
+    }
+
+    /// Opens the existing pidfile read-only, never writing it (`--readonly`).
+    pub fn readonly(self) -> Testd {
+        self.arg("--readonly")
+    }
+
+    /// Deletes the pidfile first, as a careless second start does (`--unlink-first`).
+    pub fn unlink_first(self) -> Testd {
+        self.arg("--unlink-first")
+    }
+
+    /// Becomes a session leader before opening the pidfile (`--setsid`).
+    pub fn setsid(self) -> Testd {
+        self.arg("--setsid")
+    }
+
+    /// Forks around the lock (`--fork`).
+    pub fn fork(self, fork: Fork) -> Testd {
+        self.arg("--fork").arg(fork.as_str())
+    }
+
+    /// With [`Testd::fork`]: the parent writes its own PID, not the daemon (`--writer parent`).
+    pub fn parent_writes(self) -> Testd {
+        self.arg("--writer").arg("parent")
+    }
+
+    /// Forks this many workers after writing the pidfile (`--workers`).
+    pub fn workers(mut self, n: u32) -> Testd {
+        self.workers = n > 0;
+        self.arg("--workers").arg(n.to_string())
+    }
+
+    /// Starts this many extra threads (`--threads`).
+    pub fn threads(self, n: u32) -> Testd {
+        self.arg("--threads").arg(n.to_string())
+    }
+
+    /// Runs as the unprivileged user nobody.
+    pub fn unprivileged(mut self) -> Testd {
+        self.unprivileged = true;
+        self
+    }
+
+    /// Starts it and waits until it is ready: pidfile written, lock taken, workers forked.
+    pub fn start(self) -> RunningTestd {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/testd.py");
+        let mut cmd = if self.unprivileged {
+            // Root's own Python may live in a directory nobody cannot enter.
+            let python = Path::new("/usr/bin/python3");
+            as_nobody(if python.exists() {
+                python
+            } else {
+                Path::new("python3")
+            })
+        } else {
+            Command::new("python3")
+        };
+        let mut child = cmd
+            .arg(script)
+            .arg("--ids")
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 runs the test daemon");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let mut words = line.split_whitespace();
+        let pid: u32 = words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("test daemon printed {line:?}"));
+        let ids: HashMap<String, u32> = words
+            .filter_map(|w| w.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+            .collect();
+        let mut workers = Vec::new();
+        if self.workers {
+            line.clear();
+            out.read_line(&mut line).unwrap();
+            workers = line
+                .split_whitespace()
+                .map(|w| Daemon::adopt(w.parse().unwrap()))
+                .collect();
+        }
+        let spawned = child.id();
+        // "parent" is always the spawned process (handled below), never a process of its own.
+        let mut procs: Vec<Daemon> = [Some(pid), ids.get("child").copied()]
+            .into_iter()
+            .flatten()
+            .filter(|p| *p != spawned)
+            .map(Daemon::adopt)
+            .collect();
+        // A process that exited once its child took over (`--daemonize`, `--fork after-lock-exit`)
+        // is reaped now, so its PID is dead rather than a zombie of the test.
+        if child.try_wait().unwrap().is_none() {
+            procs.push(Daemon::from_child(child));
+        }
+        RunningTestd {
+            pid,
+            ids,
+            procs,
+            workers,
+        }
+    }
+}
+
+/// A started test daemon: its PID, the other numbers it printed (`parent`, `child`, `fd`), its
+/// workers, and every process involved (killed when dropped).
+pub struct RunningTestd {
+    pub pid: u32,
+    pub ids: HashMap<String, u32>,
+    procs: Vec<Daemon>,
+    /// The workers it forked, killed when dropped (after the daemon).
+    pub workers: Vec<Daemon>,
+}
+
+impl RunningTestd {
+    /// A number the daemon printed.
+    pub fn id(&self, key: &str) -> u32 {
+        *self
+            .ids
+            .get(key)
+            .unwrap_or_else(|| panic!("test daemon printed no {key}: {:?}", self.ids))
+    }
+
+    /// Kills the daemon and the processes of its start (not its workers): afterwards its PID is
+    /// dead.
+    pub fn kill(&mut self) {
+        for p in &mut self.procs {
+            p.kill();
         }
     }
 }
