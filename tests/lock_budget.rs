@@ -22,15 +22,11 @@ fn a_flood_of_locks_neither_stalls_nor_blinds() {
     let dir = open_tempdir();
     let locked = dir.path().join("floodlocked.pid");
     let bare = dir.path().join("floodbare.pid");
-    let a = testd_ids(&[
-        "--pidfile",
-        locked.to_str().unwrap(),
-        "--name",
-        "floodlocked",
-        "--lock",
-        "flock",
-    ]);
-    let b = testd_ids(&["--pidfile", bare.to_str().unwrap(), "--name", "floodbare"]);
+    let a = Testd::new(&locked)
+        .name("floodlocked")
+        .lock(Lock::Flock)
+        .start();
+    let b = Testd::new(&bare).name("floodbare").start();
     let mut child = Command::new("python3")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/manylocks.py"))
         .arg("120000")
@@ -77,14 +73,7 @@ fn a_crowd_of_lock_holders_does_not_hide_a_replaced_pidfile() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = open_tempdir();
     let pf = dir.path().join("crowdedd.pid");
-    let d = testd_ids(&[
-        "--pidfile",
-        pf.to_str().unwrap(),
-        "--name",
-        "crowdedd",
-        "--lock",
-        "flock",
-    ]);
+    let d = Testd::new(&pf).name("crowdedd").lock(Lock::Flock).start();
     std::fs::remove_file(&pf).unwrap();
     write_pidfile(&pf, &format!("{}\n", dead_pid()));
     let crowd: Vec<Daemon> = (0..300)
