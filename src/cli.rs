@@ -22,7 +22,7 @@ pub struct Cli {
     pub scan: ScanArgs,
 }
 
-const EXIT_HELP: &str = "Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or internal error.\nWith --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also usage errors and --help).\n`pidaudit explain` documents every finding code.";
+const EXIT_HELP: &str = "Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or internal error.\nWith --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also usage errors and --help).\n\nManual: `man pidaudit`. Finding codes: `pidaudit explain [CODE]`.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -32,6 +32,17 @@ pub enum Command {
     Explain {
         /// A finding code, such as `stale` or `pid-reused`.
         code: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    ///
+    /// The Debian package installs all three. Otherwise, for example:
+    ///   pidaudit completions bash > ~/.local/share/bash-completion/completions/pidaudit
+    ///   pidaudit completions zsh > ~/.zfunc/_pidaudit    (with fpath+=~/.zfunc before compinit)
+    ///   pidaudit completions fish > ~/.config/fish/completions/pidaudit.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell to complete for.
+        shell: crate::completions::Shell,
     },
 }
 
@@ -54,7 +65,7 @@ impl ValueEnum for OutputFormat {
                 PossibleValue::new("human").help("Grouped by pidfile, for people; colour on a terminal")
             }
             OutputFormat::Json => PossibleValue::new("json")
-                .help("One versioned JSON document (schema in schema/pidaudit.schema.json)"),
+                .help("One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))"),
             OutputFormat::Nagios => PossibleValue::new("nagios").help(
                 "A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
             ),
@@ -125,7 +136,7 @@ pub struct ScanArgs {
     /// Show evidence and process details.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Expectations manifest (TOML): which daemons must run, as whom, how many (see README).
+    /// Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1)).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
     /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
@@ -201,6 +212,9 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Explain { code }) => explain(code.as_deref()) as u8,
         Some(Command::Scan(args)) => scan(&args),
+        Some(Command::Completions { shell }) => {
+            crate::completions::print(shell, &mut <Cli as clap::CommandFactory>::command()) as u8
+        }
         None => scan(&cli.scan),
     }
 }

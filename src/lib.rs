@@ -15,15 +15,19 @@
 //! 5. [`commands`]: scan and explain, each a function from a config to an outcome.
 //! 6. [`report`]: the render model built from an audit, and the reporters (human, JSON, Nagios,
 //!    Prometheus, JUnit), which decide nothing; [`textfile`] writes the metrics for node exporter.
-//! 7. [`cli`]: parses the command line, runs a command, renders, maps the outcome to an exit code.
+//! 7. [`cli`]: parses the command line, runs a command, renders, maps the outcome to an exit code;
+//!    [`completions`] writes its shell completion scripts.
+//! 8. [`manpage`]: the manual pages, generated from the [`cli`] definition and the finding catalogue.
 
 pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod completions;
 pub mod config;
 pub mod discover;
 pub mod exit;
+pub mod manpage;
 pub mod model;
 pub mod pidfile;
 pub mod report;

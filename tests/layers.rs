@@ -20,6 +20,8 @@ const STAGES: &[(&str, u8)] = &[
     ("report", 6),
     ("textfile", 6),
     ("cli", 7),
+    ("completions", 7),
+    ("manpage", 8),
 ];
 
 fn stage(module: &str) -> Option<u8> {

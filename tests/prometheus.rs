@@ -334,21 +334,25 @@ fn ci_script_gates_on_findings() {
 }
 
 /// The systemd units parse cleanly (`systemd-analyze verify`, with the built binary standing in for
-/// the installed one).
+/// the installed one, and the man page `Documentation=` names where the package installs it).
 #[test]
 fn systemd_units_verify() {
     let dir = tempfile::tempdir().unwrap();
+    let man1 = dir.path().join("man/man1");
+    std::fs::create_dir_all(&man1).unwrap();
+    std::fs::copy(repo().join("doc/pidaudit.1"), man1.join("pidaudit.1")).unwrap();
     for unit in ["pidaudit-textfile.service", "pidaudit-textfile.timer"] {
         let text = std::fs::read_to_string(repo().join("contrib/systemd").join(unit))
             .unwrap()
-            .replace("/usr/local/bin/pidaudit", BIN);
+            .replace("/usr/bin/pidaudit", BIN);
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
     let r = run_cmd(
         Command::new("systemd-analyze")
             .arg("verify")
             .arg(dir.path().join("pidaudit-textfile.service"))
-            .arg(dir.path().join("pidaudit-textfile.timer")),
+            .arg(dir.path().join("pidaudit-textfile.timer"))
+            .env("MANPATH", dir.path().join("man")),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.trim().is_empty(), "{}", r.stderr);

@@ -1,0 +1,87 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pidaudit_global_optspecs
+    string join \n format= fail-on= select= ignore= exclude= max-depth= proc-root= color= q/quiet v/verbose expect= started-after= textfile= w/warning= c/critical= h/help V/version
+end
+
+function __fish_pidaudit_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pidaudit_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pidaudit_using_subcommand
+    set -l cmd (__fish_pidaudit_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l format -d 'Output format' -r -f -a "human\t'Grouped by pidfile, for people; colour on a terminal'
+json\t'One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))'
+nagios\t'A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
+prometheus\t'The Prometheus text exposition format (gauges)'
+junit\t'JUnit XML for CI systems: one test case per pidfile'"
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l fail-on -d 'Exit 1 when a finding has this severity or worse (info < unknown < warning < error)' -r -f -a "error\t''
+warning\t''
+info\t''
+never\t''"
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Report only these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s q -l quiet -d 'Show only pidfiles with findings'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s v -l verbose -d 'Show evidence and process details'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Print version'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l format -d 'Output format' -r -f -a "human\t'Grouped by pidfile, for people; colour on a terminal'
+json\t'One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))'
+nagios\t'A Nagios/Icinga plugin: status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
+prometheus\t'The Prometheus text exposition format (gauges)'
+junit\t'JUnit XML for CI systems: one test case per pidfile'"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l fail-on -d 'Exit 1 when a finding has this severity or worse (info < unknown < warning < error)' -r -f -a "error\t''
+warning\t''
+info\t''
+never\t''"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Report only these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s q -l quiet -d 'Show only pidfiles with findings'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose -d 'Show evidence and process details'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
