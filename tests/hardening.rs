@@ -5,6 +5,10 @@
 mod common;
 use common::*;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
 /// Bytes that would act on a terminal: C0 controls other than the line feeds the report itself
 /// writes, DEL, and C1 controls and bidi overrides (as UTF-8).
 fn terminal_controls(out: &str) -> Vec<String> {
@@ -81,4 +85,114 @@ fn human_report_escapes_hostile_names() {
             r.stdout
         );
     }
+}
+
+/// Three stale pidfiles whose names differ only in one byte that is not UTF-8 (0xff, 0xfe) or in a
+/// literal `\xff` stay three distinct paths, in JSON (`path`, `path_bytes`, finding subjects, valid
+/// against the schema), in Prometheus series, and in JUnit and Nagios lines.
+#[test]
+fn invalid_utf8_names_stay_distinct() {
+    let dir = open_tempdir();
+    let raw: [&[u8]; 3] = [b"a\\xff.pid", b"a\xff.pid", b"a\xfe.pid"];
+    let dead = dead_pid();
+    let paths: Vec<PathBuf> = raw
+        .iter()
+        .map(|n| dir.path().join(OsStr::from_bytes(n)))
+        .collect();
+    for p in &paths {
+        write_pidfile(p, &format!("{dead}\n"));
+    }
+    let root = dir.path().to_str().unwrap();
+    let doc = audit_json(&[root]);
+    let entries = doc["pidfiles"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{doc:#}");
+    let shown: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = ["a\\\\xff.pid", "a\\xff.pid", "a\\xfe.pid"]
+        .iter()
+        .map(|n| format!("{root}/{n}"))
+        .collect();
+    assert_eq!(
+        shown,
+        expected.iter().map(String::as_str).collect(),
+        "{doc:#}"
+    );
+    for e in entries {
+        let path = e["path"].as_str().unwrap();
+        let bytes: Vec<u8> = e["path_bytes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no path_bytes: {e:#}"))
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        assert!(
+            paths.iter().any(|p| p.as_os_str().as_bytes() == bytes),
+            "{e:#}"
+        );
+        assert_eq!(unescape(path), bytes, "{path}");
+        for f in e["findings"].as_array().unwrap() {
+            assert_eq!(f["subject"], path);
+        }
+    }
+    // A plain name keeps `path` verbatim and has no `path_bytes`.
+    let plain = dir.path().join("plain.pid");
+    write_pidfile(&plain, &format!("{dead}\n"));
+    let e = audit_one(&plain);
+    assert_eq!(e["path"], plain.to_str().unwrap());
+    assert!(e.get("path_bytes").is_none(), "{e:#}");
+    std::fs::remove_file(&plain).unwrap();
+    validate_schema(&doc);
+
+    let prom = run(&["--format", "prometheus", root]).stdout;
+    let series: std::collections::BTreeSet<&str> = prom
+        .lines()
+        .filter(|l| l.starts_with("pidaudit_pidfile_findings{"))
+        .collect();
+    assert_eq!(series.len(), 3, "{prom}");
+    for n in ["a\\\\\\\\xff.pid", "a\\\\xff.pid", "a\\\\xfe.pid"] {
+        assert!(
+            prom.contains(&format!("path=\"{root}/{n}\"")),
+            "{n}: {prom}"
+        );
+    }
+    for format in ["junit", "nagios", "human"] {
+        let out = run(&["--format", format, "--fail-on", "warning", root]).stdout;
+        for n in ["a\\\\xff.pid", "a\\xff.pid", "a\\xfe.pid"] {
+            assert!(
+                out.contains(&format!("{root}/{n}")),
+                "{format} lacks {n}: {out}"
+            );
+        }
+    }
+}
+
+/// The bytes an escaped path stands for (`\\` and `\xNN`), as the README tells consumers to decode.
+fn unescape(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b[i + 1] == b'\\' {
+            out.push(b'\\');
+            i += 2;
+        } else if b[i] == b'\\' && b[i + 1] == b'x' {
+            out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn validate_schema(doc: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pidaudit.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::draft202012::options().build(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
 }

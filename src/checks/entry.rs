@@ -132,6 +132,12 @@ impl Entry {
         }
     }
 
+    /// The subject of the findings about this pidfile: its path, escaped losslessly (see
+    /// [`crate::model::text::path`]).
+    pub fn subject(&self) -> String {
+        crate::model::text::path(&self.path)
+    }
+
     /// The state the facts recorded so far support (see [`super::resolve`]).
     pub fn state(&self) -> State {
         resolve::state(&self.facts)

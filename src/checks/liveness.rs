@@ -77,7 +77,7 @@ pub const CODES: &[Code] = &[
 
 /// Judges the recorded PID against the snapshot.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     if let (Some(facts), Some(boot)) = (entry.facts(), cx.snapshot.boot_time) {
         if facts.mtime < boot as i64 {
             entry.findings.push(

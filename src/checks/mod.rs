@@ -94,7 +94,7 @@ pub fn check_system(cx: &Cx<'_>, problems: &[WalkProblem]) -> Vec<Finding> {
         .map(|p| {
             Finding::new(
                 content::UNREADABLE,
-                p.path.display().to_string(),
+                crate::model::text::path(&p.path),
                 format!("cannot {} {}: {}", p.op, p.path.display(), p.errno),
             )
             .with("operation", p.op)
@@ -106,7 +106,7 @@ pub fn check_system(cx: &Cx<'_>, problems: &[WalkProblem]) -> Vec<Finding> {
         out.push(
             Finding::new(
                 liveness::PROCESS_UNKNOWN,
-                root.display().to_string(),
+                crate::model::text::path(root),
                 format!("cannot read {}: {errno}", root.display()),
             )
             .with("errno", errno.raw_os_error()),

@@ -347,7 +347,7 @@ fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
 /// Judges whether the pidfile can be trusted, and whether a missing PID may belong to another PID
 /// namespace.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     namespace(cx, entry, &subject);
     let mut found: Vec<Finding> = Vec::new();
     // What stands at the path (the link itself for a symlink), and the file whose content is judged.
