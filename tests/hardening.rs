@@ -196,3 +196,59 @@ fn validate_schema(doc: &serde_json::Value) {
     let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
 }
+
+/// A reader that closes the pipe after one byte (`| head -c1`, `| head -1`) does not change the exit
+/// status: it is the audit's (1, an error finding), in every format, whether the report fits in the
+/// pipe buffer (one malformed pidfile) or far exceeds it (2000), and nothing is said on stderr.
+#[test]
+fn closed_pipe_keeps_the_exit_status() {
+    let dir = open_tempdir();
+    let one = dir.path().join("one.pid");
+    write_pidfile(&one, "junk\n");
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..2000 {
+        write_pidfile(&many.join(format!("f{i}.pid")), "junk\n");
+    }
+    let bin = env!("CARGO_BIN_EXE_pidaudit");
+    for format in ["human", "json", "junit"] {
+        for target in [&one, &many] {
+            let target = target.to_str().unwrap();
+            // In full: the audit's status and a report larger than the pipe buffer for `many`.
+            let full = run(&["--format", format, target]);
+            assert_eq!(full.code, 1, "{format} {target}: {}", full.stderr);
+            if target.ends_with("many") {
+                assert!(full.stdout.len() > 65536, "{format}: {}", full.stdout.len());
+            }
+            for reader in ["head -c1", "head -1"] {
+                let r = run_cmd(std::process::Command::new("bash").args([
+                    "-c",
+                    &format!("set -o pipefail; '{bin}' --format {format} '{target}' | {reader} >/dev/null"),
+                ]));
+                assert_eq!(
+                    (r.code, r.stderr.as_str()),
+                    (1, ""),
+                    "{format} {target} | {reader}"
+                );
+            }
+        }
+    }
+    // The same through a pipe closed by a reader that is not a shell: one byte read, then closed.
+    let mut child = std::process::Command::new(bin)
+        .args(["--format", "json", many.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut byte).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
