@@ -122,6 +122,7 @@ const CODES: &[&str] = &[
     "missing-pidfile",
     "stale",
     "zombie",
+    "main-thread-exited",
     "pid-reused",
     "previous-boot",
     "hidden-process",

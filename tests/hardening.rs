@@ -252,3 +252,75 @@ fn closed_pipe_keeps_the_exit_status() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A daemon whose main thread ends with `pthread_exit()` while another thread serves.
+const EXITED_MAIN_THREAD_C: &str = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *serve(void *arg) { (void)arg; for (;;) pause(); return 0; }
+int main(void) {
+    pthread_t t;
+    if (pthread_create(&t, 0, serve, 0)) return 1;
+    printf("%d\n", (int)getpid());
+    fflush(stdout);
+    pthread_exit(0);
+}
+"#;
+
+/// A process whose main thread called `pthread_exit()` shows state `Z` with a live thread: it is
+/// running (with a `main-thread-exited` note carrying the thread count), not a zombie, and the
+/// audit does not fail.
+#[test]
+fn exited_main_thread_is_running() {
+    use std::io::BufRead;
+    let dir = open_tempdir();
+    let src = dir.path().join("leaderd.c");
+    std::fs::write(&src, EXITED_MAIN_THREAD_C).unwrap();
+    let exe = dir.path().join("leaderd");
+    let built = std::process::Command::new("cc")
+        .args(["-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) is installed");
+    assert!(built.success());
+    let mut child = spawn(std::process::Command::new(&exe).stdout(std::process::Stdio::piped()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let daemon = Daemon::from_child(child);
+    let pid: u32 = line.trim().parse().unwrap();
+    assert_eq!(pid, daemon.pid);
+    // Wait until the main thread is gone: state Z, two threads counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if status.contains("State:\tZ") && status.contains("Threads:\t2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pf = dir.path().join("leaderd.pid");
+    write_pidfile(&pf, &format!("{pid}\n"));
+    let r = run(&["--format", "json", pf.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let e = pidfile(&r.json(), &pf).clone();
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(e["process"]["state"], "Z", "{e:#}");
+    assert!(!codes(&e).contains(&"zombie".to_string()), "{e:#}");
+    let f = finding(&e, "main-thread-exited");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["evidence"]["threads"], 2);
+    assert_eq!(f["evidence"]["state"], "Z");
+    let human = run(&["--color", "never", pf.to_str().unwrap()]);
+    assert!(
+        human
+            .stdout
+            .starts_with(&format!("{}: running, PID {pid}", pf.display())),
+        "{}",
+        human.stdout
+    );
+}

@@ -42,6 +42,9 @@ pub enum ProcessFact {
     KernelThread,
     /// The process is a zombie.
     Zombie,
+    /// The thread-group leader has exited (its state is `Z`), but `threads` other threads keep the
+    /// process running.
+    LeaderExited { threads: u32 },
     /// A live process that started after the file was last written.
     StartedAfterWrite,
     /// A live process that could have written the file.
