@@ -324,3 +324,108 @@ fn exited_main_thread_is_running() {
         human.stdout
     );
 }
+
+fn setfacl(args: &[&str], path: &Path) {
+    let st = std::process::Command::new("setfacl")
+        .args(args)
+        .arg(path)
+        .status()
+        .expect("setfacl (Debian package acl) is installed");
+    assert!(st.success(), "setfacl {args:?} {}", path.display());
+}
+
+/// The trust verdict of one pidfile: trusted, trust reasons, and its `acl-writable` finding.
+fn trust(pf: &Path) -> (bool, Vec<String>, Option<serde_json::Value>, Vec<String>) {
+    let e = audit_one(pf);
+    let reasons = e["trust_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let acl = e["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "acl-writable")
+        .cloned();
+    (e["trusted"].as_bool().unwrap(), reasons, acl, codes(&e))
+}
+
+/// A POSIX ACL entry that lets another user write the pidfile's directory (`drwxrwxr-x+`) or the
+/// pidfile itself makes it untrusted (`acl-writable`, with the grant in the evidence); a mask
+/// without write, a grant to root, a grant to the uid the daemon runs as, and a named group on a
+/// directory do not; a named group on the file is a warning. A file whose mask shows `g+w` but whose owning group may not write is not
+/// `group-writable`.
+#[test]
+fn acl_write_grants_make_pidfiles_untrusted() {
+    let bin = open_tempdir();
+    let dir = open_tempdir();
+    let exe = bin.path().join("acld");
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    let daemon = Daemon::from_child(spawn(
+        std::process::Command::new("setpriv")
+            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+            .arg(&exe)
+            .arg("1000"),
+    ));
+    // Until setpriv has become the daemon, its comm is setpriv's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{}/comm", daemon.pid)).unwrap_or_default()
+        != "acld\n"
+    {
+        assert!(std::time::Instant::now() < deadline, "acld did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sub = dir.path().join("run");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::set_permissions(&sub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pf = sub.join("acld.pid");
+    write_pidfile(&pf, &format!("{}\n", daemon.pid));
+    let (trusted, reasons, acl, _) = trust(&pf);
+    assert!(trusted, "{reasons:?}");
+    assert!(acl.is_none());
+
+    // The directory: another user (uid 1234) may write it.
+    setfacl(&["-m", "u:1234:rwx"], &sub);
+    let (trusted, reasons, acl, codes) = trust(&pf);
+    assert!(!trusted);
+    assert_eq!(reasons, ["acl-writable"], "{codes:?}");
+    let acl = acl.unwrap();
+    assert_eq!(acl["severity"], "error");
+    assert_eq!(
+        acl["evidence"]["grants"],
+        serde_json::json!([{"path": sub.to_str().unwrap(), "kind": "user", "id": 1234}])
+    );
+    // A mask without write leaves the grant without effect.
+    setfacl(&["-m", "m::rx"], &sub);
+    assert!(trust(&pf).0);
+    setfacl(&["-b"], &sub);
+    // A named group on a directory is a deliberate grant, like the owning group's write bit.
+    setfacl(&["-m", "g:1234:rwx"], &sub);
+    assert!(trust(&pf).0);
+    setfacl(&["-b"], &sub);
+
+    // The file: a named user may write it; the owning group may not.
+    setfacl(&["-m", "u:1234:rw"], &pf);
+    let (trusted, reasons, acl, codes) = trust(&pf);
+    assert!(!trusted);
+    assert_eq!(reasons, ["acl-writable"], "{codes:?}");
+    assert!(!codes.contains(&"group-writable".to_string()), "{codes:?}");
+    assert_eq!(
+        acl.unwrap()["evidence"]["grants"][0],
+        serde_json::json!({"path": pf.to_str().unwrap(), "kind": "user", "id": 1234})
+    );
+    setfacl(&["-b"], &pf);
+    // A named group: a warning.
+    setfacl(&["-m", "g:1234:rw"], &pf);
+    let (trusted, _, acl, _) = trust(&pf);
+    assert!(!trusted);
+    assert_eq!(acl.unwrap()["severity"], "warning");
+    setfacl(&["-b"], &pf);
+    // Root, and the user the daemon runs as, may write: still trusted.
+    setfacl(&["-m", &format!("u:0:rw,u:{NOBODY}:rw,g:0:rw")], &pf);
+    let (trusted, reasons, acl, codes) = trust(&pf);
+    assert!(trusted, "{reasons:?} {codes:?}");
+    assert!(acl.is_none());
+}

@@ -14,6 +14,7 @@
 //! another check's finding. [`resolve`] derives the state from the facts and, once every check has
 //! run, applies the rules that withdraw or raise findings. Checks decide; reporters only render.
 
+pub mod acl;
 pub mod content;
 pub mod deploy;
 pub mod entry;
