@@ -117,6 +117,7 @@ const CODES: &[&str] = &[
     "missing-pidfile",
     "stale",
     "zombie",
+    "main-thread-exited",
     "pid-reused",
     "previous-boot",
     "hidden-process",

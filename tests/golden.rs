@@ -295,6 +295,7 @@ fn host_expectations_cover_every_code() {
         ("sshd.pid", "reused", &["pid-reused"]),
         ("supervisord.pid", "running", &[]),
         ("two-lines.pid", "invalid", &["malformed"]),
+        ("workerd.pid", "running", &["main-thread-exited"]),
         ("x.pid", "invalid", &["targets-init"]),
         ("zero.pid", "invalid", &["invalid-pid"]),
     ];

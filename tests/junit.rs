@@ -128,7 +128,8 @@ fn unknown_is_skipped() {
 }
 
 /// A path with markup, quotes, a newline and a control character invalid in XML 1.0 still gives
-/// a well-formed document whose test case name is the path (the control character made visible).
+/// a well-formed document whose test case name is the path (the line feed and control characters
+/// made visible, as in every report).
 #[test]
 fn hostile_path_is_escaped() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +139,10 @@ fn hostile_path_is_escaped() {
     let r = run(&["--format", "junit", dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 1);
     let doc = parse_junit(&r.stdout);
-    let expected = format!("{}/<a href=\"x\">&'\n\\x01\\x1b.pid", dir.path().display());
+    let expected = format!(
+        "{}/<a href=\"x\">&'\\x0a\\x01\\x1b.pid",
+        dir.path().display()
+    );
     let c = case(&doc, &expected);
     assert_eq!(c["failure"]["type"], "malformed");
 }

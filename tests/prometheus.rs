@@ -42,13 +42,15 @@ fn fixture() -> Fixture {
     }
 }
 
-/// The label value as the exposition format escapes it.
+/// The label value: the path in the reports' lossless form (a backslash doubled, a line feed as
+/// `\x0a`), then escaped as the exposition format requires.
 fn escaped(path: &Path) -> String {
-    path.display()
+    let form = path
+        .display()
         .to_string()
         .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+        .replace('\n', "\\x0a");
+    form.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Runs promtool (Debian package prometheus) with this standard input.
@@ -89,7 +91,9 @@ fn promtool_accepts_real_exposition() {
         !r.stdout.contains("promd.pid"),
         "healthy pidfiles get no path label"
     );
-    let broken = r.stdout.replace("\\n", "\n");
+    // A raw line feed inside the label value breaks the exposition.
+    let broken = r.stdout.replace("\\x0a", "\n");
+    assert_ne!(broken, r.stdout);
     assert_ne!(promtool(&["check", "metrics"], Some(&broken)).code, 0);
 }
 

@@ -90,7 +90,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         facts,
     } = &read
     {
-        let subject = entry.path.display().to_string();
+        let subject = entry.subject();
         let kind = serde_json::to_value(FileKind::Symlink).unwrap_or_default();
         let base = |message: String| {
             Finding::new(SYMLINK, &subject, message)
@@ -140,7 +140,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
 
 /// Judges one read outcome (the pidfile's own, or that of a symlink's target).
 fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     let finding = match read {
         ReadOutcome::Vanished => {
             entry.facts.file = Some(FileFact::Missing);

@@ -48,7 +48,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     let Some(process) = entry.process.clone() else {
         return;
     };
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     let snap = cx.snapshot;
     // Only the executable is needed here. The unverified link is enough to find that nothing is
     // deleted (the common case: one system call); a link that ends with ` (deleted)` is read again

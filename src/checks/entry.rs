@@ -42,6 +42,9 @@ pub enum ProcessFact {
     KernelThread,
     /// The process is a zombie.
     Zombie,
+    /// The thread-group leader has exited (its state is `Z`), but `threads` other threads keep the
+    /// process running.
+    LeaderExited { threads: u32 },
     /// A live process that started after the file was last written.
     StartedAfterWrite,
     /// A live process that could have written the file.
@@ -130,6 +133,12 @@ impl Entry {
             trusted: false,
             trust_reasons: Vec::new(),
         }
+    }
+
+    /// The subject of the findings about this pidfile: its path, escaped losslessly (see
+    /// [`crate::model::text::path`]).
+    pub fn subject(&self) -> String {
+        crate::model::text::path(&self.path)
     }
 
     /// The state the facts recorded so far support (see [`super::resolve`]).

@@ -99,7 +99,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
         let Some(service) = service_for(cx, entry) else {
             continue;
         };
-        let subject = entry.path.display().to_string();
+        let subject = entry.subject();
         if let (State::Running, Some(p)) = (entry.state(), entry.process.clone()) {
             let d = cx.snapshot.details(&p);
             let m = identity_match(cx, service, &p);

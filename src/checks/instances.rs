@@ -475,7 +475,7 @@ fn same_exe_top(cx: &Cx<'_>, pid: i32, tracked_set: &HashSet<i32>) -> i32 {
 pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
     let snap = cx.snapshot;
     for (entry, s) in entries.iter_mut().zip(surveys) {
-        let subject = entry.path.display().to_string();
+        let subject = entry.subject();
         let service = service_for(cx, entry);
         let expected = service.map(|s| s.instances as usize).unwrap_or(1);
         if let Some(root) = s.tracked {

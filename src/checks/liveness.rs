@@ -1,6 +1,10 @@
 //! Liveness: is the recorded PID alive, a zombie, or a different process than the one that wrote the
 //! file?
 //!
+//! A process whose state is `Z` is a zombie only when it is alone: a thread-group leader whose main
+//! thread exited shows `Z` while its other threads run (`Threads:` above 1 in /proc/PID/status), and
+//! that process is alive (`main-thread-exited`).
+//!
 //! A PID is *reused* when the process that has it now started after the file was last written: the
 //! writer must have existed when it wrote its PID, so a younger process cannot be it. Start times are
 //! `btime + starttime / CLK_TCK`; `btime` is whole seconds, so the comparison allows
@@ -31,6 +35,14 @@ pub const ZOMBIE: Code = Code::new(&CodeDoc {
     summary: "The PID is a zombie: the process is dead but its parent has not reaped it.",
     why: "`kill -0 PID` still succeeds, so status scripts report the daemon as running while it does nothing. The parent named in the evidence is not calling wait(); zombies pile up until it does.",
     fix: "Restart or fix the parent named in the evidence (if it is a supervisor, it has a bug); the zombie disappears when its parent reaps it or exits. Then restart the daemon.",
+});
+
+pub const MAIN_THREAD_EXITED: Code = Code::new(&CodeDoc {
+    code: "main-thread-exited",
+    severity: Severity::Info,
+    summary: "The process's main thread has exited, but its other threads keep it running: it is alive, not a zombie.",
+    why: "A program whose main thread calls `pthread_exit()` (or exits it another way while other threads run) shows state `Z` in /proc/PID/stat and in `ps`, yet the process runs on. Judged by the state letter alone it would be a zombie, and a restart would start a second copy next to it. `Threads:` in /proc/PID/status tells them apart. Evidence has the thread count (the exited main thread included). Details that live on the main thread (its executable link, its descriptor table) may be unreadable.",
+    fix: "Nothing to fix in the pidfile. Tools that read only the state letter (`ps`, status scripts) misreport this daemon; check /proc/PID/status `Threads:` or /proc/PID/task.",
 });
 
 pub const PID_REUSED: Code = Code::new(&CodeDoc {
@@ -69,6 +81,7 @@ pub const PROCESS_UNKNOWN: Code = Code::new(&CodeDoc {
 pub const CODES: &[Code] = &[
     STALE,
     ZOMBIE,
+    MAIN_THREAD_EXITED,
     PID_REUSED,
     PREVIOUS_BOOT,
     HIDDEN_PROCESS,
@@ -77,7 +90,7 @@ pub const CODES: &[Code] = &[
 
 /// Judges the recorded PID against the snapshot.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     if let (Some(facts), Some(boot)) = (entry.facts(), cx.snapshot.boot_time) {
         if facts.mtime < boot as i64 {
             entry.findings.push(
@@ -128,7 +141,16 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         }
         Lookup::Process(process) => {
             let stat = &process.stat;
-            if stat.is_zombie() {
+            // A `Z` leader with other threads is a running process whose main thread exited.
+            let threads = if stat.is_zombie() {
+                cx.snapshot
+                    .status(&process)
+                    .and_then(|s| s.threads)
+                    .filter(|n| *n > 1)
+            } else {
+                None
+            };
+            if stat.is_zombie() && threads.is_none() {
                 entry.facts.process = Some(ProcessFact::Zombie);
                 let parent = cx.snapshot.get(stat.ppid);
                 let parent_comm = parent.map(|p| p.stat.comm.clone());
@@ -150,31 +172,51 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                 );
             } else if stat.is_kernel_thread() {
                 entry.facts.process = Some(ProcessFact::KernelThread);
-            } else if let (Some(start), Some(facts)) = (cx.snapshot.start_time(stat), entry.facts())
-            {
-                let mtime = facts.mtime_f64();
-                if start > mtime + REUSE_TOLERANCE_SECS {
-                    entry.facts.process = Some(ProcessFact::StartedAfterWrite);
-                    entry.findings.push(
-                        Finding::new(
-                            PID_REUSED,
-                            &subject,
-                            format!(
-                                "PID {pid} is now {} (started {:.0} s after the file was written): not the writer",
-                                stat.comm,
-                                start - mtime
-                            ),
-                        )
-                        .with("pid", pid)
-                        .with("comm", stat.comm.clone())
-                        .with("process_start_time", round3(start))
-                        .with("file_mtime", round3(mtime)),
-                    );
-                } else {
-                    entry.facts.process = Some(ProcessFact::Alive);
-                }
             } else {
-                entry.facts.process = Some(ProcessFact::Alive);
+                let started = cx.snapshot.start_time(stat);
+                let mtime = entry.facts().map(|f| f.mtime_f64());
+                match (started, mtime) {
+                    (Some(start), Some(mtime)) if start > mtime + REUSE_TOLERANCE_SECS => {
+                        entry.facts.process = Some(ProcessFact::StartedAfterWrite);
+                        entry.findings.push(
+                            Finding::new(
+                                PID_REUSED,
+                                &subject,
+                                format!(
+                                    "PID {pid} is now {} (started {:.0} s after the file was written): not the writer",
+                                    stat.comm,
+                                    start - mtime
+                                ),
+                            )
+                            .with("pid", pid)
+                            .with("comm", stat.comm.clone())
+                            .with("process_start_time", round3(start))
+                            .with("file_mtime", round3(mtime)),
+                        );
+                    }
+                    _ => match threads {
+                        Some(threads) => {
+                            entry.facts.process = Some(ProcessFact::LeaderExited { threads });
+                            entry.findings.push(
+                                Finding::new(
+                                    MAIN_THREAD_EXITED,
+                                    &subject,
+                                    format!(
+                                        "PID {pid} ({}) shows state Z, but only its main thread has exited: {} other thread{} keep{} it running",
+                                        stat.comm,
+                                        threads - 1,
+                                        if threads == 2 { "" } else { "s" },
+                                        if threads == 2 { "s" } else { "" },
+                                    ),
+                                )
+                                .with("pid", pid)
+                                .with("state", stat.state.to_string())
+                                .with("threads", threads),
+                            );
+                        }
+                        None => entry.facts.process = Some(ProcessFact::Alive),
+                    },
+                }
             }
             entry.process = Some(process);
         }

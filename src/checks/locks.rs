@@ -246,7 +246,7 @@ pub fn proving_holders<'e>(cx: &Cx<'_>, entry: &'e Entry) -> Vec<&'e Holder> {
 }
 
 fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     let recorded = entry.process.clone();
     let recorded_pid = entry.pid.map(|p| p as i32);
     let file_uid = entry.facts().map(|f| f.uid);
@@ -868,19 +868,18 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
                 if deleted { ", deleted" } else { "" },
                 open.fd
             );
-            let finding =
-                Finding::new(REPLACED_WHILE_LOCKED, e.path.display().to_string(), message)
-                    .with("holder_pid", pid)
-                    .with("holder_comm", p.stat.comm.clone())
-                    .with("holder_fd", open.fd)
-                    .with("kind", l.line.kind.as_str())
-                    .with("mode", l.line.mode.as_str())
-                    .with("locked_dev", dev)
-                    .with("locked_ino", ino)
-                    .with("deleted", deleted)
-                    .with("fd_link", link.display().to_string())
-                    .with("current_ino", e.facts().map(|f| f.ino))
-                    .with("current_pid", e.pid);
+            let finding = Finding::new(REPLACED_WHILE_LOCKED, e.subject(), message)
+                .with("holder_pid", pid)
+                .with("holder_comm", p.stat.comm.clone())
+                .with("holder_fd", open.fd)
+                .with("kind", l.line.kind.as_str())
+                .with("mode", l.line.mode.as_str())
+                .with("locked_dev", dev)
+                .with("locked_ino", ino)
+                .with("deleted", deleted)
+                .with("fd_link", link.display().to_string())
+                .with("current_ino", e.facts().map(|f| f.ino))
+                .with("current_pid", e.pid);
             e.findings.push(finding);
         }
     }

@@ -14,6 +14,7 @@
 //! another check's finding. [`resolve`] derives the state from the facts and, once every check has
 //! run, applies the rules that withdraw or raise findings. Checks decide; reporters only render.
 
+pub mod acl;
 pub mod content;
 pub mod deploy;
 pub mod entry;
@@ -96,7 +97,7 @@ pub fn check_system(cx: &Cx<'_>, problems: &[WalkProblem]) -> Vec<Finding> {
         .map(|p| {
             Finding::new(
                 content::UNREADABLE,
-                p.path.display().to_string(),
+                crate::model::text::path(&p.path),
                 format!("cannot {} {}: {}", p.op, p.path.display(), p.errno),
             )
             .with("operation", p.op)
@@ -108,7 +109,7 @@ pub fn check_system(cx: &Cx<'_>, problems: &[WalkProblem]) -> Vec<Finding> {
         out.push(
             Finding::new(
                 liveness::PROCESS_UNKNOWN,
-                root.display().to_string(),
+                crate::model::text::path(root),
                 format!("cannot read {}: {errno}", root.display()),
             )
             .with("errno", errno.raw_os_error()),

@@ -302,7 +302,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     };
     if let (Some(false), tokens) = verdict(cx, entry, &process) {
         let d = cx.snapshot.details(&process);
-        let subject = entry.path.display().to_string();
+        let subject = entry.subject();
         entry.findings.push(
             Finding::new(
                 NAME_MISMATCH,

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | file | the content check found no PID to judge | not-a-file, missing, unreadable, unknown (unstable) or invalid |
 //! | process | the file holds a PID | from the process table: stale (absent), unknown (hidden, unexaminable), invalid (thread, kernel thread), zombie, reused (started after the write), running |
+//! | leader-exited | the main thread exited (state `Z`) but other threads live | running |
 //! | targets-init | PID 1 is the init system, not the file's daemon | invalid |
 //! | own-lock | reused, and the recorded process holds the file's lock | running; `pid-reused` is withdrawn |
 //! | foreign-namespace | stale, and the PID may live in another PID namespace | unknown; `stale` is withdrawn (`foreign-namespace` says why) |
@@ -39,6 +40,7 @@ pub fn state(f: &Facts) -> State {
         Some(ProcessFact::Hidden | ProcessFact::Unexaminable) => State::Unknown,
         Some(ProcessFact::Thread { .. } | ProcessFact::KernelThread) => State::Invalid,
         Some(ProcessFact::Zombie) => State::Zombie,
+        Some(ProcessFact::LeaderExited { .. }) => State::Running,
         Some(ProcessFact::StartedAfterWrite) if f.own_lock => State::Running,
         Some(ProcessFact::StartedAfterWrite) => State::Reused,
         Some(ProcessFact::Alive) => State::Running,
@@ -93,6 +95,10 @@ mod tests {
         f.foreign_namespace = true;
         assert_eq!(state(&f), State::Unknown);
         assert_eq!(state(&facts(ProcessFact::Zombie)), State::Zombie);
+        assert_eq!(
+            state(&facts(ProcessFact::LeaderExited { threads: 2 })),
+            State::Running
+        );
         assert_eq!(state(&facts(ProcessFact::Hidden)), State::Unknown);
         assert_eq!(
             state(&facts(ProcessFact::Thread { tgid: 4 })),

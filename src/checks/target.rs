@@ -37,7 +37,7 @@ pub const CODES: &[Code] = &[KERNEL_THREAD, THREAD_ID, TARGETS_INIT];
 
 /// Judges what kind of task the recorded PID is.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     let Some(pid) = entry.pid else { return };
     if let Some(tgid) = entry.thread_of() {
         let comm = cx.snapshot.get(tgid).map(|p| p.stat.comm.clone());

@@ -16,6 +16,14 @@
 //!   its ancestors, each opened as `..` of the one below with `O_PATH` and `fstat`ed; no path is
 //!   looked up by name. Each directory is examined once per run (cached by device and inode, and by
 //!   the descriptor discovery shares between the files of one directory).
+//! - `acl-writable`: a POSIX access ACL lets a named user or group write the file, or a named user
+//!   write a directory on its path that has no sticky bit (root, the owner and the uids of the
+//!   process the file names excepted; gid 0 excepted; named groups on directories are left out like
+//!   the owning group's write bit). The ACL is read (see [`super::acl`]) only where the mode's group
+//!   write bit, which shows the ACL mask, allows such a grant; on the file with `fgetxattr` through a
+//!   descriptor opened `O_PATH|O_NOFOLLOW` relative to the held directory and checked to be the
+//!   inode that was read, on directories through the descriptors of the walk. With an ACL, the
+//!   owning group's own entry (not the mask in the mode) decides `group-writable`.
 //! - `symlink` (emitted by the content check): the pidfile is a link.
 //!
 //! A file that could not be examined at all (missing, or unopenable) is untrusted too; its reason is
@@ -28,6 +36,7 @@
 //! the file predates that namespace's init or names a PID above the last one it allocated. A file
 //! written before the current boot stays `stale`: no live process of any namespace wrote it.
 
+use super::acl::{self, Acl, Grant};
 use super::content::{MISSING_PIDFILE, SYMLINK, UNREADABLE};
 use super::liveness::PREVIOUS_BOOT;
 use super::Cx;
@@ -85,6 +94,14 @@ pub const HARDLINK: Code = Code::new(&CodeDoc {
     fix: "Find the other names (`find / -xdev -samefile FILE`), remove them, and restart the daemon so it writes a fresh file.",
 });
 
+pub const ACL_WRITABLE: Code = Code::new(&CodeDoc {
+    code: "acl-writable",
+    severity: Severity::Error,
+    summary: "A POSIX ACL lets another user or group write the pidfile or a directory on its path.",
+    why: "An ACL entry (`setfacl -m u:alice:rw`) gives write access that the owner and mode bits do not show (`ls -l` prints only a `+`): the named user can change the PID root will signal, or replace the file in a directory it may write (the same attacks as `world-writable` and `unsafe-path`). Entries for root, the owner and the uid of the process the file names are not counted, nor are sticky directories, nor named groups on directories (like a group-writable directory, a deliberate grant). Evidence lists each grant with its path, `user` or `group`, and id. At severity `warning` only groups are granted; at `unknown` an ACL could not be read.",
+    fix: "Remove the entry (`setfacl -x u:alice PATH`, or `setfacl -b PATH` to drop the ACL) from the file and the directories named in the evidence; check default ACLs (`getfacl -d`) on the directory so new files do not inherit it.",
+});
+
 pub const FOREIGN_NAMESPACE: Code = Code::new(&CodeDoc {
     code: "foreign-namespace",
     severity: Severity::Unknown,
@@ -100,6 +117,7 @@ pub const CODES: &[Code] = &[
     GROUP_WRITABLE,
     UNSAFE_PATH,
     HARDLINK,
+    ACL_WRITABLE,
     FOREIGN_NAMESPACE,
 ];
 
@@ -111,6 +129,7 @@ pub const TRUST_CODES: &[Code] = &[
     UNSAFE_PATH,
     SYMLINK,
     HARDLINK,
+    ACL_WRITABLE,
 ];
 
 /// Something wrong on the directory path of a pidfile.
@@ -127,6 +146,11 @@ pub enum PathProblem {
     },
     /// A directory whose parent could not be examined.
     Unverified { path: String, errno: Errno },
+    /// A POSIX ACL lets a named user or group write the file or directory (reported as
+    /// `acl-writable`, not `unsafe-path`).
+    AclWrite { path: String, grant: Grant },
+    /// The ACL of the file or directory could not be read.
+    AclUnknown { path: String, errno: Errno },
 }
 
 impl PathProblem {
@@ -144,7 +168,22 @@ impl PathProblem {
             PathProblem::Unverified { path, errno } => {
                 format!("the directories above {path} could not be examined: {errno}")
             }
+            PathProblem::AclWrite { path, grant } => format!(
+                "{path} has an ACL entry letting {} {} write it",
+                grant.kind(),
+                grant.id
+            ),
+            PathProblem::AclUnknown { path, errno } => {
+                format!("the ACL of {path} could not be read: {errno}")
+            }
         }
+    }
+
+    fn is_acl(&self) -> bool {
+        matches!(
+            self,
+            PathProblem::AclWrite { .. } | PathProblem::AclUnknown { .. }
+        )
     }
 
     fn evidence(&self) -> serde_json::Value {
@@ -162,6 +201,12 @@ impl PathProblem {
             }),
             PathProblem::Unverified { path, errno } => serde_json::json!({
                 "problem": "unverified", "path": path, "errno": errno.raw_os_error(),
+            }),
+            PathProblem::AclWrite { path, grant } => serde_json::json!({
+                "path": path, "kind": grant.kind(), "id": grant.id,
+            }),
+            PathProblem::AclUnknown { path, errno } => serde_json::json!({
+                "path": path, "errno": errno.raw_os_error(),
             }),
         }
     }
@@ -310,6 +355,18 @@ impl Cache {
                     mode: mode & 0o7777,
                 });
             }
+            // The group write bit shows the ACL mask: only then can a named entry write.
+            if mode & 0o020 != 0 && mode & 0o1000 == 0 {
+                // Named groups are left out, like the owning group's write bit: a group that may
+                // write a directory is a deliberate grant.
+                problems.extend(
+                    acl_problems(fd.as_fd(), &path, &[0, uid])
+                        .into_iter()
+                        .filter(
+                            |p| !matches!(p, PathProblem::AclWrite { grant, .. } if !grant.user),
+                        ),
+                );
+            }
             let info = Arc::new(DirInfo {
                 uid,
                 path,
@@ -335,6 +392,54 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The ACL grants of an open file or directory that let someone other than root or the uids in
+/// `exempt` write it (named groups other than gid 0), as path problems.
+fn acl_problems(fd: BorrowedFd<'_>, path: &str, exempt: &[u32]) -> Vec<PathProblem> {
+    match acl::read(fd) {
+        Ok(Some(a)) => grant_problems(&a, path, exempt),
+        Ok(None) => Vec::new(),
+        Err(errno) => vec![PathProblem::AclUnknown {
+            path: path.to_string(),
+            errno,
+        }],
+    }
+}
+
+fn grant_problems(a: &Acl, path: &str, exempt: &[u32]) -> Vec<PathProblem> {
+    a.write_grants()
+        .into_iter()
+        .filter(|g| g.id != 0 && !(g.user && exempt.contains(&g.id)))
+        .map(|grant| PathProblem::AclWrite {
+            path: path.to_string(),
+            grant,
+        })
+        .collect()
+}
+
+/// The pidfile's own ACL, read through a descriptor of what stands at its name, when the mode's
+/// group write bit (the mask) allows a grant and the file was read directly (not through a link).
+/// `None` when there is no ACL; problems when it could not be read or is not the file read.
+fn file_acl(entry: &Entry, f: &FileFacts) -> Result<Option<Acl>, Errno> {
+    if f.mode & 0o020 == 0 || !matches!(entry.read, ReadOutcome::Content { .. }) {
+        return Ok(None);
+    }
+    let Some(dir) = &entry.dir else {
+        return Ok(None);
+    };
+    let fd = rustix::fs::openat(
+        dir.as_fd(),
+        entry.name.as_os_str(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if (st.st_dev as u64, st.st_ino as u64) != (f.dev, f.ino) {
+        // Replaced since it was read: its ACL says nothing about the file judged.
+        return Err(Errno::STALE);
+    }
+    acl::read(fd.as_fd())
+}
+
 fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
     rustix::fs::openat(
         dir,
@@ -347,9 +452,12 @@ fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
 /// Judges whether the pidfile can be trusted, and whether a missing PID may belong to another PID
 /// namespace.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    let subject = entry.path.display().to_string();
+    let subject = entry.subject();
     namespace(cx, entry, &subject);
     let mut found: Vec<Finding> = Vec::new();
+    // ACL grants: the directories' (top down), then the file's.
+    let mut acl_grants: Vec<PathProblem> = Vec::new();
+    let mut file_grants: Vec<PathProblem> = Vec::new();
     // What stands at the path (the link itself for a symlink), and the file whose content is judged.
     let at_path: Option<FileFacts> = match &entry.read {
         ReadOutcome::Symlink { facts, .. } => Some(*facts),
@@ -360,11 +468,13 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         .copied()
         .filter(|f| f.kind == FileKind::Regular)
     {
-        file_rules(cx, entry, &f, &subject, &mut found);
+        file_rules(cx, entry, &f, &subject, &mut found, &mut file_grants);
     }
     if let (Some(p), Some(entry_dir)) = (at_path, &entry.dir) {
         let dir = cx.trust.dir(entry_dir);
-        let mut problems = dir.problems.clone();
+        let (acl, mut problems): (Vec<PathProblem>, Vec<PathProblem>) =
+            dir.problems.iter().cloned().partition(PathProblem::is_acl);
+        acl_grants = acl;
         if dir.uid != 0 && dir.uid != u32::MAX && dir.uid != p.uid {
             problems.push(PathProblem::Transition {
                 from: dir.path.clone(),
@@ -392,6 +502,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             found.push(f);
         }
     }
+    acl_grants.extend(file_grants);
+    if let Some(f) = acl_finding(cx, entry, &subject, acl_grants) {
+        found.push(f);
+    }
     let mut reasons: Vec<Code> = Vec::new();
     for code in TRUST_CODES {
         let here = found.iter().any(|f| f.code == *code)
@@ -414,9 +528,83 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     entry.findings.extend(found);
 }
 
-/// Owner, mode and link count of the regular file whose content is judged.
-fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mut Vec<Finding>) {
+/// The `acl-writable` finding for these grants, once the process's own uids are excepted: an error
+/// when a user is granted, a warning when only groups are, unknown when an ACL could not be read.
+fn acl_finding(
+    cx: &Cx<'_>,
+    entry: &Entry,
+    subject: &str,
+    mut grants: Vec<PathProblem>,
+) -> Option<Finding> {
+    let user_grant = |p: &PathProblem| match p {
+        PathProblem::AclWrite { grant, .. } if grant.user => Some(grant.id),
+        _ => None,
+    };
+    if grants.iter().any(|p| user_grant(p).is_some()) {
+        if let Some(uids) = process_uids(cx, entry) {
+            grants.retain(|p| user_grant(p).is_none_or(|id| !uids.contains(&id)));
+        }
+    }
+    let first = grants.first()?;
+    let more = match grants.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let severity = if grants.iter().any(|p| user_grant(p).is_some()) {
+        Severity::Error
+    } else if grants
+        .iter()
+        .any(|p| matches!(p, PathProblem::AclWrite { .. }))
+    {
+        Severity::Warning
+    } else {
+        Severity::Unknown
+    };
+    Some(
+        Finding::new(ACL_WRITABLE, subject, format!("{}{more}", first.describe()))
+            .with(
+                "grants",
+                serde_json::Value::Array(grants.iter().map(PathProblem::evidence).collect()),
+            )
+            .severity(severity),
+    )
+}
+
+/// The uids (real, effective, saved, filesystem) of the process the pidfile names, when it is alive
+/// and readable.
+fn process_uids(cx: &Cx<'_>, entry: &Entry) -> Option<[u32; 4]> {
+    entry
+        .process
+        .as_ref()
+        .and_then(|p| cx.snapshot.status(p).and_then(|s| s.uids))
+}
+
+/// Owner, mode, ACL and link count of the regular file whose content is judged. ACL grants go to
+/// `grants` (reported with the directories' as `acl-writable`).
+fn file_rules(
+    cx: &Cx<'_>,
+    entry: &Entry,
+    f: &FileFacts,
+    subject: &str,
+    out: &mut Vec<Finding>,
+    grants: &mut Vec<PathProblem>,
+) {
     let mode = format!("{:04o}", f.mode);
+    // With an ACL the mode's group bits are its mask: the owning group's own entry decides.
+    let group_writes = match file_acl(entry, f) {
+        Ok(Some(a)) => {
+            grants.extend(grant_problems(&a, subject, &[f.uid]));
+            a.group_obj_writes()
+        }
+        Ok(None) => f.mode & 0o020 != 0,
+        Err(errno) => {
+            grants.push(PathProblem::AclUnknown {
+                path: subject.to_string(),
+                errno,
+            });
+            f.mode & 0o020 != 0
+        }
+    };
     if f.mode & 0o002 != 0 {
         out.push(
             Finding::new(
@@ -426,7 +614,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
             )
             .with("mode", mode.clone()),
         );
-    } else if f.mode & 0o020 != 0 {
+    } else if group_writes {
         out.push(
             Finding::new(
                 GROUP_WRITABLE,
@@ -449,11 +637,7 @@ fn file_rules(cx: &Cx<'_>, entry: &Entry, f: &FileFacts, subject: &str, out: &mu
         );
     }
     if f.uid != 0 {
-        let uids = entry
-            .process
-            .as_ref()
-            .and_then(|p| cx.snapshot.status(p).and_then(|s| s.uids));
-        if let (Some(uids), Some(p)) = (uids, &entry.process) {
+        if let (Some(uids), Some(p)) = (process_uids(cx, entry), &entry.process) {
             if !uids.contains(&f.uid) {
                 out.push(
                     Finding::new(

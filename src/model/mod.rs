@@ -4,6 +4,7 @@
 pub mod code;
 pub mod finding;
 pub mod state;
+pub mod text;
 
 pub use code::{Code, CodeDoc};
 pub use finding::{Evidence, Finding, Severity};

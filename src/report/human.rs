@@ -1,8 +1,14 @@
 //! The human report: grouped by pidfile, a one-line summary, colour only when asked or on a terminal.
+//!
+//! Every piece of text that came from the system (paths, process names, command lines, messages
+//! that quote them, evidence) is written through [`text`]: control and bidirectional formatting
+//! characters appear as `\xNN`, so a file or process name cannot move the cursor, clear the screen
+//! or forge a report line.
 
 use super::model::{Counts, LockReport, PidfileReport};
 use super::{RunInfo, Sink};
 use crate::config::{Config, Verbosity};
+use crate::model::text::text;
 use crate::model::{Finding, Severity, State};
 use owo_colors::{OwoColorize, Style};
 use std::io::Write;
@@ -100,14 +106,14 @@ fn pidfile(
     write!(
         out,
         "{}: {}",
-        paint.style(&p.path, Style::new().bold()),
+        paint.style(&text(&p.path), Style::new().bold()),
         paint.state(p.state)
     )?;
     if let Some(pid) = p.pid {
         write!(out, ", PID {pid}")?;
     }
     if let Some(proc) = &p.process {
-        write!(out, " ({})", proc.comm)?;
+        write!(out, " ({})", text(&proc.comm))?;
     }
     writeln!(out)?;
     if config.verbosity == Verbosity::Verbose {
@@ -116,14 +122,15 @@ fn pidfile(
                 .uid
                 .map(|u| u.to_string())
                 .unwrap_or_else(|| "?".into());
-            let exe = proc.exe.as_deref().unwrap_or("?");
+            let exe = text(proc.exe.as_deref().unwrap_or("?"));
             writeln!(
                 out,
                 "    process: ppid {}, uid {user}, state {}, exe {exe}",
-                proc.ppid, proc.state
+                proc.ppid,
+                text(&proc.state)
             )?;
             if let Some(argv) = proc.cmdline.as_ref().filter(|a| !a.is_empty()) {
-                writeln!(out, "    cmdline: {}", argv.join(" "))?;
+                writeln!(out, "    cmdline: {}", text(&argv.join(" ")))?;
             }
         }
         if let Some(lock) = &p.lock {
@@ -144,8 +151,8 @@ fn lock_line(lock: &LockReport, out: &mut dyn Write) -> std::io::Result<()> {
         .holders
         .iter()
         .map(|h| match h.fd {
-            Some(fd) => format!("{} ({}) fd {fd}", h.pid, h.comm),
-            None => format!("{} ({})", h.pid, h.comm),
+            Some(fd) => format!("{} ({}) fd {fd}", h.pid, text(&h.comm)),
+            None => format!("{} ({})", h.pid, text(&h.comm)),
         })
         .collect();
     let held = if holders.is_empty() {
@@ -179,11 +186,11 @@ fn finding(
         "  {}[{}]: {}",
         paint.severity(f.severity),
         f.code,
-        f.message
+        text(&f.message)
     )?;
     if config.verbosity == Verbosity::Verbose {
         for (k, v) in &f.evidence {
-            writeln!(out, "      {k}: {v}")?;
+            writeln!(out, "      {k}: {}", text(&v.to_string()))?;
         }
     }
     Ok(())

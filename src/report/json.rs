@@ -49,7 +49,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         roots: report
             .roots
             .iter()
-            .map(|r| r.display().to_string())
+            .map(|r| crate::model::text::path(r))
             .collect(),
         summary: Summary {
             pidfiles: report.pidfiles.len(),

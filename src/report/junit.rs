@@ -8,11 +8,14 @@
 //! one extra case, `pidaudit.scan` / `scan`, present only when there are such findings.
 //!
 //! Text is escaped for XML 1.0; characters XML 1.0 cannot carry (controls other than tab, line feed
-//! and carriage return; U+FFFE, U+FFFF) are written as `\xNN` / `\u{NNNN}` text.
+//! and carriage return; U+FFFE, U+FFFF) are written as `\xNN` / `\u{NNNN}` text. Text from the
+//! system (process names, messages) is first escaped like every report's (see
+//! [`crate::model::text`]).
 
 use super::Report;
 use crate::config::FailOn;
 use crate::exit::fails;
+use crate::model::text::text;
 use crate::model::{Finding, Severity};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -38,7 +41,7 @@ pub fn cases(report: &Report) -> Vec<Case<'_>> {
                 let _ = write!(observed, ", PID {pid}");
             }
             if let Some(proc) = &p.process {
-                let _ = write!(observed, " ({})", proc.comm);
+                let _ = write!(observed, " ({})", text(&proc.comm));
             }
             Case {
                 classname: "pidaudit.pidfile",
@@ -86,9 +89,15 @@ pub fn escape(text: &str) -> String {
 }
 
 fn finding_text(f: &Finding) -> String {
-    let mut s = format!("{}[{}] {}: {}", f.severity, f.code, f.subject, f.message);
+    let mut s = format!(
+        "{}[{}] {}: {}",
+        f.severity,
+        f.code,
+        text(&f.subject),
+        text(&f.message)
+    );
     for (k, v) in &f.evidence {
-        let _ = write!(s, "\n    {k}: {v}");
+        let _ = write!(s, "\n    {k}: {}", text(&v.to_string()));
     }
     s
 }
@@ -103,7 +112,7 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
             body,
             "    <testcase classname=\"{}\" name=\"{}\"",
             case.classname,
-            escape(&case.name)
+            escape(&text(&case.name))
         );
         let failing: Vec<&Finding> = case
             .findings
@@ -117,7 +126,7 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
         }
         let inner = if let Some(worst) = failing.iter().max_by_key(|f| f.severity) {
             failures += 1;
-            let text: Vec<String> = failing.iter().map(|f| finding_text(f)).collect();
+            let lines: Vec<String> = failing.iter().map(|f| finding_text(f)).collect();
             out_lines.extend(
                 case.findings
                     .iter()
@@ -127,8 +136,8 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
             format!(
                 "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
                 escape(worst.code.as_str()),
-                escape(&worst.message),
-                escape(&text.join("\n"))
+                escape(&text(&worst.message)),
+                escape(&lines.join("\n"))
             )
         } else {
             out_lines.extend(case.findings.iter().map(|f| finding_text(f)));
@@ -141,7 +150,7 @@ pub fn render(report: &Report, fail_on: FailOn, out: &mut dyn Write) -> std::io:
                     skipped += 1;
                     format!(
                         "      <skipped message=\"{}\"/>\n",
-                        escape(&format!("could not be determined: {}", u.message))
+                        escape(&format!("could not be determined: {}", text(&u.message)))
                     )
                 }
                 None => String::new(),

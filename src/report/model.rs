@@ -3,12 +3,13 @@
 
 use crate::audit::Audit;
 use crate::checks::Entry;
-use crate::model::{Code, Finding, Severity, State};
+use crate::model::{text, Code, Finding, Severity, State};
 use crate::pidfile::FileFacts;
 use crate::system::holders::FileLocks;
 use crate::system::Snapshot;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +20,7 @@ pub struct ProcessInfo {
     pub ppid: i32,
     pub state: String,
     pub comm: String,
-    /// Read only when a check needed it, or with `--verbose`.
+    /// Read only when a check needed it, or with `--verbose`; escaped like `path`.
     pub exe: Option<String>,
     pub cmdline: Option<Vec<String>>,
     pub uid: Option<u32>,
@@ -30,7 +31,13 @@ pub struct ProcessInfo {
 /// What a report shows of a pidfile.
 #[derive(Clone, Debug, Serialize)]
 pub struct PidfileReport {
+    /// The path, escaped losslessly (see [`crate::model::text::path`]): a backslash is `\\`, and a
+    /// byte that is not valid UTF-8 or belongs to a control or bidi character is `\xNN`.
     pub path: String,
+    /// The path's exact bytes, present only when `path` is not the name verbatim (something in it
+    /// was escaped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
     pub state: State,
     pub pid: Option<u32>,
     pub file: Option<FileFacts>,
@@ -170,7 +177,7 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
             ppid: p.stat.ppid,
             state: p.stat.state.to_string(),
             comm: p.stat.comm.clone(),
-            exe: d.exe.map(|x| x.display().to_string()),
+            exe: d.exe.map(text::path),
             cmdline: d.cmdline.map(<[String]>::to_vec),
             uid: d.uid(),
             start_time: snapshot
@@ -178,8 +185,10 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
                 .map(|t| (t * 100.0).round() / 100.0),
         }
     });
+    let raw = e.path.as_os_str().as_bytes();
     PidfileReport {
-        path: e.path.display().to_string(),
+        path: e.subject(),
+        path_bytes: (!text::is_verbatim(raw)).then(|| raw.to_vec()),
         state: e.state(),
         pid: e.pid,
         file: e.facts().copied(),

@@ -37,17 +37,10 @@ fn perf(label: &str, value: &str, fields: [&str; 4]) -> String {
 }
 
 /// Makes text safe for plugin output: `|` starts perfdata, and a line break would start a new line,
-/// so both (and every other control character) are written as `\xNN` escapes.
+/// so both (and every other control or bidirectional formatting character, as for every report:
+/// see [`crate::model::text`]) are written as `\xNN` escapes.
 pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '|' || c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::model::text::text(text).replace('|', "\\x7c")
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

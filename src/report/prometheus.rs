@@ -5,6 +5,8 @@
 //! one per code and severity, and only pidfiles that have findings above `info` get a `path` label
 //! (informational findings such as `unlocked` would give every daemon a series), at most
 //! [`MAX_PATH_SERIES`] of them (worst first); `pidaudit_pidfile_series_omitted` counts the rest.
+//! The `path` label holds the lossless escaped path (see [`crate::model::text::path`]), so names
+//! that differ only in bytes that are not UTF-8 are different series.
 
 use super::model::{PidfileReport, Report};
 use crate::model::Severity;
@@ -223,6 +225,7 @@ mod tests {
     fn pidfile(path: &str, sev: Option<Severity>) -> PidfileReport {
         PidfileReport {
             path: path.into(),
+            path_bytes: None,
             state: if sev.is_some() {
                 State::Stale
             } else {

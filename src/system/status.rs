@@ -10,6 +10,9 @@ pub struct Status {
     pub uids: Option<[u32; 4]>,
     /// The PID in each nested PID namespace, outermost first (Linux 4.1+).
     pub nspid: Vec<i32>,
+    /// The number of threads in the thread group. A leader whose main thread has exited shows state
+    /// `Z` while its other threads keep the process running.
+    pub threads: Option<u32>,
 }
 
 impl Status {
@@ -33,6 +36,7 @@ pub fn parse_status(bytes: &[u8]) -> Status {
         match key {
             "Tgid" => out.tgid = value.parse().ok(),
             "PPid" => out.ppid = value.parse().ok(),
+            "Threads" => out.threads = value.parse().ok(),
             "Uid" => {
                 let v: Vec<u32> = value
                     .split_ascii_whitespace()
@@ -70,11 +74,12 @@ mod tests {
     /// The fields used from a real status file, including a nested namespace.
     #[test]
     fn real_status() {
-        let s = parse_status(b"Name:\tnginx\nState:\tS (sleeping)\nTgid:\t812\nNgid:\t0\nPid:\t812\nPPid:\t1\nUid:\t33\t33\t33\t33\nNSpid:\t812\t1\n");
+        let s = parse_status(b"Name:\tnginx\nState:\tS (sleeping)\nTgid:\t812\nNgid:\t0\nPid:\t812\nPPid:\t1\nUid:\t33\t33\t33\t33\nThreads:\t3\nNSpid:\t812\t1\n");
         assert_eq!(s.tgid, Some(812));
         assert_eq!(s.ppid, Some(1));
         assert_eq!(s.uid(), Some(33));
         assert_eq!(s.nspid, vec![812, 1]);
+        assert_eq!(s.threads, Some(3));
     }
 
     #[test]
