@@ -378,14 +378,25 @@ fn evidence_only(
                 ),
             )
             .with("pid", recorded_pid)
-            .with("holder_pid", h.pid())
+            .with_holder(h, l, uid)
+            .with("reason", *reason),
+        );
+    }
+}
+
+/// The evidence that names a lock's holder.
+trait HolderEvidence {
+    fn with_holder(self, h: &Holder, l: &ResolvedLock, uid: Option<u32>) -> Self;
+}
+
+impl HolderEvidence for Finding {
+    fn with_holder(self, h: &Holder, l: &ResolvedLock, uid: Option<u32>) -> Finding {
+        self.with("holder_pid", h.pid())
             .with("holder_comm", h.process.stat.comm.clone())
             .with("holder_uid", uid)
             .with("holder_fd", h.fd)
             .with("kind", l.lock.line.kind.as_str())
             .with("mode", l.lock.line.mode.as_str())
-            .with("reason", *reason),
-        );
     }
 }
 
@@ -620,12 +631,7 @@ fn foreign(cx: &Cx<'_>, entry: &mut Entry, subject: &str, fl: &FileLocks, rec: &
                 )
                 .with("pid", rec.pid())
                 .with("daemon_uid", daemon_uid)
-                .with("holder_pid", h.pid())
-                .with("holder_comm", h.process.stat.comm.clone())
-                .with("holder_uid", uid)
-                .with("holder_fd", h.fd)
-                .with("kind", l.lock.line.kind.as_str())
-                .with("mode", l.lock.line.mode.as_str()),
+                .with_holder(h, l, Some(uid)),
             );
         }
     }

@@ -338,12 +338,7 @@ pub fn read_whole_at<R>(
     cap: usize,
     f: impl FnOnce(&[u8]) -> R,
 ) -> Result<R, Errno> {
-    let fd = rustix::fs::openat(
-        dir,
-        path,
-        OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = open_read(dir, path)?;
     let mut buf = [0u8; 4096];
     let n = loop {
         match rustix::io::read(&fd, &mut buf) {
@@ -360,14 +355,19 @@ pub fn read_whole_at<R>(
     Ok(f(&more))
 }
 
-/// Reads a small file relative to a directory descriptor, up to `cap` bytes.
-pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno> {
-    let fd = rustix::fs::openat(
+/// Opens a file under `dir` for reading (a `/proc` file: no controlling terminal, close on exec).
+pub fn open_read(dir: impl AsFd, path: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
         dir,
         path,
         OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )
+}
+
+/// Reads a small file relative to a directory descriptor, up to `cap` bytes.
+pub fn read_at(dir: impl AsFd, path: &str, cap: usize) -> Result<Vec<u8>, Errno> {
+    let fd = open_read(dir, path)?;
     let mut buf = Vec::new();
     read_on(&fd, &mut buf, cap)?;
     Ok(buf)
