@@ -84,9 +84,9 @@ pub struct Entry {
     pub findings: Vec<Finding>,
     /// The locks on the file and their resolved holders (regular files, when `/proc/locks` was read).
     pub lock: Option<crate::system::holders::FileLocks>,
-    /// The directory that holds the pidfile, open (the trust check walks up from it); `None` when
-    /// it does not exist.
-    pub dir: Option<Arc<rustix::fd::OwnedFd>>,
+    /// The directory that holds the pidfile, opened on demand (the trust check walks up from it);
+    /// `None` when it does not exist.
+    pub dir: Option<Arc<crate::discover::Dir>>,
     /// Whether repairs may act on this pidfile (set by the trust check).
     pub trusted: bool,
     /// The codes that make it untrusted.
@@ -115,7 +115,7 @@ impl Entry {
         name: OsString,
         explicit: bool,
         read: ReadOutcome,
-        dir: Option<Arc<rustix::fd::OwnedFd>>,
+        dir: Option<Arc<crate::discover::Dir>>,
     ) -> Entry {
         Entry {
             path,
@@ -143,7 +143,8 @@ impl Entry {
             ..
         } = &self.read
         {
-            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts } = &**outcome
+            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts, .. } =
+                &**outcome
             {
                 return Some(facts);
             }
@@ -152,7 +153,7 @@ impl Entry {
             ReadOutcome::Content { facts, .. }
             | ReadOutcome::NotAFile { facts }
             | ReadOutcome::Symlink { facts, .. }
-            | ReadOutcome::Unstable { facts } => Some(facts),
+            | ReadOutcome::Unstable { facts, .. } => Some(facts),
             ReadOutcome::Vanished | ReadOutcome::Error { .. } => None,
         }
     }
@@ -244,9 +245,7 @@ pub fn run(config: &Config) -> Report {
     let (discovery, reads, snapshot) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
         let discovery = discover::discover(&config.discover);
-        let reads = crate::parallel::map(&discovery.candidates, |c| {
-            crate::pidfile::read_at(&*c.dir, &c.name)
-        });
+        let reads = crate::pidfile::read_candidates(&discovery.candidates);
         let snapshot = snapshot
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));

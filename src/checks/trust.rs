@@ -30,6 +30,7 @@
 
 use super::Cx;
 use crate::audit::{Entry, State};
+use crate::discover::{mounts, Dir};
 use crate::finding::{CodeDoc, Finding, Severity};
 use crate::pidfile::chase::fd_path;
 use crate::pidfile::{FileFacts, FileKind, ReadOutcome};
@@ -151,12 +152,27 @@ impl PathProblem {
     }
 }
 
-/// The verdict on one directory: its owner and every problem from `/` down to it.
+/// The verdict on one directory: its owner and the problems found at it; those of the directories
+/// above it are in `above`, shared, so that memory grows with the depth, not its square.
 #[derive(Debug)]
 struct DirInfo {
     uid: u32,
     path: String,
     problems: Vec<PathProblem>,
+    above: Option<Arc<DirInfo>>,
+}
+
+impl DirInfo {
+    /// Every problem from `/` down to this directory.
+    fn all_problems(&self) -> Vec<PathProblem> {
+        let mut levels = vec![&self.problems];
+        let mut cur = self.above.as_deref();
+        while let Some(d) = cur {
+            levels.push(&d.problems);
+            cur = d.above.as_deref();
+        }
+        levels.into_iter().rev().flatten().cloned().collect()
+    }
 }
 
 /// Per-run state of the trust check: directory verdicts and the PID namespace view, each computed
@@ -190,7 +206,7 @@ impl Cache {
     }
 
     /// The verdict on the directory `dir`, examining it and the ancestors not seen yet.
-    fn dir(&self, dir: &Arc<OwnedFd>) -> Arc<DirInfo> {
+    fn dir(&self, dir: &Arc<Dir>) -> Arc<DirInfo> {
         let key = Arc::as_ptr(dir) as usize;
         if let Some(hit) = lock(&self.by_fd).get(&key) {
             return Arc::clone(hit);
@@ -199,7 +215,21 @@ impl Cache {
         if let Some(hit) = lock(&self.by_fd).get(&key) {
             return Arc::clone(hit);
         }
-        let info = self.walk_up(dir.as_fd());
+        let info = match dir.open() {
+            Ok(fd) => self.walk_up(fd.as_fd()),
+            Err(errno) => {
+                let path = dir.path().display().to_string();
+                Arc::new(DirInfo {
+                    uid: u32::MAX,
+                    problems: vec![PathProblem::Unverified {
+                        path: path.clone(),
+                        errno,
+                    }],
+                    path,
+                    above: None,
+                })
+            }
+        };
         lock(&self.by_fd).insert(key, Arc::clone(&info));
         info
     }
@@ -211,8 +241,8 @@ impl Cache {
                 .display()
                 .to_string()
         };
-        // Collect the uncached chain, bottom first.
-        let mut chain: Vec<(OwnedFd, rustix::fs::Stat)> = Vec::new();
+        // Collect the uncached chain, bottom first (paths, not descriptors: one is held at a time).
+        let mut chain: Vec<(String, rustix::fs::Stat)> = Vec::new();
         let mut base: Option<Arc<DirInfo>> = None;
         let mut unverified: Option<Errno> = None;
         let mut cur = match open_dir(dir, ".") {
@@ -225,11 +255,12 @@ impl Cache {
                         path: path_of(dir),
                         errno,
                     }],
+                    above: None,
                 })
             }
         };
         loop {
-            let st = match rustix::fs::fstat(&cur) {
+            let st = match mounts::fstat_safe(cur.as_fd()) {
                 Ok(st) => st,
                 Err(errno) => {
                     unverified = Some(errno);
@@ -242,10 +273,10 @@ impl Cache {
                 break;
             }
             let parent = open_dir(cur.as_fd(), "..").and_then(|fd| {
-                let pst = rustix::fs::fstat(&fd)?;
+                let pst = mounts::fstat_safe(fd.as_fd())?;
                 Ok((fd, pst))
             });
-            chain.push((cur, st));
+            chain.push((path_of(cur.as_fd()), st));
             match parent {
                 Ok((_, pst)) if (pst.st_dev as u64, pst.st_ino as u64) == key => break,
                 Ok((fd, _)) if chain.len() < MAX_DEPTH => cur = fd,
@@ -260,15 +291,12 @@ impl Cache {
             }
         }
         let mut above = base;
-        for (i, (fd, st)) in chain.iter().enumerate().rev() {
+        let top = chain.len().saturating_sub(1);
+        for (i, (path, st)) in chain.into_iter().enumerate().rev() {
             self.examined.fetch_add(1, Ordering::Relaxed);
-            let path = path_of(fd.as_fd());
             let uid = st.st_uid as u32;
-            let mut problems = above
-                .as_ref()
-                .map(|a| a.problems.clone())
-                .unwrap_or_default();
-            if i == chain.len() - 1 {
+            let mut problems = Vec::new();
+            if i == top {
                 if let Some(errno) = unverified {
                     problems.push(PathProblem::Unverified {
                         path: path.clone(),
@@ -298,6 +326,7 @@ impl Cache {
                 uid,
                 path,
                 problems,
+                above: above.take(),
             });
             lock(&self.by_inode).insert((st.st_dev as u64, st.st_ino as u64), Arc::clone(&info));
             above = Some(info);
@@ -310,6 +339,7 @@ impl Cache {
                     path: path_of(dir),
                     errno: unverified.unwrap_or(Errno::INVAL),
                 }],
+                above: None,
             })
         })
     }
@@ -348,7 +378,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     }
     if let (Some(p), Some(entry_dir)) = (at_path, &entry.dir) {
         let dir = cx.trust.dir(entry_dir);
-        let mut problems = dir.problems.clone();
+        let mut problems = dir.all_problems();
         if dir.uid != 0 && dir.uid != u32::MAX && dir.uid != p.uid {
             problems.push(PathProblem::Transition {
                 from: dir.path.clone(),
