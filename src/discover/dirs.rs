@@ -3,11 +3,14 @@
 //! Each directory is a [`Dir`]: its name in its parent, its device and inode, and its parent. No
 //! descriptor is held per directory for the run: at most [`CACHED`] are kept open, shared by the
 //! walk, the reads and the trust check, and a directory whose descriptor was dropped is reopened
-//! from the nearest open ancestor one component at a time, each step opened `O_PATH|O_NOFOLLOW`,
-//! examined with cached `statx` (see [`super::mounts`]) and checked to be the very directory
-//! discovery saw (same device and inode). A directory swapped since (renamed away, replaced by a
-//! link, covered by a mount) is never reopened: `ESTALE`. Only the bases, `/` and the working
-//! directory, stay open for the whole run.
+//! one component at a time from the cheapest open point: climbing by `..` from a cached directory
+//! below one of its ancestors (how a walk or a read comes back up a deep tree), then down by name.
+//! Each step is opened `O_PATH|O_NOFOLLOW`, examined with cached `statx` (see [`super::mounts`])
+//! and checked to be the very directory discovery saw (same device and inode). A directory swapped
+//! since (replaced by another or by a link, covered by a mount) is never reopened by name:
+//! `ESTALE`. (Climbing by `..` from a directory inside it finds a directory renamed elsewhere, as
+//! a descriptor held since the walk would.) Only the bases, `/` and the working directory, stay
+//! open for the whole run.
 //!
 //! Memory is one name per directory; nothing is copied per level of depth.
 
