@@ -1,18 +1,34 @@
 //! Discovery: roots and paths become candidate pidfiles.
 //!
-//! The walk holds a directory descriptor at every level and opens each subdirectory relative to its
-//! parent with `O_NOFOLLOW|O_DIRECTORY`, so a directory swapped for a symlink mid-walk is never
-//! entered and nothing outside the tree is read. Symlinked directories are not followed. FUSE mounts
-//! (where a stuck server can hang any reader) are not entered. Unreadable directories are reported and
-//! the walk goes on.
+//! The kernel never follows a link and never looks anything up on a filesystem that may hang. Every
+//! component, from `/` (or the working directory) down, is opened `O_PATH|O_NOFOLLOW` relative to
+//! the directory before it and examined with cached `statx`, whose mount ID says (through
+//! `/proc/self/mountinfo`, see [`mounts`]) whether it is on a FUSE, network or automount
+//! filesystem: such a directory is never entered (a `WalkProblem`, `EREMOTE`), because a server
+//! that never answers would hang the audit. A symlink in a PATH named on the command line (and
+//! `/var/run -> /run`) is meant: it is read (`readlinkat`) and its target walked the same way. In
+//! the walk below a root, symlinked directories are not followed, and a directory swapped for a
+//! symlink mid-walk is never entered, so nothing outside the tree is read. Unreadable directories
+//! are reported and the walk goes on.
+//!
+//! The walk is a loop with an explicit stack: it holds no descriptor per level (directories are
+//! [`Dir`]s, reopened on demand, at most [`dirs::CACHED`] open; see [`dirs`]) and builds each path
+//! in one buffer, so descriptors stay bounded and memory grows with the number of directories and
+//! the depth, never with their product.
+
+pub mod dirs;
+pub mod mounts;
+
+pub use dirs::Dir;
 
 use globset::GlobSet;
-use rustix::fd::OwnedFd;
+use mounts::{Component, FsKind};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,16 +36,16 @@ use std::sync::Arc;
 pub const DEFAULT_ROOTS: [&str; 2] = ["/run", "/var/run"];
 /// How deep the default roots are walked (`/run/a/b/c/x.pid` is depth 4).
 pub const DEFAULT_MAX_DEPTH: usize = 4;
-
-const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+/// The most symbolic links followed while resolving one PATH (as the kernel allows).
+pub const MAX_ROOT_FOLLOWS: u32 = 40;
 
 /// A file to audit as a pidfile.
 #[derive(Clone, Debug)]
 pub struct Candidate {
     /// The path as shown to people.
     pub path: PathBuf,
-    /// The directory that holds it, open.
-    pub dir: Arc<OwnedFd>,
+    /// The directory that holds it (opened on demand: [`Dir::open`]).
+    pub dir: Arc<Dir>,
     /// Its name in that directory.
     pub name: OsString,
     /// Named on the command line (a missing explicit pidfile is a finding).
@@ -79,6 +95,7 @@ pub fn is_pidfile_name(name: &OsStr, parent: &Path) -> bool {
 /// Finds the candidate pidfiles.
 pub fn discover(opts: &Options) -> Discovery {
     let mut out = Discovery::default();
+    let mut bases = Bases::new(dirs::FdCache::new());
     let mut seen_dirs: HashSet<(u64, u64)> = HashSet::new();
     let explicit = !opts.paths.is_empty();
     let roots: Vec<PathBuf> = if explicit {
@@ -87,35 +104,31 @@ pub fn discover(opts: &Options) -> Discovery {
         DEFAULT_ROOTS.iter().map(PathBuf::from).collect()
     };
     for root in roots {
-        // A root named by the user (or /var/run -> /run) is followed: that link was meant.
-        match rustix::fs::stat(&root) {
-            Ok(st)
-                if rustix::fs::FileType::from_raw_mode(st.st_mode)
-                    == rustix::fs::FileType::Directory =>
-            {
-                let fd = match open_dir_following(&root) {
-                    Ok(fd) => fd,
-                    Err(errno) => {
-                        out.problems.push(WalkProblem {
-                            path: root,
-                            op: "open",
-                            errno,
-                        });
-                        continue;
-                    }
-                };
-                if !seen_dirs.insert((st.st_dev as u64, st.st_ino as u64)) {
-                    continue;
+        match resolve(&mut bases, &root) {
+            Ok(Resolved::Dir(dir)) => {
+                if seen_dirs.insert(dir.id()) {
+                    out.roots.push(root.clone());
+                    walk(opts, dir, &root, &mut out);
                 }
-                out.roots.push(root.clone());
-                walk(opts, Arc::new(fd), &root, 0, &mut out);
             }
-            Err(Errno::NOENT) if !explicit => {}
-            _ if explicit => add_explicit_file(&root, &mut out),
-            Ok(_) => {}
-            Err(errno) => out.problems.push(WalkProblem {
+            // A PATH that is not a directory is audited as a pidfile whatever its name.
+            Ok(Resolved::Entry { dir, name }) if explicit => out.candidates.push(Candidate {
                 path: root,
-                op: "stat",
+                dir,
+                name,
+                explicit: true,
+            }),
+            Ok(Resolved::Entry { .. }) => {}
+            Err(Unresolved::Missing) if explicit => out.missing.push(root),
+            Err(Unresolved::Missing) => {}
+            Err(Unresolved::Refused(kind)) => out.problems.push(WalkProblem {
+                path: root,
+                op: kind.through_op(),
+                errno: mounts::REFUSED,
+            }),
+            Err(Unresolved::Failed { op, errno }) => out.problems.push(WalkProblem {
+                path: root,
+                op,
                 errno,
             }),
         }
@@ -132,48 +145,201 @@ pub fn discover(opts: &Options) -> Discovery {
     out
 }
 
-fn open_dir_following(path: &Path) -> Result<OwnedFd, Errno> {
-    rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+/// The directories held for the whole run: `/` and the working directory, opened when first needed.
+struct Bases {
+    cache: Arc<dirs::FdCache>,
+    root: Option<Result<Arc<Dir>, Unresolved>>,
+    cwd: Option<Result<Arc<Dir>, Unresolved>>,
 }
 
-/// A PATH that is not a directory is audited as a pidfile whatever its name; its parent is opened as
-/// the user named it, its final component never followed.
-fn add_explicit_file(path: &Path, out: &mut Discovery) {
-    let (parent, name) = match (path.parent(), path.file_name()) {
-        (Some(p), Some(n)) => (
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            },
-            n,
-        ),
-        _ => {
-            out.problems.push(WalkProblem {
-                path: path.to_path_buf(),
-                op: "open",
-                errno: Errno::INVAL,
-            });
-            return;
+impl Bases {
+    fn new(cache: Arc<dirs::FdCache>) -> Bases {
+        Bases {
+            cache,
+            root: None,
+            cwd: None,
         }
+    }
+
+    fn get(&mut self, absolute: bool) -> Result<Arc<Dir>, Unresolved> {
+        let (slot, name) = if absolute {
+            (&mut self.root, "/")
+        } else {
+            (&mut self.cwd, ".")
+        };
+        let cache = &self.cache;
+        slot.get_or_insert_with(|| {
+            let fd = rustix::fs::open(
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|errno| Unresolved::Failed { op: "open", errno })?;
+            let c = component(fd)?;
+            Ok(Dir::base(c, OsStr::new(name), cache))
+        })
+        .clone()
+    }
+
+    /// `..` of a base (`..` of `/` is `/`): a new base.
+    fn above(&self, base: &Arc<Dir>) -> Result<Arc<Dir>, Unresolved> {
+        let fd = base
+            .open()
+            .map_err(|errno| Unresolved::Failed { op: "open", errno })?;
+        let c = mounts::open_component(fd.as_fd(), OsStr::new(".."))
+            .map_err(|errno| Unresolved::Failed { op: "open", errno })?;
+        if c.id() == base.id() {
+            return Ok(Arc::clone(base));
+        }
+        if c.kind.may_hang() {
+            return Err(Unresolved::Refused(c.kind));
+        }
+        Ok(Dir::base(c, OsStr::new(".."), &self.cache))
+    }
+}
+
+/// A descriptor examined as a [`Component`].
+fn component(fd: OwnedFd) -> Result<Component, Unresolved> {
+    let st = mounts::probe(fd.as_fd()).map_err(|errno| Unresolved::Failed { op: "stat", errno })?;
+    let kind = mounts::kind_of(&st);
+    if kind.may_hang() {
+        return Err(Unresolved::Refused(kind));
+    }
+    Ok(Component { fd, st, kind })
+}
+
+/// What a PATH named on the command line leads to.
+enum Resolved {
+    /// A directory: walked.
+    Dir(Arc<Dir>),
+    /// Anything else (or nothing yet): audited as the pidfile `name` in `dir`. A final symlink that
+    /// does not lead to a directory is the link itself, read as a symlinked pidfile.
+    Entry { dir: Arc<Dir>, name: OsString },
+}
+
+#[derive(Clone, Debug)]
+enum Unresolved {
+    /// A directory on the way does not exist.
+    Missing,
+    /// The path leads through a mount that may hang; nothing on it was touched.
+    Refused(FsKind),
+    Failed {
+        op: &'static str,
+        errno: Errno,
+    },
+}
+
+/// Resolves a PATH one component at a time, following its symlinks in this process: each component
+/// is opened `O_PATH|O_NOFOLLOW` relative to the directory before it and examined before anything
+/// is looked up in it (see the module docs).
+fn resolve(bases: &mut Bases, path: &Path) -> Result<Resolved, Unresolved> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut cur = bases.get(bytes.first() == Some(&b'/'))?;
+    let mut todo: VecDeque<OsString> = VecDeque::new();
+    queue(&mut todo, bytes);
+    let mut follows = 0u32;
+    // Set while the target of a final symlink is being resolved: the link itself, audited as the
+    // pidfile unless its target turns out to be a directory.
+    let mut final_link: Option<(Arc<Dir>, OsString)> = None;
+    let link_or = |final_link: &Option<(Arc<Dir>, OsString)>, e: Unresolved| match final_link {
+        Some((dir, name)) => Ok(Resolved::Entry {
+            dir: Arc::clone(dir),
+            name: name.clone(),
+        }),
+        None => Err(e),
     };
-    match open_dir_following(parent) {
-        Ok(fd) => out.candidates.push(Candidate {
-            path: path.to_path_buf(),
-            dir: Arc::new(fd),
-            name: name.to_os_string(),
-            explicit: true,
-        }),
-        Err(Errno::NOENT) => out.missing.push(path.to_path_buf()),
-        Err(errno) => out.problems.push(WalkProblem {
-            path: parent.to_path_buf(),
-            op: "open",
-            errno,
-        }),
+    while let Some(comp) = todo.pop_front() {
+        if comp == ".." {
+            cur = match cur.parent() {
+                Some(p) => Arc::clone(p),
+                None => match bases.above(&cur) {
+                    Ok(d) => d,
+                    Err(e) => return link_or(&final_link, e),
+                },
+            };
+            continue;
+        }
+        let last = todo.is_empty();
+        let opened = cur
+            .open()
+            .and_then(|fd| mounts::open_component(fd.as_fd(), &comp));
+        let c = match opened {
+            Ok(c) => c,
+            Err(Errno::NOENT) if last && final_link.is_none() => {
+                return Ok(Resolved::Entry {
+                    dir: cur,
+                    name: comp,
+                })
+            }
+            Err(Errno::NOENT) => return link_or(&final_link, Unresolved::Missing),
+            Err(errno) => return link_or(&final_link, Unresolved::Failed { op: "open", errno }),
+        };
+        if c.is_symlink() {
+            follows += 1;
+            if follows > MAX_ROOT_FOLLOWS {
+                return link_or(
+                    &final_link,
+                    Unresolved::Failed {
+                        op: "open",
+                        errno: Errno::LOOP,
+                    },
+                );
+            }
+            let target = match rustix::fs::readlinkat(&c.fd, "", Vec::new()) {
+                Ok(t) => t.into_bytes(),
+                Err(errno) => {
+                    return link_or(
+                        &final_link,
+                        Unresolved::Failed {
+                            op: "readlink",
+                            errno,
+                        },
+                    )
+                }
+            };
+            if last && final_link.is_none() {
+                final_link = Some((Arc::clone(&cur), comp));
+            }
+            if target.first() == Some(&b'/') {
+                cur = match bases.get(true) {
+                    Ok(d) => d,
+                    Err(e) => return link_or(&final_link, e),
+                };
+            }
+            queue(&mut todo, &target);
+            continue;
+        }
+        if c.is_dir() {
+            if c.kind.may_hang() {
+                return link_or(&final_link, Unresolved::Refused(c.kind));
+            }
+            cur = Dir::child(&cur, &comp, c).0;
+            continue;
+        }
+        if final_link.is_some() || !last {
+            return link_or(
+                &final_link,
+                Unresolved::Failed {
+                    op: "open",
+                    errno: Errno::NOTDIR,
+                },
+            );
+        }
+        // The file itself (its read refuses it if it is on a mount that may hang).
+        return Ok(Resolved::Entry {
+            dir: cur,
+            name: comp,
+        });
+    }
+    Ok(Resolved::Dir(cur))
+}
+
+/// Queues a path's components (without empty ones and `.`) in front of what is left to resolve.
+fn queue(todo: &mut VecDeque<OsString>, path: &[u8]) {
+    for comp in path.split(|&b| b == b'/').rev() {
+        if !comp.is_empty() && comp != b"." {
+            todo.push_front(OsString::from_vec(comp.to_vec()));
+        }
     }
 }
 
@@ -181,16 +347,138 @@ fn excluded(opts: &Options, path: &Path, name: &OsStr) -> bool {
     !opts.exclude.is_empty() && (opts.exclude.is_match(path) || opts.exclude.is_match(name))
 }
 
-fn walk(opts: &Options, dir: Arc<OwnedFd>, path: &Path, depth: usize, out: &mut Discovery) {
-    let entries = match rustix::fs::Dir::read_from(&*dir) {
-        Ok(d) => d,
+/// One directory on the walk's stack: the subdirectories still to enter, and how long the path
+/// buffer is at this level.
+struct Frame {
+    dir: Arc<Dir>,
+    subdirs: Vec<OsString>,
+    path_len: usize,
+    depth: usize,
+}
+
+/// Walks the tree below `root` (named `root_path`), depth first, without recursion.
+fn walk(opts: &Options, root: Arc<Dir>, root_path: &Path, out: &mut Discovery) {
+    let mut path: Vec<u8> = root_path.as_os_str().as_bytes().to_vec();
+    let listing = root.open().and_then(|fd| {
+        rustix::fs::openat(
+            fd.as_fd(),
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    });
+    let listing = match listing {
+        Ok(fd) => fd,
         Err(errno) => {
             out.problems.push(WalkProblem {
-                path: path.to_path_buf(),
-                op: "read directory",
+                path: root_path.to_path_buf(),
+                op: "open",
                 errno,
             });
             return;
+        }
+    };
+    let subdirs = list(opts, &root, listing, &mut path, 0, out);
+    let mut stack = vec![Frame {
+        dir: root,
+        subdirs,
+        path_len: path.len(),
+        depth: 0,
+    }];
+    while let Some(top) = stack.last_mut() {
+        let Some(name) = top.subdirs.pop() else {
+            stack.pop();
+            continue;
+        };
+        path.truncate(top.path_len);
+        push_component(&mut path, &name);
+        let depth = top.depth + 1;
+        match enter(&top.dir, &name) {
+            Ok(Some((dir, listing))) => {
+                let subdirs = list(opts, &dir, listing, &mut path, depth, out);
+                if !subdirs.is_empty() {
+                    stack.push(Frame {
+                        dir,
+                        subdirs,
+                        path_len: path.len(),
+                        depth,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err((op, errno)) => out.problems.push(WalkProblem {
+                path: PathBuf::from(OsStr::from_bytes(&path)),
+                op,
+                errno,
+            }),
+        }
+    }
+}
+
+fn push_component(path: &mut Vec<u8>, name: &OsStr) {
+    if !path.is_empty() && path.last() != Some(&b'/') {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name.as_bytes());
+}
+
+/// Opens the subdirectory `name` of `parent` for listing: `None` when it is not a directory (any
+/// more); an error (the operation and errno) when it cannot be listed or is on a mount that may
+/// hang.
+#[allow(clippy::type_complexity)]
+fn enter(
+    parent: &Arc<Dir>,
+    name: &OsStr,
+) -> Result<Option<(Arc<Dir>, OwnedFd)>, (&'static str, Errno)> {
+    let pfd = parent.open().map_err(|errno| ("open", errno))?;
+    let c = match mounts::open_component(pfd.as_fd(), name) {
+        Ok(c) => c,
+        // Gone since it was listed: nothing to walk.
+        Err(Errno::NOENT) => return Ok(None),
+        Err(errno) => return Err(("open", errno)),
+    };
+    // A symlink (or a file) now stands at the name: not ours to follow.
+    if !c.is_dir() {
+        return Ok(None);
+    }
+    if c.kind.may_hang() {
+        return Err((c.kind.enter_op(), mounts::REFUSED));
+    }
+    let (dir, fd) = Dir::child(parent, name, c);
+    // `.` never crosses into a mount: this opens the very directory just examined.
+    let listing = rustix::fs::openat(
+        fd.as_fd(),
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| ("open", errno))?;
+    Ok(Some((dir, listing)))
+}
+
+/// Lists one directory (`path`, at `depth` below the root): its pidfiles become candidates, and the
+/// names of the subdirectories to enter are returned.
+fn list(
+    opts: &Options,
+    dir: &Arc<Dir>,
+    listing: OwnedFd,
+    path: &mut Vec<u8>,
+    depth: usize,
+    out: &mut Discovery,
+) -> Vec<OsString> {
+    let here = path.len();
+    let problem = |out: &mut Discovery, path: &[u8], errno| {
+        out.problems.push(WalkProblem {
+            path: PathBuf::from(OsStr::from_bytes(path)),
+            op: "read directory",
+            errno,
+        })
+    };
+    let entries = match rustix::fs::Dir::new(listing) {
+        Ok(d) => d,
+        Err(errno) => {
+            problem(out, path, errno);
+            return Vec::new();
         }
     };
     let mut subdirs = Vec::new();
@@ -198,11 +486,7 @@ fn walk(opts: &Options, dir: Arc<OwnedFd>, path: &Path, depth: usize, out: &mut 
         let entry = match entry {
             Ok(e) => e,
             Err(errno) => {
-                out.problems.push(WalkProblem {
-                    path: path.to_path_buf(),
-                    op: "read directory",
-                    errno,
-                });
+                problem(out, &path[..here], errno);
                 break;
             }
         };
@@ -210,59 +494,37 @@ fn walk(opts: &Options, dir: Arc<OwnedFd>, path: &Path, depth: usize, out: &mut 
         if name_bytes == b"." || name_bytes == b".." {
             continue;
         }
-        let name = OsStr::from_bytes(name_bytes).to_os_string();
-        let child = path.join(&name);
-        if excluded(opts, &child, &name) {
-            continue;
+        let name = OsStr::from_bytes(name_bytes);
+        if !opts.exclude.is_empty() {
+            path.truncate(here);
+            push_component(path, name);
+            let skip = excluded(opts, Path::new(OsStr::from_bytes(path)), name);
+            path.truncate(here);
+            if skip {
+                continue;
+            }
         }
-        if is_pidfile_name(&name, path) {
+        if is_pidfile_name(name, Path::new(OsStr::from_bytes(&path[..here]))) {
+            let mut child = path[..here].to_vec();
+            push_component(&mut child, name);
             out.candidates.push(Candidate {
-                path: child,
-                dir: Arc::clone(&dir),
-                name,
+                path: PathBuf::from(OsString::from_vec(child)),
+                dir: Arc::clone(dir),
+                name: name.to_os_string(),
                 explicit: false,
             });
             continue;
         }
-        let is_dir = match entry.file_type() {
-            rustix::fs::FileType::Directory => true,
-            rustix::fs::FileType::Unknown => rustix::fs::statat(
-                &*dir,
-                name.as_os_str(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map(|st| {
-                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
-            })
-            .unwrap_or(false),
-            _ => false,
-        };
-        if is_dir && depth + 1 < opts.max_depth {
-            subdirs.push((name, child));
+        // Whether an entry of unknown type is a directory is found out when it is entered.
+        let maybe_dir = matches!(
+            entry.file_type(),
+            rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+        );
+        if maybe_dir && depth + 1 < opts.max_depth {
+            subdirs.push(name.to_os_string());
         }
     }
-    for (name, child) in subdirs {
-        let fd = match rustix::fs::openat(
-            &*dir,
-            name.as_os_str(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            // Gone, or replaced by a symlink or a file since it was listed: not ours to follow.
-            Err(Errno::NOENT) | Err(Errno::LOOP) | Err(Errno::NOTDIR) => continue,
-            Err(errno) => {
-                out.problems.push(WalkProblem {
-                    path: child,
-                    op: "open",
-                    errno,
-                });
-                continue;
-            }
-        };
-        if rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type as i64 == FUSE_SUPER_MAGIC) {
-            continue;
-        }
-        walk(opts, Arc::new(fd), &child, depth + 1, out);
-    }
+    path.truncate(here);
+    subdirs.reverse();
+    subdirs
 }

@@ -7,6 +7,11 @@
 //! over `pidaudit.prom` with `renameat` (a symlink standing at `pidaudit.prom` is replaced, never
 //! followed), and the directory is fsynced. The temporary name does not end in `.prom`, so the
 //! collector never reads a half-written file. On any error the temporary file is removed.
+//!
+//! DIR itself is opened with `O_NOFOLLOW|O_DIRECTORY`, so a symlink standing at DIR is refused, never
+//! followed, and so is a directory another user could fill or swap files in: one owned by neither
+//! root nor this process's user, or writable by others without the sticky bit. The checks are made
+//! on the descriptor the file is then written through.
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::fmt;
@@ -47,12 +52,11 @@ pub fn write(dir: &Path, content: &[u8]) -> Result<PathBuf, TextfileError> {
         op,
         error: e.into(),
     };
-    let dirfd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("open directory", e))?;
+    let dirfd = open_dir(dir).map_err(|error| TextfileError {
+        path: target.clone(),
+        op: "open directory",
+        error,
+    })?;
     let (tmp_name, fd) = create_temp(&dirfd).map_err(|e| err("create temporary file", e))?;
     let result = fill(fd, content)
         .map_err(|(op, e)| TextfileError {
@@ -69,6 +73,42 @@ pub fn write(dir: &Path, content: &[u8]) -> Result<PathBuf, TextfileError> {
     result?;
     rustix::fs::fsync(&dirfd).map_err(|e| err("fsync directory", e))?;
     Ok(target)
+}
+
+/// Opens DIR without following a symlink at it, and checks that no other user controls it.
+fn open_dir(dir: &Path) -> Result<OwnedFd, std::io::Error> {
+    let refuse = |why: String| std::io::Error::other(format!("{}: {why}", dir.display()));
+    let dirfd = match rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        // With `O_DIRECTORY`, a symlink fails as "not a directory"; say what it is.
+        Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
+            return Err(match std::fs::symlink_metadata(dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    refuse("a symbolic link; not followed".into())
+                }
+                _ => e.into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&dirfd)?;
+    let (uid, mode) = (st.st_uid as u32, st.st_mode as u32 & 0o7777);
+    let me = rustix::process::geteuid().as_raw();
+    if uid != 0 && uid != me {
+        return Err(refuse(format!(
+            "owned by uid {uid}, neither root nor this user (uid {me}), who could replace the file"
+        )));
+    }
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(refuse(format!(
+            "mode {mode:04o}: writable by others without the sticky bit, who could replace the file"
+        )));
+    }
+    Ok(dirfd)
 }
 
 /// Creates a fresh temporary file in the directory; never opens an existing file or a link.
@@ -146,6 +186,36 @@ mod tests {
         let e = write(dir.path(), b"x 1\n").unwrap_err();
         assert_eq!(e.op, "rename", "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A symlink at DIR is refused, not followed; so is a directory owned by another user, or
+    /// writable by others without the sticky bit. Nothing is written in any of them.
+    #[test]
+    fn untrusted_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = write(&link, b"x 1\n").unwrap_err();
+        assert!(e.to_string().contains("symbolic link; not followed"), "{e}");
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = write(&open, b"x 1\n").unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        // Sticky, like /tmp: accepted.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        write(&open, b"x 1\n").unwrap();
+        if rustix::process::geteuid().is_root() {
+            let theirs = dir.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let e = write(&theirs, b"x 1\n").unwrap_err();
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+            assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
+        }
+        assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
     }
 
     /// A missing directory is an error naming the path.

@@ -67,9 +67,7 @@ pub fn judge(config: &Config) -> Audit {
     let (discovery, reads, snapshot) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
         let discovery = discover::discover(&config.discover);
-        let reads = crate::util::parallel::map(&discovery.candidates, |c| {
-            crate::pidfile::read_at(&*c.dir, &c.name)
-        });
+        let reads = crate::pidfile::read_candidates(&discovery.candidates);
         let snapshot = snapshot
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));

@@ -7,7 +7,7 @@ use super::entry::FileFact;
 use super::Cx;
 use super::Entry;
 use crate::model::{Code, CodeDoc, Finding, Severity};
-use crate::pidfile::{Chase, FileKind, Parsed, ReadOutcome};
+use crate::pidfile::{Chase, FileFacts, FileKind, Parsed, ReadOutcome};
 
 pub const EMPTY: Code = Code::new(&CodeDoc {
     code: "empty",
@@ -21,7 +21,7 @@ pub const MALFORMED: Code = Code::new(&CodeDoc {
     code: "malformed",
     severity: Severity::Error,
     summary: "The content is not a single decimal PID.",
-    why: "Tools parse pidfiles loosely: `kill $(cat file)` word-splits `12 34` into two PIDs, and some parsers read `12abc` as 12. A pidfile must hold decimal digits and at most one trailing newline. Evidence names the reason (whitespace, sign, NUL, more than one line, not decimal, oversize).",
+    why: "Tools parse pidfiles loosely: `kill $(cat file)` word-splits `12 34` into two PIDs, and some parsers read `12abc` as 12. A pidfile must hold decimal digits and at most one trailing newline. Evidence names the reason (whitespace, sign, NUL, more than one line, not decimal, oversize, an empty first line in `postmaster.pid`) and shows the first bytes of a world-readable file.",
     fix: "Find out what wrote the file. Restart the daemon so it rewrites it, or remove the file if the daemon is not running.",
 });
 
@@ -152,15 +152,11 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
                 .with("operation", *op)
                 .with("errno", errno.raw_os_error())
         }
-        ReadOutcome::Unstable { facts } => {
+        ReadOutcome::Unstable { facts, why } => {
             entry.facts.file = Some(FileFact::Unstable);
-            let message = if facts.size == 0 {
-                "the file was emptied moments ago and kept changing or stayed empty while it was read: a writer may be between truncate and write"
-            } else {
-                "the file kept changing while it was read"
-            };
-            Finding::new(UNREADABLE, &subject, message)
+            Finding::new(UNREADABLE, &subject, why.describe())
                 .with("operation", "read")
+                .with("reason", why.reason())
                 .with("size", facts.size)
         }
         ReadOutcome::NotAFile { facts } => {
@@ -217,12 +213,25 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
             };
             entry.parsed = Some(parsed);
             match f {
-                Some(f) => f,
+                Some(f) => withhold(f, facts),
                 None => return,
             }
         }
     };
     entry.findings.push(finding);
+}
+
+/// Takes the content out of the evidence of a file that is not world-readable: its bytes (a secret
+/// behind a link made by root, say) never reach a report. `content` is then null, and
+/// `content_withheld` and the message say why.
+fn withhold(mut f: Finding, facts: &FileFacts) -> Finding {
+    if facts.mode & 0o004 != 0 || !f.evidence.contains_key("content") {
+        return f;
+    }
+    f.message
+        .push_str(" (content not shown: the file is not world-readable)");
+    f.with("content", serde_json::Value::Null)
+        .with("content_withheld", true)
 }
 
 /// The first bytes of the content, escaped, for evidence.
@@ -278,7 +287,10 @@ mod tests {
                 UNREADABLE,
             ),
             (
-                ReadOutcome::Unstable { facts: file(7, 0) },
+                ReadOutcome::Unstable {
+                    facts: file(7, 0),
+                    why: crate::pidfile::Unsettled::Changing,
+                },
                 FileFact::Unstable,
                 State::Unknown,
                 UNREADABLE,

@@ -85,9 +85,9 @@ pub struct Entry {
     pub findings: Vec<Finding>,
     /// The locks on the file and their resolved holders (regular files, when `/proc/locks` was read).
     pub lock: Option<FileLocks>,
-    /// The directory that holds the pidfile, open (the trust check walks up from it; repairs act
-    /// relative to it); `None` when it does not exist.
-    pub dir: Option<Arc<rustix::fd::OwnedFd>>,
+    /// The directory that holds the pidfile, reopened on demand (the trust check walks up from it;
+    /// repairs act relative to it); `None` when it does not exist.
+    pub dir: Option<Arc<crate::discover::Dir>>,
     /// Whether repairs may act on this pidfile (set by the trust check).
     pub trusted: bool,
     /// The codes that make it untrusted.
@@ -116,7 +116,7 @@ impl Entry {
         name: OsString,
         explicit: bool,
         read: ReadOutcome,
-        dir: Option<Arc<rustix::fd::OwnedFd>>,
+        dir: Option<Arc<crate::discover::Dir>>,
     ) -> Entry {
         Entry {
             path,
@@ -167,7 +167,8 @@ impl Entry {
             ..
         } = &self.read
         {
-            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts } = &**outcome
+            if let ReadOutcome::Content { facts, .. } | ReadOutcome::Unstable { facts, .. } =
+                &**outcome
             {
                 return Some(facts);
             }
@@ -176,7 +177,7 @@ impl Entry {
             ReadOutcome::Content { facts, .. }
             | ReadOutcome::NotAFile { facts }
             | ReadOutcome::Symlink { facts, .. }
-            | ReadOutcome::Unstable { facts } => Some(facts),
+            | ReadOutcome::Unstable { facts, .. } => Some(facts),
             ReadOutcome::Vanished | ReadOutcome::Error { .. } => None,
         }
     }

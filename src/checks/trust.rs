@@ -41,6 +41,7 @@ use super::content::{MISSING_PIDFILE, SYMLINK, UNREADABLE};
 use super::liveness::PREVIOUS_BOOT;
 use super::Cx;
 use super::Entry;
+use crate::discover::{mounts, Dir};
 use crate::model::State;
 use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::chase::fd_path;
@@ -212,12 +213,27 @@ impl PathProblem {
     }
 }
 
-/// The verdict on one directory: its owner and every problem from `/` down to it.
+/// The verdict on one directory: its owner and the problems found at it; those of the directories
+/// above it are in `above`, shared, so that memory grows with the depth, not its square.
 #[derive(Debug)]
 struct DirInfo {
     uid: u32,
     path: String,
     problems: Vec<PathProblem>,
+    above: Option<Arc<DirInfo>>,
+}
+
+impl DirInfo {
+    /// Every problem from `/` down to this directory.
+    fn all_problems(&self) -> Vec<PathProblem> {
+        let mut levels = vec![&self.problems];
+        let mut cur = self.above.as_deref();
+        while let Some(d) = cur {
+            levels.push(&d.problems);
+            cur = d.above.as_deref();
+        }
+        levels.into_iter().rev().flatten().cloned().collect()
+    }
 }
 
 /// Per-run state of the trust check: directory verdicts and the PID namespace view, each computed
@@ -251,7 +267,7 @@ impl Cache {
     }
 
     /// The verdict on the directory `dir`, examining it and the ancestors not seen yet.
-    fn dir(&self, dir: &Arc<OwnedFd>) -> Arc<DirInfo> {
+    fn dir(&self, dir: &Arc<Dir>) -> Arc<DirInfo> {
         let key = Arc::as_ptr(dir) as usize;
         if let Some(hit) = lock(&self.by_fd).get(&key) {
             return Arc::clone(hit);
@@ -260,7 +276,21 @@ impl Cache {
         if let Some(hit) = lock(&self.by_fd).get(&key) {
             return Arc::clone(hit);
         }
-        let info = self.walk_up(dir.as_fd());
+        let info = match dir.open() {
+            Ok(fd) => self.walk_up(fd.as_fd()),
+            Err(errno) => {
+                let path = dir.path().display().to_string();
+                Arc::new(DirInfo {
+                    uid: u32::MAX,
+                    problems: vec![PathProblem::Unverified {
+                        path: path.clone(),
+                        errno,
+                    }],
+                    path,
+                    above: None,
+                })
+            }
+        };
         lock(&self.by_fd).insert(key, Arc::clone(&info));
         info
     }
@@ -272,8 +302,9 @@ impl Cache {
                 .display()
                 .to_string()
         };
-        // Collect the uncached chain, bottom first.
-        let mut chain: Vec<(OwnedFd, rustix::fs::Stat)> = Vec::new();
+        // Collect the uncached chain, bottom first (paths, not descriptors: one is held at a time),
+        // with each directory's ACL problems, read while its descriptor is held.
+        let mut chain: Vec<(String, rustix::fs::Stat, Vec<PathProblem>)> = Vec::new();
         let mut base: Option<Arc<DirInfo>> = None;
         let mut unverified: Option<Errno> = None;
         let mut cur = match open_dir(dir, ".") {
@@ -286,11 +317,12 @@ impl Cache {
                         path: path_of(dir),
                         errno,
                     }],
+                    above: None,
                 })
             }
         };
         loop {
-            let st = match rustix::fs::fstat(&cur) {
+            let st = match mounts::fstat_safe(cur.as_fd()) {
                 Ok(st) => st,
                 Err(errno) => {
                     unverified = Some(errno);
@@ -303,10 +335,12 @@ impl Cache {
                 break;
             }
             let parent = open_dir(cur.as_fd(), "..").and_then(|fd| {
-                let pst = rustix::fs::fstat(&fd)?;
+                let pst = mounts::fstat_safe(fd.as_fd())?;
                 Ok((fd, pst))
             });
-            chain.push((cur, st));
+            let path = path_of(cur.as_fd());
+            let acl = dir_acl_problems(cur.as_fd(), &path, &st);
+            chain.push((path, st, acl));
             match parent {
                 Ok((_, pst)) if (pst.st_dev as u64, pst.st_ino as u64) == key => break,
                 Ok((fd, _)) if chain.len() < MAX_DEPTH => cur = fd,
@@ -321,15 +355,12 @@ impl Cache {
             }
         }
         let mut above = base;
-        for (i, (fd, st)) in chain.iter().enumerate().rev() {
+        let top = chain.len().saturating_sub(1);
+        for (i, (path, st, acl)) in chain.into_iter().enumerate().rev() {
             self.examined.fetch_add(1, Ordering::Relaxed);
-            let path = path_of(fd.as_fd());
             let uid = st.st_uid as u32;
-            let mut problems = above
-                .as_ref()
-                .map(|a| a.problems.clone())
-                .unwrap_or_default();
-            if i == chain.len() - 1 {
+            let mut problems = Vec::new();
+            if i == top {
                 if let Some(errno) = unverified {
                     problems.push(PathProblem::Unverified {
                         path: path.clone(),
@@ -355,22 +386,12 @@ impl Cache {
                     mode: mode & 0o7777,
                 });
             }
-            // The group write bit shows the ACL mask: only then can a named entry write.
-            if mode & 0o020 != 0 && mode & 0o1000 == 0 {
-                // Named groups are left out, like the owning group's write bit: a group that may
-                // write a directory is a deliberate grant.
-                problems.extend(
-                    acl_problems(fd.as_fd(), &path, &[0, uid])
-                        .into_iter()
-                        .filter(
-                            |p| !matches!(p, PathProblem::AclWrite { grant, .. } if !grant.user),
-                        ),
-                );
-            }
+            problems.extend(acl);
             let info = Arc::new(DirInfo {
                 uid,
                 path,
                 problems,
+                above: above.take(),
             });
             lock(&self.by_inode).insert((st.st_dev as u64, st.st_ino as u64), Arc::clone(&info));
             above = Some(info);
@@ -383,9 +404,24 @@ impl Cache {
                     path: path_of(dir),
                     errno: unverified.unwrap_or(Errno::INVAL),
                 }],
+                above: None,
             })
         })
     }
+}
+
+/// The ACL problems of a directory (open as `fd`, examined as `st`): the group write bit shows the
+/// ACL mask, and only then can a named entry write. Named groups are left out, like the owning
+/// group's write bit: a group that may write a directory is a deliberate grant.
+fn dir_acl_problems(fd: BorrowedFd<'_>, path: &str, st: &rustix::fs::Stat) -> Vec<PathProblem> {
+    let mode = st.st_mode as u32;
+    if mode & 0o020 == 0 || mode & 0o1000 != 0 {
+        return Vec::new();
+    }
+    acl_problems(fd, path, &[0, st.st_uid as u32])
+        .into_iter()
+        .filter(|p| !matches!(p, PathProblem::AclWrite { grant, .. } if !grant.user))
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -426,6 +462,7 @@ fn file_acl(entry: &Entry, f: &FileFacts) -> Result<Option<Acl>, Errno> {
     let Some(dir) = &entry.dir else {
         return Ok(None);
     };
+    let dir = dir.open()?;
     let fd = rustix::fs::openat(
         dir.as_fd(),
         entry.name.as_os_str(),
@@ -472,8 +509,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     }
     if let (Some(p), Some(entry_dir)) = (at_path, &entry.dir) {
         let dir = cx.trust.dir(entry_dir);
-        let (acl, mut problems): (Vec<PathProblem>, Vec<PathProblem>) =
-            dir.problems.iter().cloned().partition(PathProblem::is_acl);
+        let (acl, mut problems): (Vec<PathProblem>, Vec<PathProblem>) = dir
+            .all_problems()
+            .into_iter()
+            .partition(PathProblem::is_acl);
         acl_grants = acl;
         if dir.uid != 0 && dir.uid != u32::MAX && dir.uid != p.uid {
             problems.push(PathProblem::Transition {

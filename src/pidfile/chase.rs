@@ -1,23 +1,26 @@
 //! Following a symlinked pidfile safely, one component at a time.
 //!
 //! The link is never handed to the kernel to resolve. Each component is opened with
-//! `O_PATH|O_NOFOLLOW` relative to the descriptor of the directory before it and `fstat`ed; each link
-//! is read through its own descriptor (`readlinkat(fd, "")`) and its target's components are walked the
-//! same way. The walk stops (and nothing is read) at the first step that is not safe:
+//! `O_PATH|O_NOFOLLOW` relative to the descriptor of the directory before it and examined with
+//! cached `statx`; each link is read through its own descriptor (`readlinkat(fd, "")`) and its
+//! target's components are walked the same way. The walk stops (and nothing is read) at the first step that is not safe:
 //!
 //! - a step from a component owned by a non-root user into one owned by another user, including from
 //!   a link to `/` when the link is absolute (systemd's `CHASE_SAFE` rule: an unprivileged user must
 //!   not be able to point root at something that merely *looks* trustworthy);
 //! - a link owned by someone other than root or the owner of the directory holding it;
 //! - a directory writable by others without the sticky bit (anyone could swap what follows);
-//! - a directory on `/proc`, `/sys` or a FUSE mount: `/proc` holds "magic" links that resolve to open
-//!   files rather than paths (the walk's equivalent of `RESOLVE_NO_MAGICLINKS`), and a FUSE server
-//!   can hang a reader;
+//! - a component on `/proc`, `/sys`, or a FUSE, network or automount filesystem: `/proc` holds
+//!   "magic" links that resolve to open files rather than paths (the walk's equivalent of
+//!   `RESOLVE_NO_MAGICLINKS`), and a FUSE or network server can hang a reader. The filesystem is
+//!   known from the component's cached `statx` and the mount table (see
+//!   [`crate::discover::mounts`]) before anything is looked up in it or `stat`ed for real;
 //! - more than [`MAX_FOLLOWS`] links (a loop) or [`MAX_STEPS`] components.
 //!
 //! Only a regular file at the end of a safe chain is read, through the descriptor the walk opened.
 
 use super::read::{read_opened, FileFacts, FileKind, ReadOutcome};
+use crate::discover::mounts::{self, FsKind};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -31,10 +34,6 @@ use std::path::PathBuf;
 pub const MAX_FOLLOWS: u32 = 32;
 /// The most path components walked for one pidfile.
 pub const MAX_STEPS: u32 = 1024;
-
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-const SYSFS_MAGIC: i64 = 0x6265_6572;
-const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
 /// Where a symlinked pidfile leads.
 #[derive(Clone, Debug)]
@@ -65,7 +64,7 @@ pub enum Refusal {
     UntrustedLink { uid: u32, dir_uid: u32 },
     /// A directory writable by others without the sticky bit.
     WritableDirectory { uid: u32, mode: u32 },
-    /// A directory on /proc, /sys or a FUSE mount.
+    /// A component on /proc, /sys, or a FUSE, network or automount filesystem.
     SpecialFilesystem,
     /// More than [`MAX_FOLLOWS`] links: a loop.
     Loop,
@@ -111,7 +110,9 @@ impl fmt::Display for Refusal {
                 f,
                 "a directory (uid {uid}, mode {mode:04o}) is writable by others without the sticky bit"
             ),
-            Refusal::SpecialFilesystem => f.write_str("it leads into /proc, /sys or a FUSE mount"),
+            Refusal::SpecialFilesystem => f.write_str(
+                "it leads into /proc, /sys, or a FUSE, network or automount filesystem",
+            ),
             Refusal::Loop => write!(f, "it follows more than {MAX_FOLLOWS} links (a loop)"),
             Refusal::TooLong => write!(f, "it has more than {MAX_STEPS} components"),
             Refusal::Dangling => f.write_str("it leads nowhere (dangling)"),
@@ -121,31 +122,39 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// A component held open, with its `fstat`.
+/// A component held open (`O_PATH|O_NOFOLLOW`), with its cached `statx` and its filesystem.
 struct Node {
     fd: OwnedFd,
-    st: rustix::fs::Stat,
+    st: FileFacts,
+    fs: FsKind,
 }
 
-fn open_path(dir: BorrowedFd<'_>, name: &OsStr, extra: OFlags) -> Result<Node, Errno> {
-    let fd = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC | extra,
-        Mode::empty(),
-    )?;
-    let st = rustix::fs::fstat(&fd)?;
-    Ok(Node { fd, st })
+fn node(c: mounts::Component) -> Node {
+    Node {
+        st: FileFacts::from_statx(&c.st),
+        fs: c.kind,
+        fd: c.fd,
+    }
 }
 
-fn kind(st: &rustix::fs::Stat) -> FileKind {
-    FileKind::from_mode(st.st_mode as u32)
+/// Opens `name` in `dir`, a directory already known to be on a filesystem that cannot hang.
+fn open_path(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Node, Errno> {
+    mounts::open_component(dir, name).map(node)
+}
+
+fn kind(st: &FileFacts) -> FileKind {
+    st.kind
+}
+
+/// Whether nothing may be looked up, opened or `stat`ed on the component's filesystem.
+fn special(n: &Node) -> bool {
+    n.fs.may_hang() || matches!(n.fs, FsKind::Proc | FsKind::Sys)
 }
 
 /// systemd's rule: stepping from a root-owned component is always fine; otherwise the next
 /// component must have the same owner.
-fn unsafe_transition(from: &rustix::fs::Stat, to: &rustix::fs::Stat) -> Option<Refusal> {
-    let (a, b) = (from.st_uid as u32, to.st_uid as u32);
+fn unsafe_transition(from: &FileFacts, to: &FileFacts) -> Option<Refusal> {
+    let (a, b) = (from.uid, to.uid);
     (a != 0 && a != b).then_some(Refusal::UnsafeTransition {
         from_uid: a,
         to_uid: b,
@@ -177,12 +186,16 @@ fn queue(todo: &mut VecDeque<OsString>, target: &[u8]) {
 /// Follows the symlink `name` in `dir` (already opened as `link`, `O_PATH|O_NOFOLLOW`) safely.
 pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
     let refuse = |refusal: Refusal, at: PathBuf| Chase::Refused { refusal, at };
-    let mut cur = match open_path(dir, OsStr::new("."), OFlags::DIRECTORY) {
+    let mut cur = match open_path(dir, OsStr::new(".")) {
         Ok(n) => n,
         Err(errno) => return refuse(Refusal::Error(errno), PathBuf::from(name)),
     };
-    let link = match rustix::fs::fstat(&link) {
-        Ok(st) => Node { fd: link, st },
+    let link = match mounts::probe(link.as_fd()) {
+        Ok(st) => node(mounts::Component {
+            kind: mounts::kind_of(&st),
+            st,
+            fd: link,
+        }),
         Err(errno) => return refuse(Refusal::Error(errno), at(&cur, Some(name))),
     };
     let mut todo: VecDeque<OsString> = VecDeque::new();
@@ -196,7 +209,7 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
             if follows > MAX_FOLLOWS {
                 return refuse(Refusal::Loop, at(&cur, Some(&link_name)));
             }
-            let (uid, dir_uid) = (link.st.st_uid as u32, cur.st.st_uid as u32);
+            let (uid, dir_uid) = (link.st.uid, cur.st.uid);
             if uid != 0 && uid != dir_uid {
                 return refuse(
                     Refusal::UntrustedLink { uid, dir_uid },
@@ -213,11 +226,20 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
                     OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .and_then(|fd| rustix::fs::fstat(&fd).map(|st| Node { fd, st }))
-                {
+                .and_then(|fd| {
+                    let st = mounts::probe(fd.as_fd())?;
+                    Ok(node(mounts::Component {
+                        kind: mounts::kind_of(&st),
+                        st,
+                        fd,
+                    }))
+                }) {
                     Ok(n) => n,
                     Err(errno) => return refuse(Refusal::Error(errno), PathBuf::from("/")),
                 };
+                if special(&root) {
+                    return refuse(Refusal::SpecialFilesystem, PathBuf::from("/"));
+                }
                 if let Some(r) = unsafe_transition(&link.st, &root.st) {
                     return refuse(r, at(&cur, Some(&link_name)));
                 }
@@ -227,7 +249,7 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
         }
         let Some(comp) = todo.pop_front() else {
             // The chain ends on a directory.
-            let facts = FileFacts::from_stat(&cur.st);
+            let facts = cur.st;
             return Chase::Followed {
                 resolved: at(&cur, None),
                 outcome: Box::new(ReadOutcome::NotAFile { facts }),
@@ -240,7 +262,7 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
         if steps > MAX_STEPS {
             return refuse(Refusal::TooLong, at(&cur, Some(&comp)));
         }
-        let child = match open_path(cur.fd.as_fd(), &comp, OFlags::empty()) {
+        let child = match open_path(cur.fd.as_fd(), &comp) {
             Ok(n) => n,
             Err(Errno::NOENT) => return refuse(Refusal::Dangling, at(&cur, Some(&comp))),
             Err(Errno::NOTDIR) => return refuse(Refusal::NotADirectory, at(&cur, Some(&comp))),
@@ -249,25 +271,22 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
         if let Some(r) = unsafe_transition(&cur.st, &child.st) {
             return refuse(r, at(&cur, Some(&comp)));
         }
+        // Whatever it is (a FUSE mount can cover a single file), nothing more is asked of it.
+        if special(&child) {
+            return refuse(Refusal::SpecialFilesystem, at(&child, None));
+        }
         match kind(&child.st) {
             FileKind::Symlink => pending_link = Some((child, comp)),
             FileKind::Directory => {
-                let mode = child.st.st_mode as u32;
+                let mode = child.st.mode;
                 if mode & 0o002 != 0 && mode & 0o1000 == 0 {
                     return refuse(
                         Refusal::WritableDirectory {
-                            uid: child.st.st_uid as u32,
-                            mode: mode & 0o7777,
+                            uid: child.st.uid,
+                            mode,
                         },
                         at(&child, None),
                     );
-                }
-                let special = rustix::fs::fstatfs(&child.fd).map(|s| s.f_type as i64);
-                if matches!(
-                    special,
-                    Ok(PROC_SUPER_MAGIC) | Ok(SYSFS_MAGIC) | Ok(FUSE_SUPER_MAGIC)
-                ) {
-                    return refuse(Refusal::SpecialFilesystem, at(&child, None));
                 }
                 cur = child;
             }
@@ -275,7 +294,7 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
                 return refuse(Refusal::NotADirectory, at(&cur, Some(&comp)));
             }
             FileKind::Regular => {
-                let facts = FileFacts::from_stat(&child.st);
+                let facts = child.st;
                 let resolved = at(&child, None);
                 let outcome = read_opened(&child.fd, cur.fd.as_fd(), &comp, &facts);
                 return Chase::Followed {
@@ -284,7 +303,7 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
                 };
             }
             _ => {
-                let facts = FileFacts::from_stat(&child.st);
+                let facts = child.st;
                 return Chase::Followed {
                     resolved: at(&child, None),
                     outcome: Box::new(ReadOutcome::NotAFile { facts }),

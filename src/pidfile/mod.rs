@@ -7,4 +7,4 @@ pub mod read;
 
 pub use chase::{Chase, Refusal};
 pub use parse::{parse, Format, Invalid, Malformed, Parsed};
-pub use read::{read_at, FileFacts, FileKind, ReadOutcome, READ_CAP};
+pub use read::{read_at, read_candidates, FileFacts, FileKind, ReadOutcome, Unsettled, READ_CAP};

@@ -49,12 +49,16 @@ pub enum Malformed {
     Nul,
     /// More than one line.
     MultipleLines,
-    /// Leading, trailing or inner whitespace (other than the one final newline).
+    /// Leading, trailing or inner whitespace (other than the one final newline), vertical tab
+    /// included.
     Whitespace,
     /// A leading `+`.
     Sign,
     /// Something other than ASCII decimal digits (hex, letters, non-ASCII digits).
     NotDecimal,
+    /// A multi-line format (`postmaster.pid`) whose first line, the PID's, is empty while more lines
+    /// follow.
+    FirstLineEmpty,
 }
 
 /// Why a number is not a valid PID.
@@ -82,6 +86,9 @@ impl fmt::Display for Malformed {
             Malformed::Whitespace => f.write_str("contains whitespace around or inside the number"),
             Malformed::Sign => f.write_str("has a '+' sign"),
             Malformed::NotDecimal => f.write_str("is not a decimal number"),
+            Malformed::FirstLineEmpty => {
+                f.write_str("has an empty first line where the PID belongs, and more lines")
+            }
         }
     }
 }
@@ -96,6 +103,7 @@ impl Malformed {
             Malformed::Whitespace => "whitespace",
             Malformed::Sign => "sign",
             Malformed::NotDecimal => "not_decimal",
+            Malformed::FirstLineEmpty => "first_line_empty",
         }
     }
 }
@@ -140,6 +148,10 @@ pub fn parse(bytes: &[u8], size: u64, format: Format, pid_max: u32) -> Parsed {
             body
         }
         Format::Postmaster => match bytes.iter().position(|&b| b == b'\n') {
+            // No PID, but not an empty file either: the other lines were written.
+            Some(0) if bytes.len() > 1 => {
+                return Parsed::Malformed(Malformed::FirstLineEmpty);
+            }
             Some(end) => &bytes[..end],
             None => bytes,
         },
@@ -166,7 +178,7 @@ fn classify(line: &[u8], multi: bool) -> Parsed {
     if multi {
         return Parsed::Malformed(Malformed::MultipleLines);
     }
-    if line.iter().any(|b| b.is_ascii_whitespace()) {
+    if line.iter().any(|&b| is_space(b)) {
         return Parsed::Malformed(Malformed::Whitespace);
     }
     let (negative, digits) = match line {
@@ -196,6 +208,11 @@ fn classify(line: &[u8], multi: bool) -> Parsed {
     }
 }
 
+/// ASCII whitespace as C's `isspace` has it: `u8::is_ascii_whitespace` plus the vertical tab.
+fn is_space(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +233,9 @@ mod tests {
         assert_eq!(p(b" 1"), Parsed::Malformed(Malformed::Whitespace));
         assert_eq!(p(b"1 "), Parsed::Malformed(Malformed::Whitespace));
         assert_eq!(p(b"1\r\n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(p(b"123\x0b"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(p(b"\x0b123\n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(p(b"1\x0c2"), Parsed::Malformed(Malformed::Whitespace));
         assert_eq!(p(b"+1"), Parsed::Malformed(Malformed::Sign));
         assert_eq!(p(b"-1"), Parsed::Invalid(Invalid::Negative));
         assert_eq!(p(b"-"), Parsed::Malformed(Malformed::NotDecimal));
@@ -264,6 +284,18 @@ mod tests {
             parse(bad, bad.len() as u64, Format::Postmaster, 32768),
             Parsed::Malformed(Malformed::NotDecimal)
         );
+        // An empty first line with the other lines written is no PID, but not an empty file.
+        let headless = b"\n/var/lib/postgresql/15/main\n1700000000\n5432\n";
+        assert_eq!(
+            parse(headless, headless.len() as u64, Format::Postmaster, 32768),
+            Parsed::Malformed(Malformed::FirstLineEmpty)
+        );
+        for empty in [&b""[..], b"\n"] {
+            assert_eq!(
+                parse(empty, empty.len() as u64, Format::Postmaster, 32768),
+                Parsed::Empty
+            );
+        }
         assert_eq!(
             Format::for_name(OsStr::new("postmaster.pid")),
             Format::Postmaster

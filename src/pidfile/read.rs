@@ -1,14 +1,24 @@
 //! Reading a pidfile as root without being tricked.
 //!
-//! The file is opened with `O_PATH|O_NOFOLLOW` relative to its directory's descriptor and `fstat`ed
-//! before anything else: only a regular file is ever opened for reading, so a FIFO (whose open would
-//! block), a device (whose open runs driver code), a socket or a directory is reported, never opened. A
-//! final symlink is reported with its target and followed only through a safe chain, one component at a
-//! time (see [`super::chase`]); the kernel never resolves it. The read is capped at [`READ_CAP`] bytes;
-//! the file is `fstat`ed again afterwards and re-read when it changed underneath (a writer between
-//! truncate and write); an empty file is re-read briefly before it is called empty.
+//! The file is opened with `O_PATH|O_NOFOLLOW` relative to its directory's descriptor and examined
+//! with cached `statx` before anything else (see [`crate::discover::mounts`]): a file on a FUSE,
+//! network or automount filesystem (a FUSE mount can cover a single file) is reported, never opened
+//! or `stat`ed for real, since its server could hang the audit. Only a regular file is ever opened
+//! for reading, so a FIFO (whose open would block), a device (whose open runs driver code), a socket
+//! or a directory is reported, never opened. A final symlink is reported with its target and
+//! followed only through a safe chain, one component at a time (see [`super::chase`]); the kernel
+//! never resolves it. The read is capped at [`READ_CAP`] bytes; the file is `fstat`ed again
+//! afterwards and re-read at once when it changed underneath.
+//!
+//! A file that may be caught mid-write (empty: a writer between truncate and write; a few digits
+//! without the newline, written moments ago: a writer between two `write()`s; or still changing)
+//! is not judged on that read. [`read_candidates`] collects every such file of the run after the
+//! first pass, waits once ([`SETTLE_WAIT`]) for all of them, and reads them again: one wait per run,
+//! however many files are suspect. A file still caught so is `Unstable` (judged unknown), except an
+//! empty file last modified more than [`FRESH`] ago, which is empty.
 
 use super::chase::Chase;
+use crate::discover::{mounts, Candidate};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -23,13 +33,16 @@ use std::time::Duration;
 /// about 100 bytes.
 pub const READ_CAP: usize = 4096;
 
-/// How often a file that changed while being read is re-read before it is reported as unknown.
-const CHANGE_RETRIES: u32 = 10;
-/// How long an empty file is watched for a writer that truncated it and is about to write.
-const EMPTY_RETRIES: u32 = 3;
-const EMPTY_WAIT: Duration = Duration::from_millis(10);
-/// An empty file modified less than this long ago may be mid-rewrite: it is reported as unknown.
-const FRESH: Duration = Duration::from_secs(2);
+/// How often a file that changed while being read is read again at once, in one pass.
+const CHANGE_RETRIES: u32 = 3;
+/// The one wait per run before the files that may have been caught mid-write are read again.
+pub const SETTLE_WAIT: Duration = Duration::from_millis(50);
+/// A file modified less than this long ago that is empty, or holds digits without the newline, may
+/// be mid-write: if it still is after [`SETTLE_WAIT`], it is reported as unknown.
+pub const FRESH: Duration = Duration::from_secs(2);
+/// The longest run of digits taken for the start of a PID being written (a PID has at most 10
+/// digits, leading zeroes aside).
+const PREFIX_MAX: usize = 20;
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
@@ -93,6 +106,23 @@ pub struct FileFacts {
 }
 
 impl FileFacts {
+    /// The facts of a `statx` result (with at least `STATX_BASIC_STATS`).
+    pub fn from_statx(st: &rustix::fs::Statx) -> FileFacts {
+        let (dev, ino) = crate::discover::mounts::id_of(st);
+        FileFacts {
+            dev,
+            ino,
+            kind: FileKind::from_mode(u32::from(st.stx_mode)),
+            mode: u32::from(st.stx_mode) & 0o7777,
+            uid: st.stx_uid,
+            gid: st.stx_gid,
+            nlink: u64::from(st.stx_nlink),
+            size: st.stx_size,
+            mtime: st.stx_mtime.tv_sec,
+            mtime_nsec: st.stx_mtime.tv_nsec,
+        }
+    }
+
     pub fn from_stat(st: &rustix::fs::Stat) -> FileFacts {
         FileFacts {
             dev: st.st_dev as u64,
@@ -141,14 +171,166 @@ pub enum ReadOutcome {
     },
     /// The file disappeared before it could be opened.
     Vanished,
-    /// The file kept changing while being read.
-    Unstable { facts: FileFacts },
+    /// The file may have been caught mid-write (see the module docs): it kept changing, or stayed
+    /// empty or unterminated, after the wait.
+    Unstable { facts: FileFacts, why: Unsettled },
     /// The file could not be opened or read.
     Error { op: &'static str, errno: Errno },
 }
 
-/// Reads the pidfile `name` in the directory `dir`, safely (see the module docs).
+/// Why a file was not judged on its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsettled {
+    /// It changed under every read.
+    Changing,
+    /// It was emptied moments ago (or its version changed while it was empty) and is still empty.
+    Emptied,
+    /// It was written moments ago and holds digits without the newline: perhaps the start of a PID.
+    Unterminated,
+}
+
+impl Unsettled {
+    /// What was seen, for the finding's message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unsettled::Changing => "the file kept changing while it was read",
+            Unsettled::Emptied => "the file was emptied moments ago and kept changing or stayed empty while it was read: a writer may be between truncate and write",
+            Unsettled::Unterminated => "the file was written moments ago and still held digits without the newline after a wait: a writer may be between two writes",
+        }
+    }
+
+    /// A stable snake_case name for the evidence.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unsettled::Changing => "changing",
+            Unsettled::Emptied => "emptied",
+            Unsettled::Unterminated => "unterminated",
+        }
+    }
+}
+
+/// Reads every candidate pidfile (on all cores), with one shared wait for the files that may have
+/// been caught mid-write (see the module docs).
+pub fn read_candidates(candidates: &[Candidate]) -> Vec<ReadOutcome> {
+    let mut out = crate::util::parallel::map(candidates, read_candidate);
+    let suspects: Vec<usize> = (0..out.len()).filter(|&i| suspect(&out[i])).collect();
+    if suspects.is_empty() {
+        return out;
+    }
+    std::thread::sleep(SETTLE_WAIT);
+    let again = crate::util::parallel::map(&suspects, |&i| read_candidate(&candidates[i]));
+    for (i, again) in suspects.into_iter().zip(again) {
+        out[i] = settle(&out[i], again);
+    }
+    out
+}
+
+fn read_candidate(c: &Candidate) -> ReadOutcome {
+    match c.dir.open() {
+        Ok(dir) => read_once(&*dir, &c.name),
+        // The directory was removed since the walk: so was the file.
+        Err(Errno::NOENT) => ReadOutcome::Vanished,
+        Err(errno) => ReadOutcome::Error {
+            op: "open directory",
+            errno,
+        },
+    }
+}
+
+/// Reads the pidfile `name` in the directory `dir`, safely (see the module docs), waiting
+/// [`SETTLE_WAIT`] and reading again if it may have been caught mid-write. Many files are read
+/// with [`read_candidates`], which waits once for all of them.
 pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
+    let dir = dir.as_fd();
+    let first = read_once(dir, name);
+    if !suspect(&first) {
+        return first;
+    }
+    std::thread::sleep(SETTLE_WAIT);
+    let again = read_once(dir, name);
+    settle(&first, again)
+}
+
+/// The outcome whose content is judged: a symlink's target when it was read through a safe chain.
+fn judged(outcome: &ReadOutcome) -> &ReadOutcome {
+    match outcome {
+        ReadOutcome::Symlink {
+            chase: Chase::Followed { outcome, .. },
+            ..
+        } => outcome,
+        other => other,
+    }
+}
+
+/// Whether a read may have caught a writer mid-write: read again after the wait.
+fn suspect(outcome: &ReadOutcome) -> bool {
+    match judged(outcome) {
+        ReadOutcome::Unstable { .. } => true,
+        ReadOutcome::Content { facts, bytes } => {
+            (bytes.is_empty() && facts.size == 0) || unterminated(facts, bytes)
+        }
+        _ => false,
+    }
+}
+
+/// A few digits without the newline, written moments ago: perhaps the start of a longer PID.
+fn unterminated(facts: &FileFacts, bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.len() <= PREFIX_MAX
+        && bytes.iter().all(u8::is_ascii_digit)
+        && fresh(facts)
+}
+
+/// The verdict on a suspect file read again after the wait (`first` is the first read).
+fn settle(first: &ReadOutcome, again: ReadOutcome) -> ReadOutcome {
+    let was_empty = match judged(first) {
+        ReadOutcome::Content { facts, bytes } if bytes.is_empty() => Some(*facts),
+        _ => None,
+    };
+    map_judged(again, |outcome| match outcome {
+        ReadOutcome::Content { facts, bytes } if bytes.is_empty() && facts.size == 0 => {
+            let rewritten = was_empty.is_some_and(|f| !f.same_version(&facts));
+            if fresh(&facts) || rewritten {
+                ReadOutcome::Unstable {
+                    facts,
+                    why: Unsettled::Emptied,
+                }
+            } else {
+                ReadOutcome::Content { facts, bytes }
+            }
+        }
+        ReadOutcome::Content { facts, bytes } if unterminated(&facts, &bytes) => {
+            ReadOutcome::Unstable {
+                facts,
+                why: Unsettled::Unterminated,
+            }
+        }
+        other => other,
+    })
+}
+
+/// Applies `f` to the outcome whose content is judged (see [`judged`]).
+fn map_judged(outcome: ReadOutcome, f: impl FnOnce(ReadOutcome) -> ReadOutcome) -> ReadOutcome {
+    match outcome {
+        ReadOutcome::Symlink {
+            facts,
+            target,
+            chase: Chase::Followed { resolved, outcome },
+        } => ReadOutcome::Symlink {
+            facts,
+            target,
+            chase: Chase::Followed {
+                resolved,
+                outcome: Box::new(f(*outcome)),
+            },
+        },
+        ReadOutcome::Symlink { .. } => outcome,
+        other => f(other),
+    }
+}
+
+/// One read of the pidfile `name` in `dir`: no wait.
+fn read_once(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
     let dir = dir.as_fd();
     let handle = match rustix::fs::openat(
         dir,
@@ -160,10 +342,19 @@ pub fn read_at(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
         Err(Errno::NOENT) => return ReadOutcome::Vanished,
         Err(errno) => return ReadOutcome::Error { op: "open", errno },
     };
-    let facts = match rustix::fs::fstat(&handle) {
-        Ok(st) => FileFacts::from_stat(&st),
+    // Cached attributes first: nothing is asked of a filesystem that may hang.
+    let st = match mounts::probe(handle.as_fd()) {
+        Ok(st) => st,
         Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
     };
+    let kind = mounts::kind_of(&st);
+    if kind.may_hang() {
+        return ReadOutcome::Error {
+            op: kind.open_op(),
+            errno: mounts::REFUSED,
+        };
+    }
+    let facts = FileFacts::from_statx(&st);
     match facts.kind {
         FileKind::Regular => {}
         FileKind::Symlink => {
@@ -256,19 +447,11 @@ fn reopen(
 /// Reads a regular file until one read is consistent with the `fstat`s around it.
 ///
 /// A read is consistent when the file's identity, size and mtime did not change across it and the
-/// bytes read match the size. An empty read is watched for [`EMPTY_RETRIES`] more reads
-/// [`EMPTY_WAIT`] apart: a writer between truncate and write soon makes it non-empty; an empty file
-/// whose version changes while it is watched is being rewritten, so it is never called empty (it is
-/// re-read like any other change). A file that stays empty but was emptied less than [`FRESH`] ago
-/// is `Unstable`: its writer may be stalled mid-rewrite. Only a file that stays empty and unchanged,
-/// and was emptied earlier than that, is empty. More than
-/// [`CHANGE_RETRIES`] changes give up with `Unstable`.
+/// bytes read match the size. An inconsistent read is repeated at once, at most [`CHANGE_RETRIES`]
+/// times, then reported `Unstable` (read again after the run's one wait, see the module docs).
 fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
     let mut facts = first;
-    let mut changes = 0;
-    let mut empty_polls = 0;
-    let mut empty_version: Option<FileFacts> = None;
-    loop {
+    for _ in 0..=CHANGE_RETRIES {
         let mut bytes = Vec::new();
         if facts.size <= READ_CAP as u64 {
             if let Err(errno) = read_capped(file, facts.size, &mut bytes) {
@@ -286,43 +469,19 @@ fn read_regular(file: &OwnedFd, first: FileFacts) -> ReadOutcome {
                 errno: Errno::STALE,
             };
         }
-        let consistent = after.same_version(&facts)
-            && (after.size > READ_CAP as u64 || bytes.len() as u64 == after.size);
-        let changed_while_empty = consistent
-            && bytes.is_empty()
-            && after.size == 0
-            && empty_version.is_some_and(|v| !v.same_version(&after));
-        if !consistent || changed_while_empty {
-            changes += 1;
-            if changes > CHANGE_RETRIES {
-                return ReadOutcome::Unstable { facts: after };
-            }
-            facts = after;
-            if changed_while_empty {
-                empty_version = Some(after);
-            }
-            std::thread::sleep(Duration::from_micros(200 << changes.min(4)));
-            continue;
-        }
-        if empty_polls >= EMPTY_RETRIES && bytes.is_empty() && after.size == 0 && fresh(&after) {
-            // Emptied moments ago and still empty: a writer may be stalled between truncate and
-            // write (a truncate waits for writeback of the old data). Not known to be empty.
-            return ReadOutcome::Unstable { facts: after };
-        }
-        if !bytes.is_empty() || after.size != 0 || empty_polls >= EMPTY_RETRIES {
+        if after.same_version(&facts)
+            && (after.size > READ_CAP as u64 || bytes.len() as u64 == after.size)
+        {
             return ReadOutcome::Content {
                 facts: after,
                 bytes,
             };
         }
-        // Empty: watch it briefly for a writer between truncate and write.
-        empty_version.get_or_insert(after);
-        empty_polls += 1;
-        std::thread::sleep(EMPTY_WAIT);
-        facts = match rustix::fs::fstat(file) {
-            Ok(st) => FileFacts::from_stat(&st),
-            Err(errno) => return ReadOutcome::Error { op: "fstat", errno },
-        };
+        facts = after;
+    }
+    ReadOutcome::Unstable {
+        facts,
+        why: Unsettled::Changing,
     }
 }
 
@@ -405,8 +564,18 @@ mod tests {
         assert_eq!(facts.size, READ_CAP as u64 + 1);
     }
 
-    /// An empty file last written a while ago is reported empty (after the brief re-reads); one
-    /// emptied moments ago may be mid-rewrite and is unstable, never empty.
+    fn set_age(path: &std::path::Path, secs: u64) {
+        let old = std::time::SystemTime::now() - Duration::from_secs(secs);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    /// An empty file last written a while ago is reported empty (after the re-read); one emptied
+    /// moments ago may be mid-rewrite and is unstable, never empty.
     #[test]
     fn empty_file_is_empty_content() {
         let dir = tempfile::tempdir().unwrap();
@@ -415,18 +584,61 @@ mod tests {
         let fd = dir_fd(dir.path());
         assert!(matches!(
             read_at(&fd, OsStr::new("e.pid")),
-            ReadOutcome::Unstable { .. }
+            ReadOutcome::Unstable {
+                why: Unsettled::Emptied,
+                ..
+            }
         ));
-        let old = std::time::SystemTime::now() - Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        set_age(&path, 60);
         let (facts, bytes) = content(read_at(&fd, OsStr::new("e.pid")));
         assert!(bytes.is_empty());
         assert_eq!(facts.size, 0);
+    }
+
+    /// Digits without the newline, written moments ago, may be the start of a PID: unstable, never
+    /// judged; the same file written a while ago is read as it is. Other unterminated content
+    /// (which no later write can make a valid PID) and a terminated PID are read at once.
+    #[test]
+    fn young_digits_without_newline_are_unsettled() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir_fd(dir.path());
+        std::fs::write(dir.path().join("p.pid"), b"12").unwrap();
+        assert!(matches!(
+            read_at(&fd, OsStr::new("p.pid")),
+            ReadOutcome::Unstable {
+                why: Unsettled::Unterminated,
+                ..
+            }
+        ));
+        set_age(&dir.path().join("p.pid"), 60);
+        assert_eq!(content(read_at(&fd, OsStr::new("p.pid"))).1, b"12");
+        for (name, bytes) in [
+            ("a.pid", &b"12a"[..]),
+            ("b.pid", b"12\n"),
+            ("c.pid", b" 12"),
+        ] {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+            let first = read_once(&fd, OsStr::new(name));
+            assert!(!suspect(&first), "{name}");
+            assert_eq!(content(first).1, bytes);
+        }
+    }
+
+    /// A file caught empty, then found with its PID after the wait, is judged on the PID; one
+    /// caught half-written and found complete likewise.
+    #[test]
+    fn settled_by_the_second_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir_fd(dir.path());
+        let path = dir.path().join("w.pid");
+        for caught in [&b""[..], b"12"] {
+            std::fs::write(&path, caught).unwrap();
+            let first = read_once(&fd, OsStr::new("w.pid"));
+            assert!(suspect(&first));
+            std::fs::write(&path, b"12345\n").unwrap();
+            let (_, bytes) = content(settle(&first, read_once(&fd, OsStr::new("w.pid"))));
+            assert_eq!(bytes, b"12345\n");
+        }
     }
 
     /// A FIFO is reported as not a file and never opened (opening it for reading would block).
