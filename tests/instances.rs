@@ -275,3 +275,50 @@ fn orphan_found_through_the_lock() {
     );
     assert_eq!(orphan["evidence"]["found_by"], "lock", "{orphan:#}");
 }
+
+/// A per-service audit of one pidfile: a second copy of the daemon that another pidfile on the
+/// machine tracks (here one in /run, not audited) is no duplicate; the same copy with its /run
+/// pidfile gone is one.
+#[test]
+fn a_copy_another_pidfile_tracks_is_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("elsew");
+    let exe = sleep_copy(dir.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let first = background(&exe);
+    write_pidfile(&pf, &format!("{}\n", first.pid));
+    let second = background(&exe);
+    // The second copy's own pidfile, where the default scan looks; removed when the test ends.
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let other = Removed(Path::new("/run").join(format!("{name}-2.pid")));
+    write_pidfile(&other.0, &format!("{}\n", second.pid));
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), Vec::<String>::new(), "{e:#}");
+    assert!(
+        pidfile_absent(&doc, &other.0),
+        "only the named pidfile is reported"
+    );
+    drop(other);
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), vec!["duplicate-instance"], "{e:#}");
+    assert_eq!(
+        finding(e, "duplicate-instance")["evidence"]["duplicates"],
+        serde_json::json!([second.pid])
+    );
+}
+
+fn pidfile_absent(doc: &Value, path: &Path) -> bool {
+    let p = path.display().to_string();
+    !doc["pidfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"] == p.as_str())
+}

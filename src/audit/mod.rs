@@ -57,6 +57,60 @@ impl Audit {
     }
 }
 
+/// Where pidfiles are looked for when only some paths are audited, to know which processes other
+/// pidfiles track: the default roots and the usual service directories (runit's, daemontools').
+pub const TRACKING_ROOTS: [&str; 6] = [
+    "/run",
+    "/var/run",
+    "/etc/sv",
+    "/etc/service",
+    "/service",
+    "/var/service",
+];
+
+/// The PIDs that the machine's other pidfiles record (with their files' mtimes), when only some
+/// paths are audited: a per-service check (`pidaudit /run/nginx.pid`) must not call a process
+/// another pidfile tracks a duplicate or an orphan. Only read and parsed: no liveness, lock or
+/// identity work. Only for the live `/proc` (a fake or foreign one has other PIDs).
+fn tracked_elsewhere(config: &Config, snapshot: &Snapshot, audited: &[Entry]) -> Vec<(i32, f64)> {
+    if config.discover.paths.is_empty() || !snapshot.live {
+        return Vec::new();
+    }
+    let roots: Vec<PathBuf> = TRACKING_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .collect();
+    if roots.is_empty() {
+        return Vec::new();
+    }
+    let found = discover::discover(&discover::Options {
+        paths: roots,
+        max_depth: discover::DEFAULT_MAX_DEPTH,
+        exclude: config.discover.exclude.clone(),
+    });
+    let audited: std::collections::HashSet<(u64, u64)> = audited
+        .iter()
+        .filter_map(|e| e.facts().map(|f| (f.dev, f.ino)))
+        .collect();
+    let reads = crate::pidfile::read_candidates(&found.candidates);
+    found
+        .candidates
+        .iter()
+        .zip(reads)
+        .filter_map(|(c, r)| match r {
+            ReadOutcome::Content { facts, bytes } if !audited.contains(&(facts.dev, facts.ino)) => {
+                let format = crate::pidfile::Format::for_name(&c.name);
+                match crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max) {
+                    crate::pidfile::Parsed::Pid(pid) => Some((pid as i32, facts.mtime_f64())),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs the whole audit.
 pub fn judge(config: &Config) -> Audit {
     let started = Instant::now();
@@ -92,6 +146,7 @@ pub fn judge(config: &Config) -> Audit {
             snapshot: &snapshot,
             config,
             trust: Default::default(),
+            elsewhere: tracked_elsewhere(config, &snapshot, &entries),
         };
         checks::run(&cx, &mut entries, &discovery.problems)
     };

@@ -169,6 +169,22 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
             tracked_set.extend(tree.subtree(*root));
         }
     }
+    // Processes the machine's other pidfiles track (when only some are audited): a live process
+    // that could have written its file (not younger than it).
+    for &(pid, mtime) in &cx.elsewhere {
+        if tracked_set.contains(&pid) {
+            continue;
+        }
+        let Some(p) = snap.get(pid).filter(|p| !p.stat.is_zombie()) else {
+            continue;
+        };
+        let writer = snap
+            .start_time(&p.stat)
+            .is_some_and(|s| s <= mtime + super::liveness::REUSE_TOLERANCE_SECS);
+        if writer {
+            tracked_set.extend(tree.subtree(pid));
+        }
+    }
     // Processes of each comm that no audited pidfile tracks, computed once per comm: another
     // pidfile's daemon (a multi-instance service, one pidfile per instance) is never a duplicate.
     let mut untracked: HashMap<String, Vec<i32>> = HashMap::new();

@@ -44,6 +44,7 @@ pub fn cx<'a>(snapshot: &'a Snapshot, config: &'a Config) -> Cx<'a> {
         snapshot,
         config,
         trust: Default::default(),
+        elsewhere: Vec::new(),
     }
 }
 
