@@ -110,6 +110,7 @@ fn usage_errors_exit_2() {
 const CODES: &[&str] = &[
     "empty",
     "malformed",
+    "nonstandard-format",
     "invalid-pid",
     "not-a-file",
     "symlink",

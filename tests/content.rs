@@ -1,6 +1,6 @@
 //! Content and file type against real files: one table of bad contents (every malformed case of the
-//! safety notes and every hostile one), FIFOs, directories, devices, symlinks, unreadable and
-//! missing files.
+//! safety notes and every hostile one), the forms FHS readers accept, FIFOs, directories, devices,
+//! symlinks, unreadable and missing files.
 
 mod common;
 use common::*;
@@ -52,17 +52,8 @@ fn cases() -> Vec<Case> {
         case("arabic-bare",         "١٢٣".as_bytes(),             "malformed",   "not_decimal"),
         case("fullwidth-digits",    "１２".as_bytes(),              "malformed",   "not_decimal"),
         case("inner-space",         b"12 34\n",                   "malformed",   "whitespace"),
-        case("leading-space",       b" 123\n",                    "malformed",   "whitespace"),
-        case("leading-space-bare",  b" 1",                        "malformed",   "whitespace"),
-        case("trailing-space",      b"123 \n",                    "malformed",   "whitespace"),
-        case("trailing-space-bare", b"1 ",                        "malformed",   "whitespace"),
-        case("crlf",                b"123\r\n",                   "malformed",   "whitespace"),
-        case("tab",                 b"\t123",                     "malformed",   "whitespace"),
         case("nul",                 b"123\0\n",                   "malformed",   "nul"),
         case("nul-bare",            b"12\0",                      "malformed",   "nul"),
-        case("two-lines",           b"123\n456\n",                "malformed",   "multiple_lines"),
-        case("two-lines-short",     b"12\n34\n",                  "malformed",   "multiple_lines"),
-        case("blank-second-line",   b"123\n\n",                   "malformed",   "multiple_lines"),
         case("oversize",            &[b'1'; 5000],                "malformed",   "oversize"),
         case("ten-mb",              &vec![b'1'; 10 << 20],        "malformed",   "oversize"),
     ]
@@ -327,4 +318,78 @@ fn missing_explicit_pidfile() {
         assert_eq!(only_finding(e)["code"], "missing-pidfile");
         assert_eq!(doc["findings"].as_array().unwrap().len(), 1, "{doc:#}");
     }
+}
+
+/// The forms the FHS asks readers to accept (whitespace around the number, CRLF, further lines:
+/// sendmail's command line, several PIDs, a blank line) are read, and the PID is judged: running
+/// for a live daemon, stale for a dead PID; the deviation is its own `nonstandard-format` finding.
+#[test]
+fn fhs_reader_forms_are_read_and_judged() {
+    let bin = open_tempdir();
+    let name = unique_name("fhs");
+    let d = named_sleep(bin.path(), &name);
+    let dead = dead_pid();
+    let dir = open_tempdir();
+    let forms: &[(&str, String, u32, &[&str])] = &[
+        ("leading", format!(" {}\n", d.pid), d.pid, &["whitespace"]),
+        ("trailing", format!("{} \n", d.pid), d.pid, &["whitespace"]),
+        ("tab", format!("\t{}", d.pid), d.pid, &["whitespace"]),
+        ("crlf", format!("{}\r\n", d.pid), d.pid, &["crlf"]),
+        (
+            "sendmail",
+            format!("{}\n/usr/sbin/{name} -bd -q10m\n", d.pid),
+            d.pid,
+            &["extra_lines"],
+        ),
+        (
+            "several",
+            format!("{}\n{dead}\n", d.pid),
+            d.pid,
+            &["several_pids"],
+        ),
+        ("blank", format!("{}\n\n", d.pid), d.pid, &["extra_lines"]),
+        (
+            "dead",
+            format!(" {dead}\r\n"),
+            dead,
+            &["whitespace", "crlf"],
+        ),
+    ];
+    let mut paths = Vec::new();
+    for (case, content, _, _) in forms {
+        let sub = dir.path().join(case);
+        std::fs::create_dir(&sub).unwrap();
+        let pf = sub.join(format!("{name}.pid"));
+        write_pidfile(&pf, content);
+        paths.push(pf);
+    }
+    let mut cmd = pidaudit();
+    cmd.args(["--format", "json", "--ignore", "unlocked"])
+        .args(&paths);
+    let (_, doc) = audit_cmd(&mut cmd);
+    for ((case, _, pid, deviations), pf) in forms.iter().zip(&paths) {
+        let e = pidfile(&doc, pf);
+        assert_eq!(e["pid"], *pid, "{case}: {e:#}");
+        let want = if *pid == dead { "stale" } else { "running" };
+        assert_eq!(e["state"], want, "{case}: {e:#}");
+        let mut got = codes(e);
+        got.sort();
+        let mut expected = vec!["nonstandard-format".to_string()];
+        if *pid == dead {
+            expected.push("stale".into());
+        }
+        assert_eq!(got, expected, "{case}: {e:#}");
+        let f = finding(e, "nonstandard-format");
+        assert_eq!(f["severity"], "info", "{case}");
+        assert_eq!(
+            f["evidence"]["deviations"],
+            serde_json::json!(deviations),
+            "{case}"
+        );
+    }
+    let several = pidfile(&doc, &paths[5]);
+    assert_eq!(
+        finding(several, "nonstandard-format")["evidence"]["more_pids"],
+        serde_json::json!([dead])
+    );
 }

@@ -294,7 +294,11 @@ fn host_expectations_cover_every_code() {
         ("redis/redis-server.pid", "running", &["name-mismatch"]),
         ("sshd.pid", "reused", &["pid-reused"]),
         ("supervisord.pid", "running", &[]),
-        ("two-lines.pid", "invalid", &["malformed"]),
+        (
+            "two-lines.pid",
+            "running",
+            &["nonstandard-format", "name-mismatch"],
+        ),
         ("workerd.pid", "running", &["main-thread-exited"]),
         ("x.pid", "invalid", &["targets-init"]),
         ("zero.pid", "invalid", &["invalid-pid"]),

@@ -587,7 +587,8 @@ fn content_of_unreadable_by_others_files_is_withheld() {
 // 7. Smaller cases.
 
 /// A `postmaster.pid` whose first line is empty (the PID missing, the other lines written) is
-/// malformed (`first_line_empty`), not empty; `123\v` is malformed as whitespace, like `123 `.
+/// malformed (`first_line_empty`), not empty; `PID\v` is read as whitespace around the number,
+/// like `PID `: the PID is judged, the form is `nonstandard-format`.
 #[test]
 fn postmaster_first_line_empty_and_vertical_tab() {
     let t = open_tempdir();
@@ -600,17 +601,29 @@ fn postmaster_first_line_empty_and_vertical_tab() {
     )
     .unwrap();
     let vt = t.path().join("vt.pid");
-    std::fs::write(&vt, b"123\x0b").unwrap();
+    let dead = dead_pid();
+    std::fs::write(&vt, format!("{dead}\x0b")).unwrap();
     for p in [&pm, &vt] {
         age(p, 60);
     }
     let doc = audit_json(&[t.path().to_str().unwrap()]);
-    for (pf, reason) in [(&pm, "first_line_empty"), (&vt, "whitespace")] {
-        let e = pidfile(&doc, pf);
-        assert_eq!(e["state"], "invalid", "{e:#}");
-        assert_eq!(codes(e), vec!["malformed"], "{e:#}");
-        assert_eq!(finding(e, "malformed")["evidence"]["reason"], reason);
-    }
+    let e = pidfile(&doc, &pm);
+    assert_eq!(e["state"], "invalid", "{e:#}");
+    assert_eq!(codes(e), vec!["malformed"], "{e:#}");
+    assert_eq!(
+        finding(e, "malformed")["evidence"]["reason"],
+        "first_line_empty"
+    );
+    let e = pidfile(&doc, &vt);
+    assert_eq!(e["state"], "stale", "{e:#}");
+    assert_eq!(e["pid"], dead, "{e:#}");
+    let mut got = codes(e);
+    got.sort();
+    assert_eq!(got, vec!["nonstandard-format", "stale"], "{e:#}");
+    assert_eq!(
+        finding(e, "nonstandard-format")["evidence"]["deviations"],
+        serde_json::json!(["whitespace"])
+    );
 }
 
 /// `--textfile DIR` refuses a symlinked DIR (never writing through it), a DIR owned by another

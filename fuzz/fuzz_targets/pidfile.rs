@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pidaudit::pidfile::{parse, Format, Parsed, READ_CAP};
+use pidaudit::pidfile::{parse, Format, READ_CAP};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the format and a pid_max; the rest is the content.
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         None => (Format::Plain, 4_194_304, data),
     };
     for size in [content.len() as u64, content.len() as u64 + 1, u64::MAX] {
-        if let Parsed::Pid(pid) = parse(content, size, format, pid_max) {
+        if let Some(pid) = parse(content, size, format, pid_max).pid() {
             assert!(pid >= 1 && pid <= pid_max);
             assert!(size <= READ_CAP as u64);
             assert!(!content.contains(&0) || format == Format::Postmaster);

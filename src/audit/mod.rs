@@ -101,10 +101,9 @@ fn tracked_elsewhere(config: &Config, snapshot: &Snapshot, audited: &[Entry]) ->
         .filter_map(|(c, r)| match r {
             ReadOutcome::Content { facts, bytes } if !audited.contains(&(facts.dev, facts.ino)) => {
                 let format = crate::pidfile::Format::for_name(&c.name);
-                match crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max) {
-                    crate::pidfile::Parsed::Pid(pid) => Some((pid as i32, facts.mtime_f64())),
-                    _ => None,
-                }
+                crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max)
+                    .pid()
+                    .map(|pid| (pid as i32, facts.mtime_f64()))
             }
             _ => None,
         })

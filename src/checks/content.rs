@@ -20,8 +20,8 @@ pub const EMPTY: Code = Code::new(&CodeDoc {
 pub const MALFORMED: Code = Code::new(&CodeDoc {
     code: "malformed",
     severity: Severity::Error,
-    summary: "The content is not a single decimal PID.",
-    why: "Tools parse pidfiles loosely: `kill $(cat file)` word-splits `12 34` into two PIDs, and some parsers read `12abc` as 12. A pidfile must hold decimal digits and at most one trailing newline. Evidence names the reason (whitespace, sign, NUL, more than one line, not decimal, oversize, an empty first line in `postmaster.pid`) and shows the first bytes of a world-readable file.",
+    summary: "The content holds no PID a reader can take: its first line is not one decimal number.",
+    why: "Readers are lenient on the form (see `nonstandard-format`) but never guess the number: `12abc` is not 12, `12 34` on one line is not a PID (`kill $(cat file)` would signal both), nor is a `+`, a NUL, or a first line left empty while others follow. Evidence names the reason (whitespace inside the number, sign, NUL, not decimal, oversize, first line empty) and shows the first bytes of a world-readable file.",
     fix: "Find out what wrote the file. Restart the daemon so it rewrites it, or remove the file if the daemon is not running.",
 });
 
@@ -65,10 +65,19 @@ pub const MISSING_PIDFILE: Code = Code::new(&CodeDoc {
     fix: "Start the daemon, or correct the path.",
 });
 
+pub const NONSTANDARD_FORMAT: Code = Code::new(&CodeDoc {
+    code: "nonstandard-format",
+    severity: Severity::Info,
+    summary: "The PID is read, but the file is not in the writer's form (decimal digits and one newline).",
+    why: "The FHS (3.0, /run) asks readers to ignore whitespace, leading zeroes, a missing newline and additional lines, and writers to write the PID and one newline. pidaudit reads the PID as readers should and judges it; stricter tools (some init scripts, monitoring plugins) may not. Evidence names each deviation: `whitespace` around the number, `crlf` line ends, `extra_lines` after the PID (sendmail writes its command line there), `several_pids` (one PID per line, as some multi-process daemons write; the first is judged, the others are listed in `more_pids`).",
+    fix: "Nothing is wrong with the process. If a tool misreads the file, fix the writer (or the tool); `--ignore nonstandard-format` hides the finding.",
+});
+
 /// Every code this check emits, in catalogue order.
 pub const CODES: &[Code] = &[
     EMPTY,
     MALFORMED,
+    NONSTANDARD_FORMAT,
     INVALID_PID,
     NOT_A_FILE,
     SYMLINK,
@@ -185,6 +194,21 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
                 Parsed::Pid(pid) => {
                     entry.pid = Some(*pid);
                     None
+                }
+                Parsed::Lenient { pid, deviation } => {
+                    entry.pid = Some(*pid);
+                    let mut f = Finding::new(
+                        NONSTANDARD_FORMAT,
+                        &subject,
+                        format!(
+                            "PID {pid}, read as the FHS says readers should, but not in the writer's form (decimal digits and one newline): {deviation}"
+                        ),
+                    )
+                    .with("deviations", deviation.reasons());
+                    if !deviation.more_pids.is_empty() {
+                        f = f.with("more_pids", deviation.more_pids.clone());
+                    }
+                    Some(f)
                 }
                 Parsed::Empty => {
                     entry.facts.file = Some(FileFact::NoPid);

@@ -1,7 +1,13 @@
-//! Strict pidfile parsing. Takes bytes, does no I/O.
+//! Pidfile parsing, as the FHS says readers should: lenient on the form, strict on the PID. Takes
+//! bytes, does no I/O.
 //!
-//! A valid pidfile is decimal digits with at most one trailing newline, naming a PID from 1 to
-//! `pid_max`. Known multi-line formats (PostgreSQL's `postmaster.pid`) are read by their first line.
+//! The writer's form is decimal digits and one newline, naming a PID from 1 to `pid_max`. A reader
+//! (FHS 3.0, `/run`) ignores whitespace around the number, leading zeroes, a missing trailing
+//! newline and additional lines (sendmail writes its command line on the second; some scripts
+//! write one PID per line): such content is [`Parsed::Lenient`], the PID with the deviations from
+//! the writer's form. Lenient never means guessing: the first line must hold one decimal number
+//! and nothing else (`12abc`, `1 2`, a `+`, a NUL anywhere are not a PID). Known multi-line
+//! formats (PostgreSQL's `postmaster.pid`) are read by their first line.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -30,14 +36,88 @@ impl Format {
 /// What a pidfile's content says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// A PID from 1 to pid_max.
+    /// A PID from 1 to pid_max, in the writer's form.
     Pid(u32),
+    /// A PID from 1 to pid_max, in a form FHS readers accept but writers should not produce.
+    Lenient { pid: u32, deviation: Deviation },
     /// No content (or only a newline).
     Empty,
     /// Not a single decimal PID.
     Malformed(Malformed),
     /// A number, but not a PID that can exist.
     Invalid(Invalid),
+}
+
+/// How content that names a PID departs from the writer's form (decimal digits and one newline).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deviation {
+    /// Spaces or tabs around the number on its line.
+    pub whitespace: bool,
+    /// The line ends with `\r\n` (written on or for Windows, or by some Java daemons).
+    pub crlf: bool,
+    /// Lines after the PID's (a command line, more PIDs, blank lines).
+    pub extra_lines: usize,
+    /// The further lines that are PIDs themselves, as a writer of several PIDs puts them.
+    pub more_pids: Vec<u32>,
+}
+
+impl Deviation {
+    fn any(&self) -> bool {
+        self.whitespace || self.crlf || self.extra_lines > 0
+    }
+
+    /// Stable snake_case names of the deviations, for the evidence.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.whitespace {
+            out.push("whitespace");
+        }
+        if self.crlf {
+            out.push("crlf");
+        }
+        if !self.more_pids.is_empty() {
+            out.push("several_pids");
+        } else if self.extra_lines > 0 {
+            out.push("extra_lines");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Deviation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.whitespace {
+            parts.push("whitespace around the number".to_string());
+        }
+        if self.crlf {
+            parts.push("a CRLF line end".to_string());
+        }
+        if !self.more_pids.is_empty() {
+            parts.push(format!(
+                "{} more PID{} on further lines",
+                self.more_pids.len(),
+                if self.more_pids.len() == 1 { "" } else { "s" }
+            ));
+        } else if self.extra_lines > 0 {
+            parts.push(format!(
+                "{} more line{} after the PID",
+                self.extra_lines,
+                if self.extra_lines == 1 { "" } else { "s" }
+            ));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl Parsed {
+    /// The PID named, in the writer's form or not.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Parsed::Pid(pid) | Parsed::Lenient { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
 }
 
 /// Why content is not a single decimal PID.
@@ -47,8 +127,6 @@ pub enum Malformed {
     Oversize { size: u64 },
     /// A NUL byte.
     Nul,
-    /// More than one line.
-    MultipleLines,
     /// Leading, trailing or inner whitespace (other than the one final newline), vertical tab
     /// included.
     Whitespace,
@@ -82,7 +160,6 @@ impl fmt::Display for Malformed {
                 write!(f, "is {size} bytes long; a pidfile holds a few")
             }
             Malformed::Nul => f.write_str("contains a NUL byte"),
-            Malformed::MultipleLines => f.write_str("has more than one line"),
             Malformed::Whitespace => f.write_str("contains whitespace around or inside the number"),
             Malformed::Sign => f.write_str("has a '+' sign"),
             Malformed::NotDecimal => f.write_str("is not a decimal number"),
@@ -99,7 +176,6 @@ impl Malformed {
         match self {
             Malformed::Oversize { .. } => "oversize",
             Malformed::Nul => "nul",
-            Malformed::MultipleLines => "multiple_lines",
             Malformed::Whitespace => "whitespace",
             Malformed::Sign => "sign",
             Malformed::NotDecimal => "not_decimal",
@@ -140,13 +216,7 @@ pub fn parse(bytes: &[u8], size: u64, format: Format, pid_max: u32) -> Parsed {
         return Parsed::Malformed(Malformed::Oversize { size });
     }
     let line = match format {
-        Format::Plain => {
-            let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-            if body.contains(&b'\n') {
-                return classify(body, true);
-            }
-            body
-        }
+        Format::Plain => return plain(bytes, pid_max),
         Format::Postmaster => match bytes.iter().position(|&b| b == b'\n') {
             // No PID, but not an empty file either: the other lines were written.
             Some(0) if bytes.len() > 1 => {
@@ -156,7 +226,90 @@ pub fn parse(bytes: &[u8], size: u64, format: Format, pid_max: u32) -> Parsed {
             None => bytes,
         },
     };
-    match classify(line, false) {
+    check(classify(line), pid_max)
+}
+
+/// A one-PID file read as FHS readers do (see the module docs).
+fn plain(bytes: &[u8], pid_max: u32) -> Parsed {
+    if bytes.contains(&0) {
+        return Parsed::Malformed(Malformed::Nul);
+    }
+    let (first, rest) = match bytes.iter().position(|&b| b == b'\n') {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &bytes[..0]),
+    };
+    let mut deviation = Deviation::default();
+    let first = match first.strip_suffix(b"\r") {
+        Some(f) => {
+            deviation.crlf = true;
+            f
+        }
+        None => first,
+    };
+    let number = trim_space(first);
+    deviation.whitespace = number.len() != first.len();
+    let mut further: Vec<&[u8]> = Vec::new();
+    if !rest.is_empty() {
+        further.extend(rest.split(|&b| b == b'\n'));
+        // The final newline leaves an empty piece after it.
+        if rest.ends_with(b"\n") {
+            further.pop();
+        }
+    }
+    if number.is_empty() {
+        // No PID on the first line: nothing at all, or something that put it elsewhere.
+        return if further.iter().all(|l| trim_space(l).is_empty()) {
+            Parsed::Empty
+        } else {
+            Parsed::Malformed(Malformed::FirstLineEmpty)
+        };
+    }
+    if number.iter().any(|&b| is_space(b)) {
+        return Parsed::Malformed(Malformed::Whitespace);
+    }
+    let pid = match check(classify(number), pid_max) {
+        Parsed::Pid(pid) => pid,
+        other => return other,
+    };
+    deviation.extra_lines = further.len();
+    for l in &further {
+        let l = trim_space(l);
+        if let Parsed::Pid(p) = check(classify(l), pid_max) {
+            deviation.more_pids.push(p);
+        }
+    }
+    if deviation.more_pids.len() != further.len() {
+        deviation.more_pids.clear();
+    }
+    if deviation.any() {
+        Parsed::Lenient { pid, deviation }
+    } else {
+        Parsed::Pid(pid)
+    }
+}
+
+/// Trims C's `isspace` characters (`trim_ascii` leaves the vertical tab).
+fn trim_space(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if is_space(*first) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if is_space(*last) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Zero and values above `pid_max` are not PIDs.
+fn check(parsed: Parsed, pid_max: u32) -> Parsed {
+    match parsed {
         Parsed::Pid(0) => Parsed::Invalid(Invalid::Zero),
         Parsed::Pid(pid) if pid > pid_max => Parsed::Invalid(Invalid::AbovePidMax {
             value: u64::from(pid),
@@ -168,15 +321,12 @@ pub fn parse(bytes: &[u8], size: u64, format: Format, pid_max: u32) -> Parsed {
 
 /// Classifies one line (without its newline). Returns `Pid` for digits that fit a `u32`, unchecked
 /// against zero and pid_max, except where the value needs more than 32 bits.
-fn classify(line: &[u8], multi: bool) -> Parsed {
-    if line.is_empty() && !multi {
+fn classify(line: &[u8]) -> Parsed {
+    if line.is_empty() {
         return Parsed::Empty;
     }
     if line.contains(&0) {
         return Parsed::Malformed(Malformed::Nul);
-    }
-    if multi {
-        return Parsed::Malformed(Malformed::MultipleLines);
     }
     if line.iter().any(|&b| is_space(b)) {
         return Parsed::Malformed(Malformed::Whitespace);
@@ -221,6 +371,17 @@ mod tests {
         parse(bytes, bytes.len() as u64, Format::Plain, 4_194_304)
     }
 
+    fn lenient(pid: u32, deviation: Deviation) -> Parsed {
+        Parsed::Lenient { pid, deviation }
+    }
+
+    fn ws() -> Deviation {
+        Deviation {
+            whitespace: true,
+            ..Deviation::default()
+        }
+    }
+
     /// Every content case from the safety notes, with its exact outcome.
     #[test]
     fn content_matrix() {
@@ -229,12 +390,25 @@ mod tests {
         assert_eq!(p(b"007\n"), Parsed::Pid(7));
         assert_eq!(p(b""), Parsed::Empty);
         assert_eq!(p(b"\n"), Parsed::Empty);
-        assert_eq!(p(b"\n\n"), Parsed::Malformed(Malformed::MultipleLines));
-        assert_eq!(p(b" 1"), Parsed::Malformed(Malformed::Whitespace));
-        assert_eq!(p(b"1 "), Parsed::Malformed(Malformed::Whitespace));
-        assert_eq!(p(b"1\r\n"), Parsed::Malformed(Malformed::Whitespace));
-        assert_eq!(p(b"123\x0b"), Parsed::Malformed(Malformed::Whitespace));
-        assert_eq!(p(b"\x0b123\n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(p(b"\n\n"), Parsed::Empty);
+        assert_eq!(p(b" \t\r\n"), Parsed::Empty);
+        assert_eq!(p(b"\n123\n"), Parsed::Malformed(Malformed::FirstLineEmpty));
+        assert_eq!(p(b" 1"), lenient(1, ws()));
+        assert_eq!(p(b"1 "), lenient(1, ws()));
+        assert_eq!(p(b"1 2"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(p(b" 1 2 \n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(
+            p(b"1\r\n"),
+            lenient(
+                1,
+                Deviation {
+                    crlf: true,
+                    ..Deviation::default()
+                }
+            )
+        );
+        assert_eq!(p(b"123\x0b"), lenient(123, ws()));
+        assert_eq!(p(b"\x0b123\n"), lenient(123, ws()));
         assert_eq!(p(b"1\x0c2"), Parsed::Malformed(Malformed::Whitespace));
         assert_eq!(p(b"+1"), Parsed::Malformed(Malformed::Sign));
         assert_eq!(p(b"-1"), Parsed::Invalid(Invalid::Negative));
@@ -247,7 +421,40 @@ mod tests {
             p(b"99999999999999999999999999"),
             Parsed::Invalid(Invalid::Overflow)
         );
-        assert_eq!(p(b"12\n34\n"), Parsed::Malformed(Malformed::MultipleLines));
+        assert_eq!(
+            p(b"12\n34\n"),
+            lenient(
+                12,
+                Deviation {
+                    extra_lines: 1,
+                    more_pids: vec![34],
+                    ..Deviation::default()
+                }
+            )
+        );
+        // sendmail: the PID, then its command line.
+        assert_eq!(
+            p(b"4321\n/usr/sbin/sendmail-mta -Am -L sm-mta -bd -q10m\n"),
+            lenient(
+                4321,
+                Deviation {
+                    extra_lines: 1,
+                    ..Deviation::default()
+                }
+            )
+        );
+        assert_eq!(
+            p(b"123\n\n"),
+            lenient(
+                123,
+                Deviation {
+                    extra_lines: 1,
+                    ..Deviation::default()
+                }
+            )
+        );
+        assert_eq!(p(b"12abc\n34\n"), Parsed::Malformed(Malformed::NotDecimal));
+        assert_eq!(p(b"12\n3\x004\n"), Parsed::Malformed(Malformed::Nul));
         assert_eq!(p(b"12\0"), Parsed::Malformed(Malformed::Nul));
         assert_eq!(
             p("١٢٣".as_bytes()),
