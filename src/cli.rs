@@ -44,6 +44,32 @@ pub enum Command {
         /// The shell to complete for.
         shell: crate::completions::Shell,
     },
+    /// An init script's status action: is the daemon of one pidfile running?
+    ///
+    /// Exits with the LSB status codes: 0 running, 1 dead and the pidfile exists, 3 not running
+    /// (no pidfile), 4 unknown (also usage errors); prints one line. A zombie, a reused PID, a
+    /// process that is not the daemon, invalid content or an untrusted file is never running.
+    Status(StatusArgs),
+}
+
+/// The options of `pidaudit status`.
+#[derive(Clone, Debug, Args)]
+pub struct StatusArgs {
+    /// The daemon's pidfile.
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: PathBuf,
+    /// The process must run this executable (a path, or any path to the same file).
+    #[arg(long, value_name = "PATH")]
+    pub exec: Option<PathBuf>,
+    /// The process must run as this user (a name or a numeric uid).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// The process's name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this.
+    #[arg(long, value_name = "COMM")]
+    pub name: Option<String>,
+    /// Read this directory as /proc.
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
 }
 
 // The settings are the configuration's own types; these impls are how clap names them.
@@ -215,8 +241,40 @@ pub fn run(cli: Cli) -> u8 {
         Some(Command::Completions { shell }) => {
             crate::completions::print(shell, &mut <Cli as clap::CommandFactory>::command()) as u8
         }
+        Some(Command::Status(args)) => status(&args) as u8,
         None => scan(&cli.scan),
     }
+}
+
+/// `pidaudit status`: one line on stdout, the LSB status as the exit code.
+fn status(args: &StatusArgs) -> crate::exit::LsbStatus {
+    use crate::config::status::{StatusConfig, StatusOptions};
+    let options = StatusOptions {
+        pidfile: args.pidfile.clone(),
+        exec: args.exec.clone(),
+        user: args.user.clone(),
+        name: args.name.clone(),
+        proc_root: args.proc_root.clone(),
+    };
+    let config = match StatusConfig::new(&options, &crate::checks::lookup) {
+        Ok(c) => c,
+        Err(UsageError(msg)) => {
+            error(&msg);
+            return crate::exit::LsbStatus::Unknown;
+        }
+    };
+    let verdict = crate::commands::status::run(&config);
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", verdict.line).and_then(|()| out.flush()) {
+        Err(e) if !is_broken_pipe(&e) => error(&e.to_string()),
+        _ => {}
+    }
+    verdict.status
+}
+
+/// Reports an error on stderr, in the one style of every pidaudit error.
+fn error(msg: &str) {
+    eprintln!("pidaudit: error: {msg}");
 }
 
 /// The one scan pipeline, whatever the format: validate, judge, write the textfile, render, exit.

@@ -53,6 +53,7 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Prin
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "scan" -d 'Audit pidfiles (the default command)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l format -d 'Output format' -r -f -a "human\t'Grouped by pidfile, for people; colour on a terminal'
 json\t'One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))'
@@ -81,7 +82,14 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose 
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "scan" -d 'Audit pidfiles (the default command)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l pidfile -d 'The daemon\'s pidfile' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l exec -d 'The process must run this executable (a path, or any path to the same file)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l user -d 'The process must run as this user (a name or a numeric uid)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l name -d 'The process\'s name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -d 'Read this directory as /proc' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -5,6 +5,7 @@
 
 pub mod manifest;
 pub mod range;
+pub mod status;
 
 use crate::discover;
 use crate::model::Code;
@@ -90,6 +91,30 @@ pub struct Options {
     pub textfile: Option<PathBuf>,
     pub warning: Option<String>,
     pub critical: Option<String>,
+}
+
+impl Default for Options {
+    /// The defaults of the command line: no PATH, the human format, `--fail-on error`, `/proc`.
+    fn default() -> Options {
+        Options {
+            paths: Vec::new(),
+            format: OutputFormat::Human,
+            fail_on: FailOn::Error,
+            select: Vec::new(),
+            ignore: Vec::new(),
+            exclude: Vec::new(),
+            max_depth: None,
+            proc_root: PathBuf::from("/proc"),
+            color: ColorChoice::Auto,
+            quiet: false,
+            verbose: false,
+            expect: None,
+            started_after: None,
+            textfile: None,
+            warning: None,
+            critical: None,
+        }
+    }
 }
 
 /// Which finding codes a report shows (`--select`, `--ignore`).
