@@ -138,7 +138,7 @@ pub struct ScanArgs {
     /// Exit 1 when a finding has this severity or worse (info < unknown < warning < error).
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
     pub fail_on: FailOn,
-    /// Report only these finding codes (comma-separated).
+    /// Report only these finding codes (comma-separated, any case).
     #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
     pub select: Vec<String>,
     /// Do not report these finding codes (comma-separated).
@@ -153,7 +153,7 @@ pub struct ScanArgs {
     /// Read this directory as /proc (for tests, and for auditing from outside a container).
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
-    /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set).
+    /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
     /// Show only pidfiles with findings.
@@ -165,7 +165,8 @@ pub struct ScanArgs {
     /// Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1)).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
-    /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
+    /// Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time
+    /// (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`).
     #[arg(long, value_name = "TIME")]
     pub started_after: Option<String>,
     /// Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter's textfile
@@ -210,20 +211,116 @@ pub fn main() -> std::process::ExitCode {
     // clap parses before the format is known: look for `--format nagios` first, so usage errors and
     // `--help` in that mode exit UNKNOWN.
     let nagios_mode = report::nagios::requested(std::env::args_os().skip(1));
-    let cli = match Cli::try_parse() {
+    let args = match arrange(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(msg) => {
+            let status_mode = false;
+            return usage_error(&msg, nagios_mode, status_mode).into();
+        }
+    };
+    let status_mode = args.get(1).is_some_and(|a| a == "status");
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if nagios_mode => return nagios_usage_error(&e).into(),
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitStatus::Error
+        Err(e) if e.use_stderr() => {
+            let rendered = e.to_string();
+            let msg = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+            eprint!("pidaudit: error: {msg}");
+            return if status_mode {
+                crate::exit::LsbStatus::Unknown as u8
             } else {
-                ExitStatus::Clean
-            };
+                ExitStatus::Error as u8
+            }
+            .into();
+        }
+        Err(e) => {
             let _ = e.print();
-            return code.into();
+            return ExitStatus::Clean.into();
         }
     };
     std::process::ExitCode::from(run(cli))
+}
+
+/// A usage error found before clap parses: stderr in the one style, and the exit status of the
+/// mode (Nagios: an UNKNOWN status line on stdout too).
+fn usage_error(msg: &str, nagios: bool, status: bool) -> u8 {
+    error(msg);
+    if nagios {
+        let _ = report::nagios::unknown_line(&format!("usage: {msg}"), &mut std::io::stdout());
+        NagiosStatus::Unknown as u8
+    } else if status {
+        crate::exit::LsbStatus::Unknown as u8
+    } else {
+        ExitStatus::Error as u8
+    }
+}
+
+/// Puts the command first, wherever the options before it put it, and refuses a bare word that
+/// looks like a mistyped command.
+///
+/// The command is the first word that is neither an option nor an option's value: `pidaudit
+/// --format json scan F` is `pidaudit scan --format json F` (the scan options also belong to
+/// `scan`), and `pidaudit -q explain stale` is `pidaudit explain -q stale`, which clap refuses
+/// (`explain` has no `-q`). A first word that is no command is a PATH of the default scan, but a
+/// PATH with no `/` that does not exist and is one or two letters away from a command name
+/// (`sacn`, `explian`) is a usage error with a suggestion. After `--` every word is a PATH.
+pub fn arrange(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let long_valued: Vec<&str> = cmd
+        .get_arguments()
+        .filter(|a| takes_value(a))
+        .filter_map(|a| a.get_long())
+        .collect();
+    let short_valued: Vec<char> = cmd
+        .get_arguments()
+        .filter(|a| takes_value(a))
+        .filter_map(|a| a.get_short())
+        .collect();
+    let commands: Vec<&str> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name())
+        .chain(["help"])
+        .collect();
+    let mut i = 1;
+    let mut first = true;
+    while i < args.len() {
+        let word = args[i].to_string_lossy().into_owned();
+        i += 1;
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            if !long.contains('=') && long_valued.contains(&long) {
+                i += 1;
+            }
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') {
+            // A cluster of short options; the first that takes a value ends it (`-w5`, `-qw 5`).
+            let cluster: Vec<char> = word[1..].chars().collect();
+            if let Some(at) = cluster.iter().position(|c| short_valued.contains(c)) {
+                if at + 1 == cluster.len() {
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        if first && commands.contains(&word.as_str()) {
+            let command = args.remove(i - 1);
+            args.insert(1, command);
+            return Ok(args);
+        }
+        first = false;
+        if !word.contains('/') && std::fs::symlink_metadata(&word).is_err() {
+            if let Some(c) = crate::util::suggest::closest(&word, commands.iter().copied()) {
+                return Err(format!(
+                    "unrecognized command '{word}'; did you mean '{c}'?"
+                ));
+            }
+        }
+    }
+    Ok(args)
 }
 
 /// Any error that ends a run with exit status 2.
@@ -285,7 +382,7 @@ fn scan(args: &ScanArgs) -> u8 {
     let mut out = std::io::BufWriter::new(stdout.lock());
     // Nagios reads only stdout: every failure is an UNKNOWN status line there too.
     let fail = |out: &mut dyn Write, msg: &str, line: &str| -> u8 {
-        eprintln!("pidaudit: {msg}");
+        error(msg);
         if nagios {
             let _ = report::nagios::unknown_line(line, out);
             let _ = out.flush();
@@ -330,8 +427,13 @@ fn nagios_usage_error(e: &clap::Error) -> NagiosStatus {
         let first = rendered.lines().next().unwrap_or("invalid arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);
         let _ = report::nagios::unknown_line(&format!("usage: {first}"), &mut std::io::stdout());
+        eprint!(
+            "pidaudit: error: {}",
+            rendered.strip_prefix("error: ").unwrap_or(&rendered)
+        );
+    } else {
+        let _ = e.print();
     }
-    let _ = e.print();
     NagiosStatus::Unknown
 }
 
@@ -339,7 +441,7 @@ fn explain(code: Option<&str>) -> ExitStatus {
     let codes = match crate::commands::explain::run(code) {
         Ok(codes) => codes,
         Err(msg) => {
-            eprintln!("pidaudit: {msg}");
+            error(&msg);
             return ExitStatus::Error;
         }
     };
@@ -351,7 +453,7 @@ fn explain(code: Option<&str>) -> ExitStatus {
     };
     match written {
         Err(e) if !is_broken_pipe(&e) => {
-            eprintln!("pidaudit: {e}");
+            error(&e.to_string());
             ExitStatus::Error
         }
         _ => ExitStatus::Clean,

@@ -166,9 +166,9 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Finds the code a user named; the catalogue belongs to the checks, which come later in the
-/// pipeline, so the caller passes it in.
-pub type CodeLookup<'a> = &'a dyn Fn(&str) -> Option<Code>;
+/// Finds the code a user named (in any case), or says why not (with a suggestion); the catalogue
+/// belongs to the checks, which come later in the pipeline, so the caller passes it in.
+pub type CodeLookup<'a> = &'a dyn Fn(&str) -> Result<Code, String>;
 
 fn codes(
     list: &[String],
@@ -177,11 +177,7 @@ fn codes(
 ) -> Result<BTreeSet<Code>, UsageError> {
     let mut out = BTreeSet::new();
     for name in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        let code = lookup(name).ok_or_else(|| {
-            UsageError(format!(
-                "{flag}: unknown finding code '{name}' (`pidaudit explain` lists them)"
-            ))
-        })?;
+        let code = lookup(name).map_err(|e| UsageError(format!("{flag}: {e}")))?;
         out.insert(code);
     }
     Ok(out)
@@ -213,6 +209,7 @@ impl Config {
             ColorChoice::Auto => {
                 std::io::stdout().is_terminal()
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
             }
         };
         let verbosity = if args.quiet {
@@ -227,9 +224,13 @@ impl Config {
             .started_after
             .as_deref()
             .map(|t| {
-                crate::util::time::parse(t).map_err(|m| UsageError(format!("--started-after: {m}")))
+                crate::util::time::parse_cli(t, std::time::SystemTime::now(), &local_time)
+                    .map_err(|m| UsageError(format!("--started-after: {m}")))
             })
             .transpose()?;
+        for p in &args.paths {
+            missing_directory(p)?;
+        }
         let mut paths = args.paths.clone();
         // A manifest's pidfiles are audited (as if named on the command line) even with no PATH.
         if let Some(m) = &expect {
@@ -255,6 +256,50 @@ impl Config {
             thresholds,
         })
     }
+}
+
+/// Refuses a PATH that does not exist and is meant as a directory: it ends in `/`, or its name has
+/// no dot and is not `pid` (runit's `supervise/pid`). Any other PATH that does not exist is a
+/// pidfile that should be there, a `missing-pidfile` finding (post-deploy checks rely on it).
+fn missing_directory(path: &std::path::Path) -> Result<(), UsageError> {
+    use std::os::unix::ffi::OsStrExt;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        _ => return Ok(()),
+    }
+    let bytes = path.as_os_str().as_bytes();
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let directory = bytes.ends_with(b"/") || (!name.contains(&b'.') && name != b"pid");
+    if directory {
+        return Err(UsageError(format!(
+            "{}: no such directory (a PATH that does not exist is taken for a missing pidfile only when its name has a dot, like NAME.pid)",
+            crate::model::text::path(path)
+        )));
+    }
+    Ok(())
+}
+
+/// The instant a wall-clock time (given as if it were UTC) names in the machine's time zone
+/// (`TZ`, `/etc/localtime`), by mktime(3).
+fn local_time(wall: std::time::SystemTime) -> Option<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    let secs = libc::time_t::try_from(wall.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    // SAFETY: gmtime_r and mktime read and write only the `tm` given; a zeroed tm is valid.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::gmtime_r(&secs, &mut tm).is_null() {
+            return None;
+        }
+        let (hour, min) = (tm.tm_hour, tm.tm_min);
+        tm.tm_isdst = -1;
+        let t = libc::mktime(&mut tm);
+        // mktime moves a time in a DST gap; such a wall-clock time does not exist.
+        if t == -1 || tm.tm_hour != hour || tm.tm_min != min {
+            return None;
+        }
+        t
+    };
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(t).ok()?))
 }
 
 /// Reads and validates an expectations manifest.
