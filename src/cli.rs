@@ -147,7 +147,8 @@ pub struct ScanArgs {
     /// Skip files and directories whose path or name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// How many directory levels to walk below each root (default 4).
+    /// Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files
+    /// directly in it are level 1).
     #[arg(long, value_name = "N")]
     pub max_depth: Option<usize>,
     /// Read this directory as /proc (for tests, and for auditing from outside a container).

@@ -89,7 +89,7 @@ fn usage_errors_exit_2() {
         (&["--exclude", "[ab", &p], "--exclude"),
         (&["--select", "stale,no-such-code", &p], "no-such-code"),
         (&["--ignore", "Stael", &p], "did you mean 'stale'?"),
-        (&["--max-depth", "0", &p], "--max-depth"),
+        (&["--max-depth", "0", &p], "--max-depth must be at least 1"),
         (&["--max-depth", "x", &p], "--max-depth"),
         (&["--format", "xml", &p], "xml"),
         (&["--fail-on", "sometimes", &p], "sometimes"),

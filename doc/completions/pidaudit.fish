@@ -36,7 +36,7 @@ never\t''"
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''
@@ -67,7 +67,7 @@ never\t''"
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''

@@ -195,7 +195,11 @@ impl Config {
             .build()
             .map_err(|e| UsageError(format!("--exclude: {e}")))?;
         if args.max_depth == Some(0) {
-            return Err(UsageError("--max-depth must be at least 1".into()));
+            return Err(UsageError(
+                "--max-depth must be at least 1: the pidfiles directly in a directory are depth 1 \
+                 (to audit only some files, name them as PATHs)"
+                    .into(),
+            ));
         }
         let select = if args.select.is_empty() {
             None
