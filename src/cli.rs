@@ -314,6 +314,9 @@ pub fn arrange(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsStri
         }
         first = false;
         if !word.contains('/') && std::fs::symlink_metadata(&word).is_err() {
+            if commands.contains(&word.as_str()) {
+                return Err(format!("the command '{word}' must come before the PATHs"));
+            }
             if let Some(c) = crate::util::suggest::closest(&word, commands.iter().copied()) {
                 return Err(format!(
                     "unrecognized command '{word}'; did you mean '{c}'?"

@@ -384,6 +384,12 @@ fn traps() {
         ),
         (&["sacn"], 2, Stderr, "did you mean 'scan'?"),
         (
+            &[h, "explain"],
+            2,
+            Stderr,
+            "the command 'explain' must come before the PATHs",
+        ),
+        (
             &["-q", "stauts", "--pidfile", h],
             2,
             Stderr,
