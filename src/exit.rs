@@ -200,7 +200,7 @@ pub struct Doubts {
     /// The file may have been written by someone else than the daemon (a trust finding).
     pub untrusted: bool,
     /// A finding says the PID may not be the daemon's (another process holds the lock, the file
-    /// was replaced) or that something could not be read.
+    /// was replaced).
     pub doubted: bool,
 }
 

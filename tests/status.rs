@@ -11,8 +11,9 @@ fn status(pf: &Path, args: &[&str]) -> Run {
     run_cmd(pidaudit().args(["status", "--pidfile"]).arg(pf).args(args))
 }
 
-/// Each verdict's code and line: running, dead with a pidfile (stale, zombie, reused, not the
-/// daemon named), not running, and unknown for what cannot be a daemon or cannot be believed.
+/// Each verdict's code and line: running, dead with a pidfile (stale, zombie, not the daemon
+/// named), not running, and unknown for what cannot be a daemon or cannot be believed (invalid
+/// content, a world-writable file, a lock held by another process).
 #[test]
 fn lsb_codes() {
     let dir = open_tempdir();
@@ -41,6 +42,20 @@ fn lsb_codes() {
         assert_eq!(r.code, 1, "{args:?}: {}", r.stdout);
         assert!(r.stdout.contains("is not running, but"), "{}", r.stdout);
     }
+    // Another process holds the file's lock: the PID in it may not be the daemon's.
+    let (_, locked) = unique_pidfile(dir.path(), "lk");
+    let _holder = Testd::new(&locked)
+        .lock(Lock::Flock)
+        .write_pid(d.pid)
+        .name(&unique_name("hold"))
+        .start();
+    let r = status(&locked, &[]);
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("status unknown") && r.stdout.contains("lock"),
+        "{}",
+        r.stdout
+    );
     // Stale.
     write_pid(&pf, dead_pid());
     assert_eq!(status(&pf, &[]).code, 1);

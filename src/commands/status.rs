@@ -7,9 +7,11 @@ use crate::audit;
 use crate::checks::{expect, locks, Entry};
 use crate::config::status::StatusConfig;
 use crate::exit::{self, Doubts, LsbStatus};
-use crate::model::{Code, Severity, State};
+use crate::model::{Code, State};
 
-/// Findings that say the PID in a running pidfile may not be the daemon's.
+/// Findings that say the PID in a running pidfile may not be the daemon's. (What could not be read
+/// about the process itself makes the state `unknown`; what could not be counted or read beside it,
+/// `locks-unknown` or an uncounted `instance-count`, does not make a running daemon doubtful.)
 const DOUBTS: &[Code] = &[locks::LOCK_HOLDER_MISMATCH, locks::REPLACED_WHILE_LOCKED];
 
 /// Findings that say the process is not the daemon `--exec` or `--user` describe.
@@ -57,7 +59,7 @@ pub fn run(sc: &StatusConfig) -> Status {
     let doubt = entry
         .findings
         .iter()
-        .find(|f| DOUBTS.contains(&f.code) || f.severity == Severity::Unknown)
+        .find(|f| DOUBTS.contains(&f.code))
         .map(|f| f.message.clone());
     let doubts = Doubts {
         mismatch: mismatch.is_some(),
