@@ -44,6 +44,32 @@ pub enum Command {
         /// The shell to complete for.
         shell: crate::completions::Shell,
     },
+    /// An init script's status action: is the daemon of one pidfile running?
+    ///
+    /// Exits with the LSB status codes: 0 running, 1 dead and the pidfile exists, 3 not running
+    /// (no pidfile), 4 unknown (also usage errors); prints one line. A zombie, a reused PID, a
+    /// process that is not the daemon, invalid content or an untrusted file is never running.
+    Status(StatusArgs),
+}
+
+/// The options of `pidaudit status`.
+#[derive(Clone, Debug, Args)]
+pub struct StatusArgs {
+    /// The daemon's pidfile.
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: PathBuf,
+    /// The process must run this executable (a path, or any path to the same file).
+    #[arg(long, value_name = "PATH")]
+    pub exec: Option<PathBuf>,
+    /// The process must run as this user (a name or a numeric uid).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// The process's name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this.
+    #[arg(long, value_name = "COMM")]
+    pub name: Option<String>,
+    /// Read this directory as /proc.
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
 }
 
 // The settings are the configuration's own types; these impls are how clap names them.
@@ -112,7 +138,7 @@ pub struct ScanArgs {
     /// Exit 1 when a finding has this severity or worse (info < unknown < warning < error).
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
     pub fail_on: FailOn,
-    /// Report only these finding codes (comma-separated).
+    /// Report only these finding codes (comma-separated, any case).
     #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
     pub select: Vec<String>,
     /// Do not report these finding codes (comma-separated).
@@ -121,13 +147,14 @@ pub struct ScanArgs {
     /// Skip files and directories whose path or name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// How many directory levels to walk below each root (default 4).
+    /// Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files
+    /// directly in it are level 1).
     #[arg(long, value_name = "N")]
     pub max_depth: Option<usize>,
     /// Read this directory as /proc (for tests, and for auditing from outside a container).
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
-    /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set).
+    /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
     /// Show only pidfiles with findings.
@@ -139,7 +166,8 @@ pub struct ScanArgs {
     /// Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1)).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
-    /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
+    /// Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time
+    /// (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`).
     #[arg(long, value_name = "TIME")]
     pub started_after: Option<String>,
     /// Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter's textfile
@@ -184,20 +212,119 @@ pub fn main() -> std::process::ExitCode {
     // clap parses before the format is known: look for `--format nagios` first, so usage errors and
     // `--help` in that mode exit UNKNOWN.
     let nagios_mode = report::nagios::requested(std::env::args_os().skip(1));
-    let cli = match Cli::try_parse() {
+    let args = match arrange(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(msg) => {
+            let status_mode = false;
+            return usage_error(&msg, nagios_mode, status_mode).into();
+        }
+    };
+    let status_mode = args.get(1).is_some_and(|a| a == "status");
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if nagios_mode => return nagios_usage_error(&e).into(),
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitStatus::Error
+        Err(e) if e.use_stderr() => {
+            let rendered = e.to_string();
+            let msg = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+            eprint!("pidaudit: error: {msg}");
+            return if status_mode {
+                crate::exit::LsbStatus::Unknown as u8
             } else {
-                ExitStatus::Clean
-            };
+                ExitStatus::Error as u8
+            }
+            .into();
+        }
+        Err(e) => {
             let _ = e.print();
-            return code.into();
+            return ExitStatus::Clean.into();
         }
     };
     std::process::ExitCode::from(run(cli))
+}
+
+/// A usage error found before clap parses: stderr in the one style, and the exit status of the
+/// mode (Nagios: an UNKNOWN status line on stdout too).
+fn usage_error(msg: &str, nagios: bool, status: bool) -> u8 {
+    error(msg);
+    if nagios {
+        let _ = report::nagios::unknown_line(&format!("usage: {msg}"), &mut std::io::stdout());
+        NagiosStatus::Unknown as u8
+    } else if status {
+        crate::exit::LsbStatus::Unknown as u8
+    } else {
+        ExitStatus::Error as u8
+    }
+}
+
+/// Puts the command first, wherever the options before it put it, and refuses a bare word that
+/// looks like a mistyped command.
+///
+/// The command is the first word that is neither an option nor an option's value: `pidaudit
+/// --format json scan F` is `pidaudit scan --format json F` (the scan options also belong to
+/// `scan`), and `pidaudit -q explain stale` is `pidaudit explain -q stale`, which clap refuses
+/// (`explain` has no `-q`). A first word that is no command is a PATH of the default scan, but a
+/// PATH with no `/` that does not exist and is one or two letters away from a command name
+/// (`sacn`, `explian`) is a usage error with a suggestion. After `--` every word is a PATH.
+pub fn arrange(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let long_valued: Vec<&str> = cmd
+        .get_arguments()
+        .filter(|a| takes_value(a))
+        .filter_map(|a| a.get_long())
+        .collect();
+    let short_valued: Vec<char> = cmd
+        .get_arguments()
+        .filter(|a| takes_value(a))
+        .filter_map(|a| a.get_short())
+        .collect();
+    let commands: Vec<&str> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name())
+        .chain(["help"])
+        .collect();
+    let mut i = 1;
+    let mut first = true;
+    while i < args.len() {
+        let word = args[i].to_string_lossy().into_owned();
+        i += 1;
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            if !long.contains('=') && long_valued.contains(&long) {
+                i += 1;
+            }
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') {
+            // A cluster of short options; the first that takes a value ends it (`-w5`, `-qw 5`).
+            let cluster: Vec<char> = word[1..].chars().collect();
+            if let Some(at) = cluster.iter().position(|c| short_valued.contains(c)) {
+                if at + 1 == cluster.len() {
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        if first && commands.contains(&word.as_str()) {
+            let command = args.remove(i - 1);
+            args.insert(1, command);
+            return Ok(args);
+        }
+        first = false;
+        if !word.contains('/') && std::fs::symlink_metadata(&word).is_err() {
+            if commands.contains(&word.as_str()) {
+                return Err(format!("the command '{word}' must come before the PATHs"));
+            }
+            if let Some(c) = crate::util::suggest::closest(&word, commands.iter().copied()) {
+                return Err(format!(
+                    "unrecognized command '{word}'; did you mean '{c}'?"
+                ));
+            }
+        }
+    }
+    Ok(args)
 }
 
 /// Any error that ends a run with exit status 2.
@@ -215,8 +342,40 @@ pub fn run(cli: Cli) -> u8 {
         Some(Command::Completions { shell }) => {
             crate::completions::print(shell, &mut <Cli as clap::CommandFactory>::command()) as u8
         }
+        Some(Command::Status(args)) => status(&args) as u8,
         None => scan(&cli.scan),
     }
+}
+
+/// `pidaudit status`: one line on stdout, the LSB status as the exit code.
+fn status(args: &StatusArgs) -> crate::exit::LsbStatus {
+    use crate::config::status::{StatusConfig, StatusOptions};
+    let options = StatusOptions {
+        pidfile: args.pidfile.clone(),
+        exec: args.exec.clone(),
+        user: args.user.clone(),
+        name: args.name.clone(),
+        proc_root: args.proc_root.clone(),
+    };
+    let config = match StatusConfig::new(&options, &crate::checks::lookup) {
+        Ok(c) => c,
+        Err(UsageError(msg)) => {
+            error(&msg);
+            return crate::exit::LsbStatus::Unknown;
+        }
+    };
+    let verdict = crate::commands::status::run(&config);
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", verdict.line).and_then(|()| out.flush()) {
+        Err(e) if !is_broken_pipe(&e) => error(&e.to_string()),
+        _ => {}
+    }
+    verdict.status
+}
+
+/// Reports an error on stderr, in the one style of every pidaudit error.
+fn error(msg: &str) {
+    eprintln!("pidaudit: error: {msg}");
 }
 
 /// The one scan pipeline, whatever the format: validate, judge, write the textfile, render, exit.
@@ -227,7 +386,7 @@ fn scan(args: &ScanArgs) -> u8 {
     let mut out = std::io::BufWriter::new(stdout.lock());
     // Nagios reads only stdout: every failure is an UNKNOWN status line there too.
     let fail = |out: &mut dyn Write, msg: &str, line: &str| -> u8 {
-        eprintln!("pidaudit: {msg}");
+        error(msg);
         if nagios {
             let _ = report::nagios::unknown_line(line, out);
             let _ = out.flush();
@@ -240,7 +399,10 @@ fn scan(args: &ScanArgs) -> u8 {
         Ok(c) => c,
         Err(UsageError(msg)) => return fail(&mut out, &msg, &format!("usage: {msg}")),
     };
-    let scan = crate::commands::scan::run(&config);
+    let scan = match crate::commands::scan::run(&config) {
+        Ok(s) => s,
+        Err(UsageError(msg)) => return fail(&mut out, &msg, &format!("usage: {msg}")),
+    };
     let code = scan.exit_code(&config);
     let nagios_status = scan.nagios;
     let report = Report::from(&scan.audit);
@@ -272,8 +434,13 @@ fn nagios_usage_error(e: &clap::Error) -> NagiosStatus {
         let first = rendered.lines().next().unwrap_or("invalid arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);
         let _ = report::nagios::unknown_line(&format!("usage: {first}"), &mut std::io::stdout());
+        eprint!(
+            "pidaudit: error: {}",
+            rendered.strip_prefix("error: ").unwrap_or(&rendered)
+        );
+    } else {
+        let _ = e.print();
     }
-    let _ = e.print();
     NagiosStatus::Unknown
 }
 
@@ -281,7 +448,7 @@ fn explain(code: Option<&str>) -> ExitStatus {
     let codes = match crate::commands::explain::run(code) {
         Ok(codes) => codes,
         Err(msg) => {
-            eprintln!("pidaudit: {msg}");
+            error(&msg);
             return ExitStatus::Error;
         }
     };
@@ -293,7 +460,7 @@ fn explain(code: Option<&str>) -> ExitStatus {
     };
     match written {
         Err(e) if !is_broken_pipe(&e) => {
-            eprintln!("pidaudit: {e}");
+            error(&e.to_string());
             ExitStatus::Error
         }
         _ => ExitStatus::Clean,

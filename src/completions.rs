@@ -42,7 +42,7 @@ pub fn print(shell: Shell, cmd: &mut clap::Command) -> ExitStatus {
         .and_then(|()| out.flush())
     {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("pidaudit: {e}");
+            eprintln!("pidaudit: error: {e}");
             ExitStatus::Error
         }
         _ => ExitStatus::Clean,

@@ -7,6 +7,9 @@
 //! | 2 | usage or internal error | CRITICAL |
 //! | 3 | - | UNKNOWN (also usage errors) |
 //!
+//! `pidaudit status` answers with the LSB init-script status codes instead ([`LsbStatus`],
+//! chosen by [`lsb_status`]).
+//!
 //! The Nagios status of an audit:
 //! - Without thresholds: any `error` finding -> CRITICAL, else any `warning` -> WARNING.
 //! - With `-w`/`-c`: the number of *problem pidfiles* (pidfiles with at least one `error` or
@@ -17,7 +20,7 @@
 
 use crate::config::range::Thresholds;
 use crate::config::FailOn;
-use crate::model::Severity;
+use crate::model::{Severity, State};
 
 /// The exit status of a normal run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +173,53 @@ pub fn nagios_status(tally: &Tally, thresholds: &Thresholds) -> NagiosStatus {
     }
 }
 
+/// The exit status of `pidaudit status`: the LSB init-script status action's codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LsbStatus {
+    /// The daemon is running.
+    Running = 0,
+    /// The daemon is dead and its pidfile exists.
+    Dead = 1,
+    /// The daemon is not running (no pidfile).
+    NotRunning = 3,
+    /// The status could not be determined (also usage errors).
+    Unknown = 4,
+}
+
+impl From<LsbStatus> for std::process::ExitCode {
+    fn from(s: LsbStatus) -> Self {
+        std::process::ExitCode::from(s as u8)
+    }
+}
+
+/// What `pidaudit status` judged of a running pidfile's process, beyond its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Doubts {
+    /// The process is not the daemon `--exec`, `--user` or `--name` describe.
+    pub mismatch: bool,
+    /// The file may have been written by someone else than the daemon (a trust finding).
+    pub untrusted: bool,
+    /// A finding says the PID may not be the daemon's (another process holds the lock, the file
+    /// was replaced).
+    pub doubted: bool,
+}
+
+/// The LSB status of a pidfile: running (0) only for a live process that is plausibly the writer,
+/// matches `--exec`/`--user`/`--name`, in a trusted file, with no finding casting doubt on it.
+/// A zombie, a reused or stale PID, or a process that is not the daemon: dead with a pidfile (1).
+/// No pidfile: not running (3). Invalid content, an unreadable file or process, an untrusted or
+/// doubtful file: unknown (4).
+pub fn lsb_status(state: State, doubts: Doubts) -> LsbStatus {
+    match state {
+        State::Running if doubts.untrusted || doubts.doubted => LsbStatus::Unknown,
+        State::Running if doubts.mismatch => LsbStatus::Dead,
+        State::Running => LsbStatus::Running,
+        State::Stale | State::Zombie | State::Reused => LsbStatus::Dead,
+        State::Missing => LsbStatus::NotRunning,
+        State::Invalid | State::Unreadable | State::Unknown | State::NotAFile => LsbStatus::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +241,52 @@ mod tests {
     }
 
     use Severity::{Error as E, Info as I, Unknown as U, Warning as W};
+
+    /// Only a trusted, undoubted, matching running pidfile is running; a dead PID with a file is 1,
+    /// no file 3, anything undetermined 4.
+    #[test]
+    fn lsb_statuses() {
+        let ok = Doubts::default();
+        assert_eq!(lsb_status(State::Running, ok), LsbStatus::Running);
+        for (d, want) in [
+            (
+                Doubts {
+                    mismatch: true,
+                    ..ok
+                },
+                LsbStatus::Dead,
+            ),
+            (
+                Doubts {
+                    untrusted: true,
+                    ..ok
+                },
+                LsbStatus::Unknown,
+            ),
+            (
+                Doubts {
+                    doubted: true,
+                    mismatch: true,
+                    ..ok
+                },
+                LsbStatus::Unknown,
+            ),
+        ] {
+            assert_eq!(lsb_status(State::Running, d), want, "{d:?}");
+        }
+        for s in [State::Stale, State::Zombie, State::Reused] {
+            assert_eq!(lsb_status(s, ok), LsbStatus::Dead);
+        }
+        assert_eq!(lsb_status(State::Missing, ok), LsbStatus::NotRunning);
+        for s in [
+            State::Invalid,
+            State::Unreadable,
+            State::Unknown,
+            State::NotAFile,
+        ] {
+            assert_eq!(lsb_status(s, ok), LsbStatus::Unknown);
+        }
+    }
 
     /// `--fail-on` levels: each fails at its severity and above, `never` never.
     #[test]

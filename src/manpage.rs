@@ -1,6 +1,6 @@
 //! Manual pages generated from the clap definition in [`crate::cli`] and the finding catalogue in
 //! [`crate::checks`], so they never drift from the binary: `pidaudit.1` and one page per command
-//! (`pidaudit-scan.1`, `pidaudit-explain.1`, `pidaudit-completions.1`).
+//! (`pidaudit-scan.1`, `pidaudit-explain.1`, `pidaudit-completions.1`, `pidaudit-status.1`).
 //!
 //! The pages are committed under `doc/` (the Debian package installs them from there);
 //! `tests/ship.rs` regenerates them and compares, and `PIDAUDIT_BLESS=1` rewrites them.
@@ -117,6 +117,23 @@ fn exit_status(roff: &mut Roff) {
         roff,
         [bold("3")],
         "UNKNOWN: only findings whose truth could not be determined; also usage errors, an invalid range and --help.",
+    );
+    roff.control("PP", []);
+    roff.text([
+        bold("pidaudit status"),
+        roman(", as an init script's status action (LSB):"),
+    ]);
+    item(roff, [bold("0")], "The daemon is running.");
+    item(
+        roff,
+        [bold("1")],
+        "The daemon is dead and its pidfile exists (stale, zombie or reused PID, or not the daemon described).",
+    );
+    item(roff, [bold("3")], "The daemon is not running: no pidfile.");
+    item(
+        roff,
+        [bold("4")],
+        "Unknown: invalid content, an unreadable or untrusted file; also usage errors.",
     );
 }
 

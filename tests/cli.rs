@@ -88,8 +88,8 @@ fn usage_errors_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (&["--exclude", "[ab", &p], "--exclude"),
         (&["--select", "stale,no-such-code", &p], "no-such-code"),
-        (&["--ignore", "Stale", &p], "Stale"),
-        (&["--max-depth", "0", &p], "--max-depth"),
+        (&["--ignore", "Stael", &p], "did you mean 'stale'?"),
+        (&["--max-depth", "0", &p], "--max-depth must be at least 1"),
         (&["--max-depth", "x", &p], "--max-depth"),
         (&["--format", "xml", &p], "xml"),
         (&["--fail-on", "sometimes", &p], "sometimes"),
@@ -100,6 +100,7 @@ fn usage_errors_exit_2() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{args:?} printed a report");
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("pidaudit: error: "), "{}", r.stderr);
     }
     // --help and --version are not errors.
     assert_eq!(run(&["--help"]).code, 0);
@@ -318,4 +319,249 @@ fn missing_proc_root_is_unknown_not_stale() {
     assert!(findings_with(&doc, "process-unknown")
         .iter()
         .any(|f| f["subject"] == "/nonexistent-proc"));
+}
+
+/// Where a case looks for its text.
+#[derive(Clone, Copy, Debug)]
+enum Out {
+    Stdout,
+    Stderr,
+}
+
+/// The command line's traps, as data: arguments, exit status, and a text the output must contain.
+/// Options work before the command; a word one or two letters from a command is a usage error
+/// with a suggestion (Nagios mode: UNKNOWN and a status line); a PATH that does not exist is a
+/// missing pidfile when its name has a dot and a usage error (no such directory) otherwise; codes
+/// match in any case and an unknown one gets a suggestion; `--started-after` takes local and
+/// relative times; every error on stderr has one style.
+#[test]
+fn traps() {
+    let t = Tree::new();
+    let healthy = t.path("healthy.pid");
+    let h = healthy.as_str();
+    let nodir = t.path("no-such-dir");
+    let nodir_slash = t.path("no-such-dir/");
+    let missing = t.path("no-such-dir/app.pid");
+    let stale = t.stale.as_str();
+    use Out::*;
+    let cases: &[(&[&str], i32, Out, &str)] = &[
+        // Options before the command.
+        (
+            &["--format", "json", "scan", h],
+            0,
+            Stdout,
+            "\"schema_version\"",
+        ),
+        (
+            &["-q", "scan", h],
+            0,
+            Stdout,
+            "1 pidfile (1 running): no findings",
+        ),
+        (
+            &["--fail-on=never", "-q", "scan", "--format", "json", h],
+            0,
+            Stdout,
+            "\"schema_version\"",
+        ),
+        (
+            &["scan", h, "-q"],
+            0,
+            Stdout,
+            "1 pidfile (1 running): no findings",
+        ),
+        (
+            &["-q", "explain", "stale"],
+            2,
+            Stderr,
+            "pidaudit: error: unexpected argument '-q'",
+        ),
+        // Mistyped commands.
+        (
+            &["explian", "stale"],
+            2,
+            Stderr,
+            "pidaudit: error: unrecognized command 'explian'; did you mean 'explain'?",
+        ),
+        (&["sacn"], 2, Stderr, "did you mean 'scan'?"),
+        (
+            &[h, "explain"],
+            2,
+            Stderr,
+            "the command 'explain' must come before the PATHs",
+        ),
+        (
+            &["-q", "stauts", "--pidfile", h],
+            2,
+            Stderr,
+            "did you mean 'status'?",
+        ),
+        (
+            &["--format", "nagios", "sacn"],
+            3,
+            Stdout,
+            "PIDAUDIT UNKNOWN - usage: unrecognized command 'sacn'",
+        ),
+        (
+            &["--format", "nagios", "--bogus"],
+            3,
+            Stderr,
+            "pidaudit: error: unexpected argument '--bogus'",
+        ),
+        // Nonexistent directories and files.
+        (&[&nodir], 2, Stderr, "no-such-dir: no such directory"),
+        (&[&nodir_slash], 2, Stderr, "no such directory"),
+        (
+            &["--format", "nagios", &nodir],
+            3,
+            Stdout,
+            "PIDAUDIT UNKNOWN - usage: ",
+        ),
+        (&[&missing], 1, Stdout, "error[missing-pidfile]"),
+        // Finding codes in any case, and suggestions.
+        (
+            &["--select", "STALE", "--fail-on", "warning", stale],
+            1,
+            Stdout,
+            "warning[stale]",
+        ),
+        (
+            &["--ignore", "Stale", "--fail-on", "warning", stale],
+            0,
+            Stdout,
+            "1 pidfile (1 stale): no findings",
+        ),
+        (
+            &["--ignore", "zombe", h],
+            2,
+            Stderr,
+            "pidaudit: error: --ignore: unknown finding code 'zombe'; did you mean 'zombie'?",
+        ),
+        (&["explain", "ZOMBIE"], 0, Stdout, "zombie [error]"),
+        (
+            &["explain", "zombe"],
+            2,
+            Stderr,
+            "pidaudit: error: unknown finding code 'zombe'; did you mean 'zombie'?",
+        ),
+        (
+            &["explain", "stale"],
+            0,
+            Stdout,
+            "`--exclude PATH` skips one pidfile",
+        ),
+        // Times: relative, and local.
+        (
+            &[
+                "--started-after",
+                "10m",
+                "--select",
+                "started-before-deploy",
+                h,
+            ],
+            0,
+            Stdout,
+            "no findings",
+        ),
+        (
+            &[
+                "--started-after",
+                "2h ago",
+                "--select",
+                "started-before-deploy",
+                h,
+            ],
+            0,
+            Stdout,
+            "no findings",
+        ),
+        (
+            &["--started-after", "2099-01-01 00:00", h],
+            1,
+            Stdout,
+            "error[started-before-deploy]",
+        ),
+        (
+            &["--started-after", "tomorrow", h],
+            2,
+            Stderr,
+            "pidaudit: error: --started-after: 'tomorrow' is not a time",
+        ),
+    ];
+    for (args, code, out, needle) in cases {
+        let r = run(args);
+        let text = match out {
+            Stdout => &r.stdout,
+            Stderr => &r.stderr,
+        };
+        assert_eq!(r.code, *code, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            text.contains(needle),
+            "{args:?}: {out:?} lacks {needle:?}: {text}"
+        );
+        if r.code == 2 {
+            assert!(
+                r.stderr.starts_with("pidaudit: error: "),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+/// A local time is read in the machine's time zone (`TZ`): an hour ago there is an hour ago.
+#[test]
+fn started_after_local_time() {
+    let t = Tree::new();
+    let h = t.path("healthy.pid");
+    // TZ=UTC-2 is two hours ahead of UTC (POSIX signs are inverted).
+    let wall = |offset_secs: i64| {
+        let now = std::time::SystemTime::now();
+        let t = if offset_secs >= 0 {
+            now + std::time::Duration::from_secs(offset_secs as u64)
+        } else {
+            now - std::time::Duration::from_secs(offset_secs.unsigned_abs())
+        };
+        humantime::format_rfc3339_seconds(t).to_string()[..16].replace('T', " ")
+    };
+    let at = |local: String| {
+        run_cmd(
+            pidaudit()
+                .args([
+                    "--started-after",
+                    &local,
+                    "--select",
+                    "started-before-deploy",
+                    &h,
+                ])
+                .env("TZ", "UTC-2"),
+        )
+    };
+    // An hour ago, local time: the daemon started after it (read as UTC it would be in an hour).
+    let r = at(wall(7200 - 3600));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // In an hour, local time: the daemon started before it.
+    let r = at(wall(7200 + 3600));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+}
+
+/// `TERM=dumb` gets no colour on a terminal.
+#[test]
+fn dumb_terminal_no_colour() {
+    let t = Tree::new();
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let r = run_cmd(
+        Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!("{BIN} {dir}"))
+            .arg("/dev/null")
+            .env_remove("NO_COLOR")
+            .env("TERM", "dumb"),
+    );
+    assert!(r.stdout.contains("broken.pid"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains(ESC),
+        "colour on a dumb terminal: {:?}",
+        r.stdout
+    );
 }

@@ -202,14 +202,14 @@ fn broken_manifests() {
         let m = manifest(dir.path(), &format!("{head}{tail}"));
         let r = run(&["--expect", &m]);
         assert_eq!(r.code, 2, "{tail}");
-        assert_eq!(r.stderr.trim(), format!("pidaudit: {m}:{want}"));
+        assert_eq!(r.stderr.trim(), format!("pidaudit: error: {m}:{want}"));
         assert!(r.stdout.is_empty(), "no work was done: {}", r.stdout);
     }
     let r = run(&["--expect", "/nonexistent/expect.toml"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
-            .starts_with("pidaudit: --expect /nonexistent/expect.toml: No such file"),
+            .starts_with("pidaudit: error: --expect /nonexistent/expect.toml: No such file"),
         "{}",
         r.stderr
     );

@@ -247,7 +247,7 @@ fn started_after_flags_daemons_not_restarted() {
     assert_eq!(r.code, 2);
     assert_eq!(
         r.stderr.trim(),
-        "pidaudit: --started-after: 'yesterday' is not RFC 3339 (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00) or Unix seconds"
+        "pidaudit: error: --started-after: 'yesterday' is not a time: RFC 3339 (2024-05-01T12:00:00Z), Unix seconds, a local time (2024-05-01 14:00) or a time ago (10m, 2h ago)"
     );
 }
 

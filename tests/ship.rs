@@ -79,7 +79,7 @@ fn man_pages_match_the_cli() {
     let pages = pidaudit::manpage::pages();
     let names: BTreeSet<String> = pages.iter().map(|p| p.file_name.clone()).collect();
     assert!(names.contains("pidaudit.1"), "{names:?}");
-    for command in ["scan", "explain", "completions"] {
+    for command in ["scan", "explain", "completions", "status"] {
         assert!(
             names.contains(&format!("pidaudit-{command}.1")),
             "{names:?}"
@@ -227,7 +227,7 @@ fn fish_completion_works() {
     };
     assert_eq!(
         first(complete("pidaudit ")),
-        ["completions", "explain", "help", "scan"]
+        ["completions", "explain", "help", "scan", "status"]
     );
     let opts = complete("pidaudit --fail-");
     assert!(opts.starts_with("--fail-on\tExit 1 when"), "{opts}");

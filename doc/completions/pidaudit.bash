@@ -28,6 +28,9 @@ _pidaudit() {
             pidaudit,scan)
                 cmd="pidaudit__subcmd__scan"
                 ;;
+            pidaudit,status)
+                cmd="pidaudit__subcmd__status"
+                ;;
             pidaudit__subcmd__help,completions)
                 cmd="pidaudit__subcmd__help__subcmd__completions"
                 ;;
@@ -40,6 +43,9 @@ _pidaudit() {
             pidaudit__subcmd__help,scan)
                 cmd="pidaudit__subcmd__help__subcmd__scan"
                 ;;
+            pidaudit__subcmd__help,status)
+                cmd="pidaudit__subcmd__help__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain completions help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -149,7 +155,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help)
-            opts="scan explain completions help"
+            opts="scan explain completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,6 +211,20 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help__subcmd__scan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -282,6 +302,40 @@ _pidaudit() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__status)
+            opts="-h --pidfile --exec --user --name --proc-root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pidfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -33,16 +33,16 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -l fail-on -d 'Exit 1 wh
 warning\t''
 info\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Report only these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t''
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
@@ -53,6 +53,7 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Prin
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "scan" -d 'Audit pidfiles (the default command)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l format -d 'Output format' -r -f -a "human\t'Grouped by pidfile, for people; colour on a terminal'
 json\t'One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))'
@@ -63,16 +64,16 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l fail-on -d 'E
 warning\t''
 info\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Report only these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t''
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
@@ -81,7 +82,14 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose 
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "scan" -d 'Audit pidfiles (the default command)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l pidfile -d 'The daemon\'s pidfile' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l exec -d 'The process must run this executable (a path, or any path to the same file)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l user -d 'The process must run as this user (a name or a numeric uid)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l name -d 'The process\'s name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -d 'Read this directory as /proc' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

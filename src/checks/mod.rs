@@ -146,9 +146,18 @@ pub fn catalogue() -> impl Iterator<Item = Code> {
     .copied()
 }
 
-/// The code a user named (`--select`, `explain`), if it exists.
-pub fn lookup(name: &str) -> Option<Code> {
-    catalogue().find(|c| c.as_str() == name)
+/// The code a user named (`--select`, `--ignore`, `explain`), in any case; `Err` says that it
+/// does not exist, with the closest code when the name looks like a typo of one.
+pub fn lookup(name: &str) -> Result<Code, String> {
+    if let Some(code) = catalogue().find(|c| c.as_str().eq_ignore_ascii_case(name)) {
+        return Ok(code);
+    }
+    let hint = crate::util::suggest::closest(name, catalogue().map(Code::as_str))
+        .map(|c| format!("; did you mean '{c}'?"))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown finding code '{name}'{hint} (`pidaudit explain` lists them)"
+    ))
 }
 
 #[cfg(test)]

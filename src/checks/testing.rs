@@ -3,7 +3,7 @@
 //! (their read outcome is set directly), so a check runs with no `/proc` and no files.
 
 use super::{Cx, Entry};
-use crate::config::{ColorChoice, Config, FailOn, Options, OutputFormat};
+use crate::config::{ColorChoice, Config, Options, OutputFormat};
 use crate::model::Code;
 use crate::pidfile::{FileFacts, FileKind, ReadOutcome};
 use crate::system::fake::BOOT_TIME;
@@ -19,22 +19,10 @@ pub fn dev() -> u64 {
 /// The configuration of a plain `pidaudit scan`.
 pub fn config() -> Config {
     let options = Options {
-        paths: Vec::new(),
         format: OutputFormat::Json,
-        fail_on: FailOn::Error,
-        select: Vec::new(),
-        ignore: Vec::new(),
-        exclude: Vec::new(),
-        max_depth: None,
         proc_root: "/fake/proc".into(),
         color: ColorChoice::Never,
-        quiet: false,
-        verbose: false,
-        expect: None,
-        started_after: None,
-        textfile: None,
-        warning: None,
-        critical: None,
+        ..Options::default()
     };
     Config::new(&options, &super::lookup).expect("default options are valid")
 }

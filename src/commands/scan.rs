@@ -1,7 +1,8 @@
 //! `pidaudit scan`: judge the pidfiles and say how the run ends.
 
 use crate::audit::{self, Audit};
-use crate::config::{Config, OutputFormat};
+use crate::config::{self, Config, OutputFormat, UsageError};
+use crate::model::State;
 use crate::exit::{self, ExitStatus, NagiosStatus, Tally};
 
 /// A judged audit and the exit statuses its findings call for.
@@ -15,16 +16,28 @@ pub struct Scan {
     pub nagios: NagiosStatus,
 }
 
-/// Runs the audit.
-pub fn run(config: &Config) -> Scan {
+/// Runs the audit. A PATH named on the command line that does not exist and was meant as a
+/// directory ([`config::meant_as_directory`]) is a usage error.
+pub fn run(config: &Config) -> Result<Scan, UsageError> {
     let audit = audit::judge(config);
+    if let Some(e) = audit.entries.iter().find(|e| {
+        e.explicit
+            && e.state() == State::Missing
+            && config.named.contains(&e.path)
+            && config::meant_as_directory(&e.path)
+    }) {
+        return Err(UsageError(format!(
+            "{}: no such directory (a PATH that does not exist is taken for a missing pidfile only when its name has a dot, like NAME.pid)",
+            crate::model::text::path(&e.path)
+        )));
+    }
     let tally = audit.tally();
-    Scan {
+    Ok(Scan {
         status: exit::scan_status(config.fail_on, &tally),
         nagios: exit::nagios_status(&tally, &config.thresholds),
         audit,
         tally,
-    }
+    })
 }
 
 impl Scan {

@@ -5,6 +5,7 @@
 
 pub mod manifest;
 pub mod range;
+pub mod status;
 
 use crate::discover;
 use crate::model::Code;
@@ -92,6 +93,30 @@ pub struct Options {
     pub critical: Option<String>,
 }
 
+impl Default for Options {
+    /// The defaults of the command line: no PATH, the human format, `--fail-on error`, `/proc`.
+    fn default() -> Options {
+        Options {
+            paths: Vec::new(),
+            format: OutputFormat::Human,
+            fail_on: FailOn::Error,
+            select: Vec::new(),
+            ignore: Vec::new(),
+            exclude: Vec::new(),
+            max_depth: None,
+            proc_root: PathBuf::from("/proc"),
+            color: ColorChoice::Auto,
+            quiet: false,
+            verbose: false,
+            expect: None,
+            started_after: None,
+            textfile: None,
+            warning: None,
+            critical: None,
+        }
+    }
+}
+
 /// Which finding codes a report shows (`--select`, `--ignore`).
 #[derive(Clone, Debug, Default)]
 pub struct CodeFilter {
@@ -110,6 +135,9 @@ impl CodeFilter {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub discover: discover::Options,
+    /// The PATHs named on the command line (the manifest's pidfiles are added to
+    /// `discover.paths`, not here).
+    pub named: Vec<PathBuf>,
     pub proc_root: PathBuf,
     pub filter: CodeFilter,
     pub fail_on: FailOn,
@@ -141,9 +169,9 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Finds the code a user named; the catalogue belongs to the checks, which come later in the
-/// pipeline, so the caller passes it in.
-pub type CodeLookup<'a> = &'a dyn Fn(&str) -> Option<Code>;
+/// Finds the code a user named (in any case), or says why not (with a suggestion); the catalogue
+/// belongs to the checks, which come later in the pipeline, so the caller passes it in.
+pub type CodeLookup<'a> = &'a dyn Fn(&str) -> Result<Code, String>;
 
 fn codes(
     list: &[String],
@@ -152,11 +180,7 @@ fn codes(
 ) -> Result<BTreeSet<Code>, UsageError> {
     let mut out = BTreeSet::new();
     for name in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        let code = lookup(name).ok_or_else(|| {
-            UsageError(format!(
-                "{flag}: unknown finding code '{name}' (`pidaudit explain` lists them)"
-            ))
-        })?;
+        let code = lookup(name).map_err(|e| UsageError(format!("{flag}: {e}")))?;
         out.insert(code);
     }
     Ok(out)
@@ -174,7 +198,11 @@ impl Config {
             .build()
             .map_err(|e| UsageError(format!("--exclude: {e}")))?;
         if args.max_depth == Some(0) {
-            return Err(UsageError("--max-depth must be at least 1".into()));
+            return Err(UsageError(
+                "--max-depth must be at least 1: the pidfiles directly in a directory are depth 1 \
+                 (to audit only some files, name them as PATHs)"
+                    .into(),
+            ));
         }
         let select = if args.select.is_empty() {
             None
@@ -188,6 +216,7 @@ impl Config {
             ColorChoice::Auto => {
                 std::io::stdout().is_terminal()
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
             }
         };
         let verbosity = if args.quiet {
@@ -202,7 +231,8 @@ impl Config {
             .started_after
             .as_deref()
             .map(|t| {
-                crate::util::time::parse(t).map_err(|m| UsageError(format!("--started-after: {m}")))
+                crate::util::time::parse_cli(t, std::time::SystemTime::now(), &local_time)
+                    .map_err(|m| UsageError(format!("--started-after: {m}")))
             })
             .transpose()?;
         let mut paths = args.paths.clone();
@@ -212,6 +242,7 @@ impl Config {
         }
         let thresholds = thresholds(args)?;
         Ok(Config {
+            named: args.paths.clone(),
             discover: discover::Options {
                 paths,
                 max_depth: args.max_depth.unwrap_or(discover::DEFAULT_MAX_DEPTH),
@@ -230,6 +261,41 @@ impl Config {
             thresholds,
         })
     }
+}
+
+/// Whether a PATH that does not exist was meant as a directory: it ends in `/`, or its name has no
+/// dot and is not `pid` (runit's `supervise/pid`). Such a PATH is a usage error; any other PATH
+/// that does not exist is a pidfile that should be there, a `missing-pidfile` finding (post-deploy
+/// checks rely on it). Pure: whether the PATH exists is found by the walk, which never lets the
+/// kernel follow a link or enter a mount that could hang.
+pub fn meant_as_directory(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    bytes.ends_with(b"/") || (!name.contains(&b'.') && name != b"pid")
+}
+
+/// The instant a wall-clock time (given as if it were UTC) names in the machine's time zone
+/// (`TZ`, `/etc/localtime`), by mktime(3).
+fn local_time(wall: std::time::SystemTime) -> Option<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    let secs = libc::time_t::try_from(wall.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    // SAFETY: gmtime_r and mktime read and write only the `tm` given; a zeroed tm is valid.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::gmtime_r(&secs, &mut tm).is_null() {
+            return None;
+        }
+        let (hour, min) = (tm.tm_hour, tm.tm_min);
+        tm.tm_isdst = -1;
+        let t = libc::mktime(&mut tm);
+        // mktime moves a time in a DST gap; such a wall-clock time does not exist.
+        if t == -1 || tm.tm_hour != hour || tm.tm_min != min {
+            return None;
+        }
+        t
+    };
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(t).ok()?))
 }
 
 /// Reads and validates an expectations manifest.

@@ -11,7 +11,14 @@ pub fn one(code: Code, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "Why it matters:\n  {}", doc.why)?;
     writeln!(out)?;
-    writeln!(out, "What to do:\n  {}", doc.fix)
+    writeln!(out, "What to do:\n  {}", doc.fix)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "To accept it:\n  `--ignore {code}` hides it everywhere; `--exclude PATH` skips one pidfile (a glob \
+         matched against the path or the name of each walked file) with all its findings.",
+        code = doc.code
+    )
 }
 
 /// Prints every code with its default severity and summary.

@@ -3,6 +3,9 @@
 //! Accepted: Unix seconds (`1714564800`), or RFC 3339 (`2024-05-01T12:00:00Z`,
 //! `2024-05-01T14:00:00+02:00`, fractional seconds allowed; a space may replace the `T`). A time
 //! without a zone is refused: a deploy check must not depend on the machine's time zone. Pure: no I/O.
+//!
+//! On the command line ([`parse_cli`]) a person may also give a local date and time
+//! (`2026-11-26 13:00`, seconds optional) or a time before now (`10m`, `2h ago`, `1h 30m ago`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +66,46 @@ pub fn parse(s: &str) -> Result<SystemTime, String> {
     t.ok_or_else(bad)
 }
 
+/// What [`parse`] accepts, and also a local date and time without a zone (`2026-11-26 13:00`,
+/// `2026-11-26T13:00:05`) or a duration before `now` (`10m`, `2h ago`, `1h 30m ago`; humantime's
+/// units). `local` turns the wall-clock time, given as if it were UTC, into the instant it names
+/// in the machine's time zone (`None`: it does not exist there, or could not be converted).
+pub fn parse_cli(
+    s: &str,
+    now: SystemTime,
+    local: &dyn Fn(SystemTime) -> Option<SystemTime>,
+) -> Result<SystemTime, String> {
+    let s = s.trim();
+    let zoned = parse(s);
+    if zoned.is_ok() {
+        return zoned;
+    }
+    let ago = s.strip_suffix("ago").unwrap_or(s).trim_end();
+    if ago.starts_with(|c: char| c.is_ascii_digit()) {
+        if let Ok(d) = humantime::parse_duration(ago) {
+            return now
+                .checked_sub(d)
+                .ok_or_else(|| format!("'{s}': too long ago"));
+        }
+    }
+    // A local time: the date, a space or `T`, hours and minutes, seconds optional.
+    let naive = if s.len() == 16 {
+        format!("{s}:00")
+    } else {
+        s.to_string()
+    };
+    if naive.len() == 19 && !naive.ends_with(['Z', 'z']) {
+        if let Ok(wall) = humantime::parse_rfc3339_weak(&format!("{naive}Z")) {
+            return local(wall)
+                .ok_or_else(|| format!("'{s}' does not exist in the local time zone"));
+        }
+    }
+    Err(format!(
+        "'{s}' is not a time: RFC 3339 (2024-05-01T12:00:00Z), Unix seconds, a local time \
+         (2024-05-01 14:00) or a time ago (10m, 2h ago)"
+    ))
+}
+
 /// Unix seconds of a point in time (negative before 1970).
 pub fn unix(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -96,6 +139,34 @@ mod tests {
         assert_eq!(secs("2024-05-01T14:00:00+02:00"), 1_714_564_800.0);
         assert_eq!(secs("2024-05-01T07:30:00-04:30"), 1_714_564_800.0);
         assert_eq!(secs("2024-05-01T12:00:00.5Z"), 1_714_564_800.5);
+    }
+
+    /// The command line also takes local times (resolved by the given zone) and times ago.
+    #[test]
+    fn cli_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_714_564_800);
+        // A zone two hours ahead of UTC.
+        let plus2 = |wall: SystemTime| wall.checked_sub(Duration::from_secs(7200));
+        let cli = |s: &str| unix(parse_cli(s, now, &plus2).unwrap());
+        assert_eq!(cli("2024-05-01T12:00:00Z"), 1_714_564_800.0);
+        assert_eq!(cli("1714564800"), 1_714_564_800.0);
+        assert_eq!(cli("2024-05-01 14:00"), 1_714_564_800.0);
+        assert_eq!(cli("2024-05-01T14:00:30"), 1_714_564_830.0);
+        assert_eq!(cli("10m"), 1_714_564_800.0 - 600.0);
+        assert_eq!(cli("2h ago"), 1_714_564_800.0 - 7200.0);
+        assert_eq!(cli("1h 30m ago"), 1_714_564_800.0 - 5400.0);
+        for bad in [
+            "yesterday",
+            "ago",
+            "2024-05-01",
+            "2024-13-01 14:00",
+            "10 parsecs ago",
+            "",
+        ] {
+            assert!(parse_cli(bad, now, &plus2).is_err(), "{bad:?}");
+        }
+        let gap = |_: SystemTime| None;
+        assert!(parse_cli("2024-03-31 02:30", now, &gap).is_err());
     }
 
     /// Zone-less, garbled and out-of-range times are refused with a message, never a panic.
