@@ -157,7 +157,7 @@ pub struct ScanArgs {
     /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
-    /// Show only pidfiles with findings.
+    /// Show only pidfiles with findings above info (warnings, errors, unknowns).
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Show evidence and process details.

@@ -565,3 +565,25 @@ fn dumb_terminal_no_colour() {
         r.stdout
     );
 }
+
+/// `--quiet` hides a pidfile whose only finding is info (a running daemon that does not lock its
+/// pidfile), which the default report shows.
+#[test]
+fn quiet_hides_info_only_pidfiles() {
+    let dir = open_tempdir();
+    let pf = dir.path().join("quietd.pid");
+    let _d = Testd::new(&pf).name("quietd").start();
+    let normal = run(&[pf.to_str().unwrap()]);
+    assert!(
+        normal.stdout.contains("info[unlocked]"),
+        "{}",
+        normal.stdout
+    );
+    let quiet = run(&["--quiet", pf.to_str().unwrap()]);
+    assert!(!quiet.stdout.contains("quietd.pid"), "{}", quiet.stdout);
+    assert!(
+        quiet.stdout.ends_with("1 pidfile (1 running): 1 info\n"),
+        "{}",
+        quiet.stdout
+    );
+}

@@ -322,3 +322,31 @@ fn pidfile_absent(doc: &Value, path: &Path) -> bool {
         .iter()
         .any(|e| e["path"] == p.as_str())
 }
+
+/// A script daemon is named by its script, extension and all (`NAME.py`): after its master is
+/// killed, its workers (not in a session it led, so not attributable as its workers) are still
+/// found as orphaned instances by the pidfile's name (`NAME.pid`).
+#[test]
+fn script_extension_does_not_hide_orphaned_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "pfd");
+    let script = format!("{name}.py");
+    assert!(script.len() <= 15, "{script} fits in comm");
+    let mut master = Testd::new(&pf).name(&script).workers(2).start();
+    master.kill();
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), vec!["stale", "orphaned-instance"], "{e:#}");
+    let f = finding(e, "orphaned-instance");
+    assert_eq!(f["evidence"]["found_by"], "name", "{f:#}");
+    let mut want: Vec<u32> = master.workers.iter().map(|w| w.pid).collect();
+    want.sort();
+    let mut got: Vec<u32> = f["evidence"]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["pid"].as_u64().unwrap() as u32)
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "{f:#}");
+}

@@ -226,8 +226,23 @@ pub fn comm_tokens(comm: &str) -> (Vec<String>, bool) {
     (t, always)
 }
 
+/// The extensions of scripts that run as daemons (`preforkd.py`): a script's name without it is the
+/// daemon's, as the pidfile's name (`preforkd.pid`) has it.
+const SCRIPT_EXTENSIONS: &[&str] = &[
+    ".py", ".pyw", ".pl", ".pm", ".rb", ".php", ".js", ".mjs", ".cjs", ".ts", ".sh", ".bash",
+    ".lua", ".tcl", ".jar",
+];
+
+/// A script's name without its extension.
+fn without_script_extension(name: &str) -> &str {
+    SCRIPT_EXTENSIONS
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty()))
+        .unwrap_or(name)
+}
+
 /// The orphan rule (module docs): the tokens of the comm, of the executable's basename, or of an
-/// interpreter's script are exactly the name tokens.
+/// interpreter's script (without a script extension) are exactly the name tokens.
 pub fn strictly_named(
     name: &[String],
     comm: &str,
@@ -239,7 +254,7 @@ pub fn strictly_named(
     }
     let same = |s: &str| {
         let mut t = Vec::new();
-        tokens(s, &mut t);
+        tokens(without_script_extension(s), &mut t);
         t.len() == name.len() && t.iter().all(|x| name.contains(x))
     };
     if same(comm) {

@@ -2,8 +2,8 @@
 
 use crate::audit::{self, Audit};
 use crate::config::{self, Config, OutputFormat, UsageError};
-use crate::model::State;
 use crate::exit::{self, ExitStatus, NagiosStatus, Tally};
+use crate::model::State;
 
 /// A judged audit and the exit statuses its findings call for.
 #[derive(Debug)]

@@ -70,7 +70,11 @@ impl<'a> Human<'a> {
 impl Sink for Human<'_> {
     fn pidfile(&mut self, p: PidfileReport, out: &mut dyn Write) -> std::io::Result<()> {
         self.counts.pidfile(&p);
-        if self.config.verbosity == Verbosity::Quiet && p.findings.is_empty() {
+        // Quiet: only what needs a look (a warning, an error, or something that could not be
+        // judged); the summary still counts everything.
+        if self.config.verbosity == Verbosity::Quiet
+            && !p.findings.iter().any(|f| f.severity > Severity::Info)
+        {
             return Ok(());
         }
         pidfile(&self.paint, self.config, &p, out)
