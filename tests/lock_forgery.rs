@@ -151,3 +151,36 @@ fn a_readers_lock_on_a_replaced_file_is_not_the_daemons() {
         intr.pid
     );
 }
+
+/// A refused second start that truncates before it locks empties the live daemon's pidfile: the
+/// daemon still holds the file's write lock, so it is named as the likely instance and the file is
+/// not to be removed (it was `empty` with the advice to remove it).
+#[test]
+fn an_emptied_pidfile_names_the_daemon_that_holds_its_lock() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "emp");
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    // The second start: open with O_TRUNC, fail to lock, exit.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&pf)
+        .unwrap();
+    age(&pf, 60);
+    let doc = audit_path(&pf, &[]).1;
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "invalid", "{e:#}");
+    assert_eq!(
+        sorted_codes(e),
+        vec!["empty", "lock-holder-mismatch"],
+        "{e:#}"
+    );
+    let f = finding(e, "lock-holder-mismatch");
+    assert_eq!(f["evidence"]["likely_instance"], d.pid, "{f:#}");
+    let empty = finding(e, "empty");
+    assert!(
+        empty["message"].as_str().unwrap().contains("do not remove"),
+        "{empty:#}"
+    );
+    assert_eq!(empty["evidence"]["lock_holders"][0]["pid"], d.pid);
+}

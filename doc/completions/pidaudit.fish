@@ -46,7 +46,7 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Eve
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -s q -l quiet -d 'Show only pidfiles with findings'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -s q -l quiet -d 'Show only pidfiles with findings above info (warnings, errors, unknowns)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s v -l verbose -d 'Show evidence and process details'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Print version'
@@ -77,7 +77,7 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s q -l quiet -d 'Show only pidfiles with findings'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s q -l quiet -d 'Show only pidfiles with findings above info (warnings, errors, unknowns)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose -d 'Show evidence and process details'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'

@@ -14,7 +14,7 @@ pub const EMPTY: Code = Code::new(&CodeDoc {
     severity: Severity::Warning,
     summary: "The pidfile is empty.",
     why: "A stop or status script reads an empty PID; `kill $(cat file)` then signals nothing or, in some shells, its own process group. An empty file is usually left by a daemon that crashed between truncating and writing it, or by a disk that filled up.",
-    fix: "If the daemon is running, restart it so it rewrites the file; otherwise remove the file.",
+    fix: "If the daemon is running, restart it so it rewrites the file; otherwise remove the file. Never remove it while a process holds its lock (`lock-holder-mismatch` names it: the daemon whose file was emptied).",
 });
 
 pub const MALFORMED: Code = Code::new(&CodeDoc {

@@ -44,7 +44,7 @@
 
 use super::liveness::STALE;
 use super::Cx;
-use super::Entry;
+use super::{Entry, FileFact};
 use crate::model::State;
 use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::ReadOutcome;
@@ -311,6 +311,10 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
             .collect()
     };
 
+    if recorded_pid.is_none() && entry.facts.file == Some(FileFact::NoPid) {
+        pidless(cx, entry, &subject, &proving);
+    }
+
     if let Some(rpid) = recorded_pid {
         let unknown_writer = fl
             .locks
@@ -337,6 +341,46 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
             foreign(cx, entry, &subject, fl, rec);
         }
     }
+}
+
+/// A file that names no PID (emptied, garbled) whose lock a process holds as only the daemon could:
+/// that process is very likely the running daemon (a refused second start that truncates before
+/// it locks leaves this), and the file must not be removed.
+fn pidless(cx: &Cx<'_>, entry: &mut Entry, subject: &str, proving: &[&Holder]) {
+    let Some(h) = proving.first() else { return };
+    let holders: Vec<Value> = proving
+        .iter()
+        .map(|h| holder_json(cx.snapshot, h, None))
+        .collect();
+    for f in entry
+        .findings
+        .iter_mut()
+        .filter(|f| f.code != LOCK_HOLDER_MISMATCH)
+    {
+        f.message.push_str(&format!(
+            "; PID {} ({}) holds its lock: do not remove it",
+            h.pid(),
+            h.process.stat.comm
+        ));
+        f.evidence.insert("lock_holders", json!(holders.clone()));
+    }
+    entry.findings.push(
+        Finding::new(
+            LOCK_HOLDER_MISMATCH,
+            subject,
+            format!(
+                "the file names no PID, but PID {} ({}) holds its write lock as only the daemon could: it is very likely the running daemon, whose pidfile was emptied or garbled; do not remove the file, restart the daemon or rewrite the file with its PID",
+                h.pid(),
+                h.process.stat.comm
+            ),
+        )
+        .with("pid", Value::Null)
+        .with("holder_pid", h.pid())
+        .with("holder_comm", h.process.stat.comm.clone())
+        .with("holder_fd", h.fd)
+        .with("likely_instance", h.pid())
+        .with("holders", holders),
+    );
 }
 
 /// `lock-foreign-holder` for every process whose lock proves nothing about the daemon (a read
