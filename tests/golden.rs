@@ -276,7 +276,7 @@ fn host_expectations_cover_every_code() {
     let by_file = codes_by_file(&doc);
     let want: &[(&str, &str, &[&str])] = &[
         ("absent.pid", "missing", &["missing-pidfile"]),
-        ("app.pid", "invalid", &["thread-id"]),
+        ("app.pid", "invalid", &["thread-id", "orphaned-instance"]),
         ("cron.pid", "stale", &["stale"]),
         ("dir.pid", "not-a-file", &["not-a-file"]),
         ("empty.pid", "invalid", &["empty"]),

@@ -110,7 +110,8 @@ fn master_with_workers_is_not_duplicated() {
 }
 
 /// A stop that removed the pidfile while the daemon survived: the missing file is reported, and the
-/// survivor is found by the file's name as an orphaned instance.
+/// survivor is found as an orphaned instance by its command line, which names the pidfile
+/// (`--pidfile FILE`; without it, by the file's name: see the script test below).
 #[test]
 fn failed_stop_leaves_orphaned_instance() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +129,7 @@ fn failed_stop_leaves_orphaned_instance() {
     );
     let f = finding(e, "orphaned-instance");
     assert_eq!(f["evidence"]["orphans"], serde_json::json!([d.pid]));
-    assert_eq!(f["evidence"]["found_by"], "name");
+    assert_eq!(f["evidence"]["found_by"], "argv");
 }
 
 /// A second start overwrote the pidfile with its own PID and exited: the file is stale and the first
@@ -332,7 +333,10 @@ fn script_extension_does_not_hide_orphaned_instances() {
     let (name, pf) = unique_pidfile(dir.path(), "pfd");
     let script = format!("{name}.py");
     assert!(script.len() <= 15, "{script} fits in comm");
-    let mut master = Testd::new(&pf).name(&script).workers(2).start();
+    // Its command line does not name the pidfile (that would find it by `argv`): it writes the
+    // file itself.
+    let mut master = Testd::without_pidfile().name(&script).workers(2).start();
+    write_pid(&pf, master.pid);
     master.kill();
     let (_, doc) = audit_path(&pf, NO_UNLOCKED);
     let e = pidfile(&doc, &pf);
@@ -349,4 +353,22 @@ fn script_extension_does_not_hide_orphaned_instances() {
         .collect();
     got.sort();
     assert_eq!(got, want, "{f:#}");
+}
+
+/// The pidfile in the command line: a daemon started twice by hand with different arguments but
+/// the same `--pidfile` (the second copy overwrote the file) runs once untracked; its command line
+/// makes it a duplicate of the tracked copy (`found_by: argv`), although its arguments differ.
+#[test]
+fn a_copy_whose_command_line_names_the_pidfile_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "argvd");
+    let first = Testd::new(&pf).name(&name).threads(1).start();
+    let second = Testd::new(&pf).name(&name).start();
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["pid"], second.pid, "{e:#}");
+    assert_eq!(codes(e), vec!["duplicate-instance"], "{e:#}");
+    let f = finding(e, "duplicate-instance");
+    assert_eq!(f["evidence"]["duplicates"], serde_json::json!([first.pid]));
+    assert_eq!(f["evidence"]["found_by"], serde_json::json!(["argv"]));
 }

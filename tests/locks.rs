@@ -236,7 +236,8 @@ fn stale_pid_with_live_lock_holder() {
 }
 
 /// A second start that deletes the pidfile and writes its own while the first instance keeps its
-/// lock: `replaced-while-locked` names the first instance, its descriptor and what the path holds now.
+/// lock: `replaced-while-locked` names the first instance, its descriptor and what the path holds
+/// now; the first instance, whose command line names the pidfile, is also a `duplicate-instance`.
 #[test]
 fn pidfile_replaced_while_locked() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,7 +256,12 @@ fn pidfile_replaced_while_locked() {
     assert_eq!(r.code, 1);
     let e = pidfile(&r.json(), &pf).clone();
     assert_eq!(e["pid"], second.pid);
-    assert_eq!(codes(&e), vec!["replaced-while-locked"], "{e:#}");
+    // Both copies name the pidfile in their command lines: the first is also a duplicate.
+    assert_eq!(
+        codes(&e),
+        vec!["replaced-while-locked", "duplicate-instance"],
+        "{e:#}"
+    );
     let f = finding(&e, "replaced-while-locked");
     assert_eq!(f["severity"], "error");
     assert_eq!(

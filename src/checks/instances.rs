@@ -26,6 +26,9 @@
 //!   subreaper when it died. They must also look like the daemon (manifest identity, or the file's
 //!   name rule when the name says anything).
 //!
+//! A process whose command line names the audited pidfile (`-P FILE`, `--pidfile FILE`, ...) is an
+//! instance of it whatever its other arguments ([`Found::Argv`]).
+//!
 //! How an untracked process was recognised is recorded as a [`Found`] in the evidence (`found_by`),
 //! so further sources of the same fact (a process holding the pidfile's lock) slot in as new
 //! variants without changing the findings.
@@ -80,6 +83,8 @@ pub enum Found {
     Name,
     /// It holds the lock on the pidfile (confirmed in its fdinfo).
     LockHolder,
+    /// Its command line names the pidfile (`-P FILE`, `--pidfile FILE`, ...).
+    Argv,
 }
 
 impl Found {
@@ -88,6 +93,7 @@ impl Found {
             Found::Expectation => "expectation",
             Found::Name => "name",
             Found::LockHolder => "lock",
+            Found::Argv => "argv",
         }
     }
 }
@@ -214,7 +220,7 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
                 .unwrap_or(&[]);
             if !candidates.is_empty() {
                 let ident = ident.clone().unwrap_or_else(|| Identity::of(snap, p));
-                s.duplicates = duplicates(cx, &ident, *root, candidates);
+                s.duplicates = duplicates(cx, &ident, *root, candidates, &entry.path);
             }
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);
@@ -234,16 +240,27 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
 }
 
 /// Tops of same-daemon trees outside the tracked tree.
-fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32, candidates: &[i32]) -> Vec<i32> {
+fn duplicates(
+    cx: &Cx<'_>,
+    ident: &Identity,
+    root: i32,
+    candidates: &[i32],
+    pidfile: &std::path::Path,
+) -> Vec<i32> {
     let snap = cx.snapshot;
     if candidates.is_empty() {
         return Vec::new();
     }
     let own = snap.tree().subtree(root);
+    // The same daemon, or a copy started with other arguments but this very pidfile (a second
+    // start with another port overwrote the file: the first copy runs untracked).
     let same: HashSet<i32> = candidates
         .iter()
         .copied()
-        .filter(|pid| !own.contains(pid) && identity::is_same(snap, *pid, ident))
+        .filter(|pid| {
+            !own.contains(pid)
+                && (identity::is_same(snap, *pid, ident) || names_pidfile(cx, *pid, pidfile))
+        })
         .collect();
     let mut out: Vec<i32> = same
         .iter()
@@ -252,6 +269,16 @@ fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32, candidates: &[i32]) -> V
         .collect();
     out.sort_unstable();
     out
+}
+
+/// Whether a process's command line names the pidfile.
+fn names_pidfile(cx: &Cx<'_>, pid: i32, pidfile: &std::path::Path) -> bool {
+    cx.snapshot.get(pid).is_some_and(|p| {
+        cx.snapshot
+            .details(p)
+            .cmdline
+            .is_some_and(|argv| identity::argv_names_pidfile(argv, pidfile))
+    })
 }
 
 /// Whether a process could be a daemon instance at all.
@@ -427,14 +454,18 @@ fn orphans(
                 continue;
             }
             let Some(p) = snap.get(pid) else { continue };
-            let how = match service {
-                Some(s) => identity_match(cx, s, p)
-                    .confirmed()
-                    .then_some(Found::Expectation),
-                None => {
-                    let d = snap.details(p);
-                    super::name::strictly_named(&path_tokens, comm, d.exe, d.cmdline)
-                        .then_some(Found::Name)
+            let how = if names_pidfile(cx, pid, &entry.path) {
+                Some(Found::Argv)
+            } else {
+                match service {
+                    Some(s) => identity_match(cx, s, p)
+                        .confirmed()
+                        .then_some(Found::Expectation),
+                    None => {
+                        let d = snap.details(p);
+                        super::name::strictly_named(&path_tokens, comm, d.exe, d.cmdline)
+                            .then_some(Found::Name)
+                    }
                 }
             };
             if let Some(how) = how {
@@ -520,6 +551,16 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                     .with("tracked_pid", entry.pid)
                     .with("tree_root", root)
                     .with("duplicates", s.duplicates.clone())
+                    .with(
+                        "found_by",
+                        s.duplicates
+                            .iter()
+                            .map(|d| match &ident {
+                                Some(i) if identity::is_same(snap, *d, i) => "identity",
+                                _ => Found::Argv.as_str(),
+                            })
+                            .collect::<Vec<_>>(),
+                    )
                     .with(
                         "exe",
                         ident

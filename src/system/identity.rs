@@ -88,6 +88,26 @@ impl Identity {
 }
 
 /// Whether `pid` is the same daemon as `ident`: comm first (free), then the rest.
+/// The options daemons take their pidfile's path from: `-P FILE`, `-p FILE`, `--pidfile FILE`,
+/// `--pid-file FILE`, `-pidfile FILE` and the `=FILE` forms, and a bare `pidfile FILE` (as in
+/// `daemon pidfile /run/x.pid`).
+const PIDFILE_OPTIONS: &[&str] = &["-P", "-p", "--pidfile", "--pid-file", "-pidfile", "pidfile"];
+
+/// Whether a command line names `pidfile` as its pidfile (see [`PIDFILE_OPTIONS`]). Pure; the path
+/// must be written as the audit names it (no lookup resolves it).
+pub fn argv_names_pidfile(argv: &[String], pidfile: &Path) -> bool {
+    let is = |v: &str| Path::new(v) == pidfile;
+    argv.iter().skip(1).enumerate().any(|(i, a)| {
+        PIDFILE_OPTIONS.iter().any(|opt| {
+            (a == opt && argv.get(i + 2).is_some_and(|v| is(v)))
+                || (opt.starts_with("--") || *opt == "-pidfile")
+                    && a.strip_prefix(opt)
+                        .and_then(|r| r.strip_prefix('='))
+                        .is_some_and(is)
+        })
+    })
+}
+
 pub fn is_same(snapshot: &Snapshot, pid: i32, ident: &Identity) -> bool {
     snapshot.get(pid).is_some_and(|p| {
         p.stat.comm == ident.comm
@@ -226,5 +246,39 @@ mod tests {
             systemd_unit(b"0::/user.slice/user-0.slice/session-3.scope\n"),
             None
         );
+    }
+
+    /// The pidfile options daemons use name the pidfile; a value that only starts with the path,
+    /// or the path as an argument of another option, does not.
+    #[test]
+    fn argv_pidfile_options() {
+        let p = Path::new("/run/memcached/memcached.pid");
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for yes in [
+            &[
+                "memcached",
+                "-d",
+                "-P",
+                "/run/memcached/memcached.pid",
+                "-p",
+                "11211",
+            ][..],
+            &["x", "--pidfile", "/run/memcached/memcached.pid"],
+            &["x", "--pidfile=/run/memcached/memcached.pid"],
+            &["x", "--pid-file=/run/memcached/memcached.pid"],
+            &["x", "-p", "/run/memcached/memcached.pid"],
+            &["daemon", "pidfile", "/run/memcached/memcached.pid"],
+        ] {
+            assert!(argv_names_pidfile(&argv(yes), p), "{yes:?}");
+        }
+        for no in [
+            &["memcached", "-d", "-P", "/run/memcached/memcached.pid2"][..],
+            &["x", "--config", "/run/memcached/memcached.pid"],
+            &["/run/memcached/memcached.pid"],
+            &["x", "-P"],
+            &["x", "-P=/run/memcached/memcached.pid"],
+        ] {
+            assert!(!argv_names_pidfile(&argv(no), p), "{no:?}");
+        }
     }
 }
