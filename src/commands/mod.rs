@@ -2,4 +2,6 @@
 //! renders. They judge and act; they never print.
 
 pub mod explain;
+pub mod fix;
 pub mod scan;
+pub mod undo;

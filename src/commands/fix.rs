@@ -1,0 +1,133 @@
+//! `pidaudit fix`: judge, plan the repairs, and (with `--apply`) perform the safe ones, each
+//! re-verified at the moment it is taken and journaled before and after.
+
+use crate::audit::{self, Audit};
+use crate::config::Config;
+use crate::fix::journal::{timestamp, Journal, JournalError};
+use crate::fix::{self, Class, Outcome, Plan};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// A judged audit and its plan.
+#[derive(Debug)]
+pub struct Planned {
+    pub audit: Audit,
+    pub plan: Plan,
+}
+
+/// What an apply did: the run's journal (when it changed or tried to change anything) and one
+/// outcome per planned action, in plan order.
+#[derive(Debug)]
+pub struct Applied {
+    pub run: Option<(String, PathBuf)>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Applied {
+    /// Actions not done (skipped or not run).
+    pub fn not_done(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| **o != Outcome::Done)
+            .count()
+    }
+}
+
+/// Judges and plans; changes nothing.
+pub fn plan(config: &Config) -> Planned {
+    let audit = audit::judge(config);
+    let plan = fix::plan::plan(&audit);
+    Planned { audit, plan }
+}
+
+/// The absolute path of the directory holding `path`.
+fn absolute_dir(path: &std::path::Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+    if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(parent)
+    }
+}
+
+/// Performs the plan's safe actions under the (locked) journal: every `before` record written and
+/// fsynced before the first change, every outcome recorded and fsynced after.
+pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalError> {
+    let actions = &planned.plan.actions;
+    let mut outcomes: Vec<Option<Outcome>> = actions
+        .iter()
+        .map(|a| {
+            (a.class != Class::Safe).then(|| Outcome::NotRun {
+                reason: "unsafe actions need --unsafe".into(),
+            })
+        })
+        .collect();
+    if outcomes.iter().all(Option::is_some) {
+        return Ok(Applied {
+            run: None,
+            outcomes: outcomes.into_iter().flatten().collect(),
+        });
+    }
+    let Some(proc) = planned.audit.snapshot.proc_dir() else {
+        return Err(JournalError(
+            "/proc is not open: nothing can be re-verified".into(),
+        ));
+    };
+    let mut run = journal.begin(&planned.audit.host)?;
+    for (seq, a) in actions.iter().enumerate() {
+        if outcomes[seq].is_some() {
+            continue;
+        }
+        let b = &a.basis.file;
+        run.record(&json!({
+            "record": "before",
+            "seq": seq,
+            "action": a.kind.as_str(),
+            "path": crate::model::text::path(&absolute_dir(&a.path).join(&a.name)),
+            "dir": crate::model::text::path(&absolute_dir(&a.path)),
+            "name": crate::model::text::bytes(std::os::unix::ffi::OsStrExt::as_bytes(a.name.as_os_str())),
+            "dir_dev": a.basis.dir_dev,
+            "dir_ino": a.basis.dir_ino,
+            "reason": a.basis.code,
+            "state": a.basis.state,
+            "pid": a.basis.pid,
+            "before": {
+                "dev": b.dev, "ino": b.ino, "uid": b.uid, "gid": b.gid, "mode": b.mode,
+                "size": b.size, "mtime": b.mtime, "mtime_nsec": b.mtime_nsec,
+                "content": crate::model::text::bytes(&b.content),
+            },
+            "at": timestamp(SystemTime::now()),
+        }));
+    }
+    // Durable before the first change.
+    run.sync()?;
+    for (seq, a) in actions.iter().enumerate() {
+        if outcomes[seq].is_some() {
+            continue;
+        }
+        let result = fix::apply::remove(a, proc);
+        run.record(&match &result {
+            Ok(()) => json!({
+                "record": "after", "seq": seq, "status": "done",
+                "after": {"exists": false}, "at": timestamp(SystemTime::now()),
+            }),
+            Err(reason) => json!({
+                "record": "after", "seq": seq, "status": "skipped",
+                "reason": reason, "at": timestamp(SystemTime::now()),
+            }),
+        });
+        outcomes[seq] = Some(match result {
+            Ok(()) => Outcome::Done,
+            Err(reason) => Outcome::Skipped { reason },
+        });
+    }
+    run.record(&json!({"record": "end", "at": timestamp(SystemTime::now())}));
+    run.sync()?;
+    Ok(Applied {
+        run: Some((run.id.clone(), run.path.clone())),
+        outcomes: outcomes.into_iter().flatten().collect(),
+    })
+}
