@@ -401,7 +401,7 @@ fn fix(args: &FixArgs) -> u8 {
         Err(e) if !is_broken_pipe(&e) => error(&e.to_string()),
         _ => code as u8,
     };
-    let (Some(journal), true) = (&journal, args.apply) else {
+    let (Some(journal), true) = (journal, args.apply) else {
         let code =
             crate::exit::fix_status(planned.plan.actions.len(), planned.plan.refused.len(), None);
         let written = render(&mut out, &view(None, None)).and_then(|()| out.flush());
@@ -422,7 +422,11 @@ fn fix(args: &FixArgs) -> u8 {
             return ExitStatus::Findings as u8;
         }
     }
-    let applied = match crate::commands::fix::apply(&planned, journal) {
+    let applied = crate::commands::fix::apply(&planned, &journal);
+    // The journal lock is released before the result is written (a slow reader of the output
+    // never holds up the next run).
+    drop(journal);
+    let applied = match applied {
         Ok(a) => a,
         Err(e) => return error(&e.to_string()),
     };

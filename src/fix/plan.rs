@@ -188,15 +188,6 @@ fn remove(audit: &Audit, entry: &Entry, code: Code, codes: &[Code]) -> Decision 
             ),
         );
     }
-    if let Some(c) = INSTANCE_CODES.iter().find(|c| codes.contains(c)) {
-        return refuse(
-            Reason::NoRepair,
-            format!(
-                "{}: the daemon runs elsewhere; retracking or stopping a copy is not in this version",
-                c.as_str()
-            ),
-        );
-    }
     if !audit.snapshot.live {
         return refuse(
             Reason::NotLive,
@@ -239,6 +230,15 @@ fn remove(audit: &Audit, entry: &Entry, code: Code, codes: &[Code]) -> Decision 
             return Decision::Refuse(r);
         }
         Some(_) => {}
+    }
+    if let Some(c) = INSTANCE_CODES.iter().find(|c| codes.contains(c)) {
+        return refuse(
+            Reason::NoRepair,
+            format!(
+                "{}: the daemon runs elsewhere; retracking or stopping a copy is not in this version",
+                c.as_str()
+            ),
+        );
     }
     let pid = match pid_basis(audit, entry) {
         Ok(p) => p,
