@@ -24,6 +24,8 @@ pub struct Cli {
 
 const EXIT_HELP: &str = "Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or internal error.\nWith --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also usage errors and --help).\n\nManual: `man pidaudit`. Finding codes: `pidaudit explain [CODE]`.";
 
+const FIX_HELP: &str = "Exit status: 0 nothing left to do; 1 actions planned (dry run), or refused, skipped or not run; 2 usage or internal error.\n\nManual: `man pidaudit-fix`.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Audit pidfiles (the default command).
@@ -38,6 +40,15 @@ pub enum Command {
     /// Removes pidfiles that are stale, name a reused PID, are empty, malformed or invalid, or name
     /// init, a kernel thread or a thread, when they are trusted and no process holds a lock on them.
     /// Everything else is listed as refused, with the reason.
+    ///
+    /// At the moment of removal every fact the plan was based on is re-verified on held
+    /// descriptors: the directory, the file's identity, size, mtime, owner, mode and content, that
+    /// nobody holds a lock on it (a non-blocking exclusive flock is taken, and F_OFD_GETLK asked),
+    /// and the PID (still dead, or still the same process by its start time); anything changed
+    /// skips the action. Each change is journaled before and after it is made, in
+    /// /var/lib/pidaudit/journal/RUN-ID.jsonl (or --journal DIR), locked so that two runs never act
+    /// at once; `pidaudit undo` restores from it.
+    #[command(after_help = FIX_HELP)]
     Fix(Box<FixArgs>),
     /// Restore what a fix run removed, from its journal (the last run by default).
     Undo(UndoArgs),
@@ -192,7 +203,7 @@ impl ScanArgs {
 pub enum FixFormat {
     /// For people.
     Human,
-    /// One JSON document (its JSON Schema is schema/pidaudit-fix.schema.json).
+    /// One JSON document (its JSON Schema is listed under FILES in pidaudit(1)).
     Json,
 }
 

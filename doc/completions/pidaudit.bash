@@ -22,11 +22,17 @@ _pidaudit() {
             pidaudit,explain)
                 cmd="pidaudit__subcmd__explain"
                 ;;
+            pidaudit,fix)
+                cmd="pidaudit__subcmd__fix"
+                ;;
             pidaudit,help)
                 cmd="pidaudit__subcmd__help"
                 ;;
             pidaudit,scan)
                 cmd="pidaudit__subcmd__scan"
+                ;;
+            pidaudit,undo)
+                cmd="pidaudit__subcmd__undo"
                 ;;
             pidaudit__subcmd__help,completions)
                 cmd="pidaudit__subcmd__help__subcmd__completions"
@@ -34,11 +40,17 @@ _pidaudit() {
             pidaudit__subcmd__help,explain)
                 cmd="pidaudit__subcmd__help__subcmd__explain"
                 ;;
+            pidaudit__subcmd__help,fix)
+                cmd="pidaudit__subcmd__help__subcmd__fix"
+                ;;
             pidaudit__subcmd__help,help)
                 cmd="pidaudit__subcmd__help__subcmd__help"
                 ;;
             pidaudit__subcmd__help,scan)
                 cmd="pidaudit__subcmd__help__subcmd__scan"
+                ;;
+            pidaudit__subcmd__help,undo)
+                cmd="pidaudit__subcmd__help__subcmd__undo"
                 ;;
             *)
                 ;;
@@ -47,7 +59,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain completions help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain fix undo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -148,8 +160,58 @@ _pidaudit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pidaudit__subcmd__fix)
+            opts="-y -h --format --apply --yes --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --select)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --started-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pidaudit__subcmd__help)
-            opts="scan explain completions help"
+            opts="scan explain fix undo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,6 +252,20 @@ _pidaudit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pidaudit__subcmd__help__subcmd__fix)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pidaudit__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -205,6 +281,20 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help__subcmd__scan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__help__subcmd__undo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -282,6 +372,24 @@ _pidaudit() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__undo)
+            opts="-h --list --journal --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -31,6 +31,17 @@ const REMOVE_CODES: &[Code] = &[
     liveness::PREVIOUS_BOOT,
 ];
 
+/// The repair `pidaudit fix` offers for findings with this code, for `pidaudit explain`.
+pub fn repair(code: Code) -> Option<&'static str> {
+    REMOVE_CODES.contains(&code).then_some(
+        "`pidaudit fix` plans removing the file (a safe action; `pidaudit fix --apply` performs it, \
+         `pidaudit undo` restores it from the journal) when the file is trusted, a regular file, \
+         not judged `unknown`, and no process holds a lock on it; at the moment of removal it \
+         re-verifies the file's identity, content and lock and that the PID is still dead or \
+         still the same process.",
+    )
+}
+
 /// Findings that mean the daemon runs somewhere the file does not say: removing the file is not
 /// the repair.
 const INSTANCE_CODES: &[Code] = &[
@@ -317,4 +328,21 @@ fn pid_basis(audit: &Audit, entry: &Entry) -> Result<PidBasis, String> {
 pub fn start_ticks(audit: &Audit, pid: u32) -> Result<u64, rustix::io::Errno> {
     let proc = audit.snapshot.proc_dir().ok_or(rustix::io::Errno::NOENT)?;
     super::apply::read_start_ticks(proc, pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code the plan removes files for has a repair text naming the command; others none.
+    #[test]
+    fn repairs_are_documented() {
+        for c in crate::checks::catalogue() {
+            match repair(c) {
+                Some(t) => assert!(REMOVE_CODES.contains(&c) && t.contains("pidaudit fix")),
+                None => assert!(!REMOVE_CODES.contains(&c), "{}", c.as_str()),
+            }
+        }
+        assert!(repair(liveness::STALE).is_some() && repair(liveness::ZOMBIE).is_none());
+    }
 }

@@ -11,7 +11,12 @@ pub fn one(code: Code, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "Why it matters:\n  {}", doc.why)?;
     writeln!(out)?;
-    writeln!(out, "What to do:\n  {}", doc.fix)
+    writeln!(out, "What to do:\n  {}", doc.fix)?;
+    if let Some(repair) = crate::fix::plan::repair(code) {
+        writeln!(out)?;
+        writeln!(out, "Repair:\n  {repair}")?;
+    }
+    Ok(())
 }
 
 /// Prints every code with its default severity and summary.
