@@ -517,3 +517,21 @@ fn zombie_refused_invalid_removed() {
     assert!(!dir.path().join("m.pid").exists());
     assert_eq!(r.code, 1);
 }
+
+/// A pidfile audited through a symlinked directory is journaled under the directory's real path,
+/// so undo (which never follows a link) restores it.
+#[test]
+fn undo_after_fix_through_a_symlinked_directory() {
+    let root = open_tempdir();
+    let real = root.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, root.path().join("link")).unwrap();
+    write_pid(&real.join("x.pid"), dead_pid());
+    let journal = tempfile::tempdir().unwrap();
+    let r = apply(journal.path(), &root.path().join("link").join("x.pid"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!real.join("x.pid").exists());
+    let u = undo(journal.path(), &[]);
+    assert_eq!(u.code, 0, "{}", u.stdout);
+    assert!(real.join("x.pid").exists());
+}

@@ -41,9 +41,17 @@ pub fn plan(config: &Config) -> Planned {
     Planned { audit, plan }
 }
 
-/// The absolute path of the directory holding `path`.
-fn absolute_dir(path: &std::path::Path) -> PathBuf {
-    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+/// The absolute path of the directory an action acts in, as the kernel knows the held descriptor
+/// (no symbolic link on the way, so `undo` can reopen it without following one); the shown path's
+/// parent, made absolute, if that cannot be read.
+fn absolute_dir(a: &fix::Action) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", a.dir.as_raw_fd())) {
+        if p.is_absolute() {
+            return p;
+        }
+    }
+    let parent = a.path.parent().unwrap_or(std::path::Path::new("."));
     if parent.is_absolute() {
         parent.to_path_buf()
     } else {
@@ -86,8 +94,8 @@ pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalErr
             "record": "before",
             "seq": seq,
             "action": a.kind.as_str(),
-            "path": crate::model::text::path(&absolute_dir(&a.path).join(&a.name)),
-            "dir": crate::model::text::path(&absolute_dir(&a.path)),
+            "path": crate::model::text::path(&absolute_dir(a).join(&a.name)),
+            "dir": crate::model::text::path(&absolute_dir(a)),
             "name": crate::model::text::bytes(std::os::unix::ffi::OsStrExt::as_bytes(a.name.as_os_str())),
             "dir_dev": a.basis.dir_dev,
             "dir_ino": a.basis.dir_ino,

@@ -256,8 +256,15 @@ fn restore(rec: &Value) -> Result<(u64, u64), String> {
             Ok(ids)
         }
         Err(e) => {
-            // Never leave a half-restored file: it is ours (created O_EXCL a moment ago).
-            let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+            // Never leave a half-restored file: the one we created O_EXCL a moment ago, if the
+            // name still names it.
+            let ours = rustix::fs::fstat(&fd).ok().map(|s| (s.st_dev, s.st_ino));
+            let at = rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|s| (s.st_dev, s.st_ino));
+            if ours.is_some() && ours == at {
+                let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+            }
             Err(e)
         }
     }
