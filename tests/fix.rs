@@ -535,3 +535,55 @@ fn undo_after_fix_through_a_symlinked_directory() {
     assert_eq!(u.code, 0, "{}", u.stdout);
     assert!(real.join("x.pid").exists());
 }
+
+/// `fix --apply` SIGKILLed at random points: after each kill, `undo` of the run (when it got far
+/// enough to have one) brings every file back byte for byte with owner, mode and mtime.
+#[test]
+fn killed_apply_is_undone() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        let p = dir.path().join(format!("k{i}.pid"));
+        write_pid(&p, dead_pid());
+        std::os::unix::fs::chown(&p, Some(0), Some(NOBODY)).unwrap();
+        chmod(&p, 0o640);
+    }
+    let original = listing(dir.path());
+    let strip = |l: BTreeMap<String, (u64, i64, i64, u32, Vec<u8>)>| {
+        l.into_iter()
+            .map(|(k, (_, s, ns, m, b))| (k, (s, ns, m, b)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let original = strip(original);
+    let runs = std::env::var("PIDAUDIT_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40u64);
+    let mut seed = std::process::id() as u64;
+    let mut undone = 0;
+    for _ in 0..runs {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = Duration::from_micros((seed >> 33) % 40_000);
+        let mut child = pidaudit()
+            .args(["fix", "--apply", "--yes", "--journal"])
+            .arg(journal.path())
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let list = undo(journal.path(), &["--list"]);
+        if !list.stdout.starts_with("no runs") {
+            let u = undo(journal.path(), &[]);
+            assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+            undone += 1;
+        }
+        assert_eq!(strip(listing(dir.path())), original);
+    }
+    eprintln!("{runs} killed applies, {undone} undone");
+}

@@ -142,6 +142,14 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
             });
             continue;
         }
+        if c.status.is_none() && still_there(c.before) {
+            items.push(Restore {
+                target,
+                status: "nothing",
+                message: "the run ended before removing it: it is still there".into(),
+            });
+            continue;
+        }
         match restore(c.before) {
             Ok((dev, ino)) => {
                 done.push(json!({
@@ -172,6 +180,28 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
         journal.append(&id, &done)?;
     }
     Ok(Undo { run: id, items })
+}
+
+/// Whether the journaled file itself (its dev/inode) still stands at its path.
+fn still_there(rec: &Value) -> bool {
+    let get = || -> Option<bool> {
+        let dir = crate::model::text::unescape(rec["dir"].as_str()?)?;
+        let name = crate::model::text::unescape(rec["name"].as_str()?)?;
+        let dir =
+            safedir::open_plain(std::path::Path::new(std::ffi::OsStr::from_bytes(&dir))).ok()?;
+        let st = rustix::fs::statat(
+            &dir,
+            std::ffi::OsStr::from_bytes(&name),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .ok()?;
+        let b = &rec["before"];
+        Some(
+            Some(st.st_dev as u64) == b["dev"].as_u64()
+                && Some(st.st_ino as u64) == b["ino"].as_u64(),
+        )
+    };
+    get().unwrap_or(false)
 }
 
 /// Recreates one journaled file; returns its new dev/inode.
