@@ -437,10 +437,11 @@ fn fix(args: &FixArgs) -> u8 {
     // The journal lock is released before the result is written (a slow reader of the output
     // never holds up the next run).
     drop(journal);
-    let applied = match applied {
+    let mut applied = match applied {
         Ok(a) => a,
         Err(e) => return error(&e.to_string()),
     };
+    crate::commands::fix::recheck(&config, &planned, &mut applied);
     let code = crate::exit::fix_status(
         planned.plan.actions.len(),
         planned.plan.refused.len(),
@@ -448,7 +449,10 @@ fn fix(args: &FixArgs) -> u8 {
     );
     let written = render(
         &mut out,
-        &view(Some(&applied.outcomes), applied.run.as_ref()),
+        &view(
+            Some((&applied.outcomes, &applied.recheck)),
+            applied.run.as_ref(),
+        ),
     )
     .and_then(|()| out.flush());
     finish(written, code)

@@ -16,12 +16,14 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// What an apply did: the run's journal (when it changed or tried to change anything) and one
-/// outcome per planned action, in plan order.
+/// What an apply did: the run's journal (when it changed or tried to change anything), one
+/// outcome per planned action, in plan order, and for each action done what a fresh audit found
+/// at its path afterwards ([`recheck`]).
 #[derive(Debug)]
 pub struct Applied {
     pub run: Option<(String, PathBuf)>,
     pub outcomes: Vec<Outcome>,
+    pub recheck: Vec<Option<fix::Recheck>>,
 }
 
 impl Applied {
@@ -74,9 +76,11 @@ pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalErr
         })
         .collect();
     if outcomes.iter().all(Option::is_some) {
+        let n = outcomes.len();
         return Ok(Applied {
             run: None,
             outcomes: outcomes.into_iter().flatten().collect(),
+            recheck: vec![None; n],
         });
     }
     let Some(proc) = planned.audit.snapshot.proc_dir() else {
@@ -134,8 +138,51 @@ pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalErr
     }
     run.record(&json!({"record": "end", "at": timestamp(SystemTime::now())}));
     run.sync()?;
+    let n = outcomes.len();
     Ok(Applied {
         run: Some((run.id.clone(), run.path.clone())),
         outcomes: outcomes.into_iter().flatten().collect(),
+        recheck: vec![None; n],
     })
+}
+
+/// Ends an apply with a fresh audit of what it touched: the directories of the removed files, one
+/// level deep, judged anew; each removed path is then `absent`, or holds a file again (a daemon
+/// started meanwhile) whose state is given.
+pub fn recheck(config: &Config, planned: &Planned, applied: &mut Applied) {
+    let done: Vec<usize> = (0..applied.outcomes.len())
+        .filter(|i| applied.outcomes[*i] == Outcome::Done)
+        .collect();
+    if done.is_empty() {
+        return;
+    }
+    let mut dirs: Vec<PathBuf> = done
+        .iter()
+        .map(|i| {
+            let p = &planned.plan.actions[*i].path;
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf()
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut fresh = config.clone();
+    fresh.discover.paths = dirs;
+    fresh.discover.max_depth = 1;
+    fresh.expect = None;
+    fresh.details = false;
+    let audit = audit::judge(&fresh);
+    for i in done {
+        let a = &planned.plan.actions[i];
+        let now = audit
+            .entries
+            .iter()
+            .find(|e| e.path == a.path || (e.name == a.name && e.path.parent() == a.path.parent()));
+        applied.recheck[i] = Some(match now {
+            None => fix::Recheck::Absent,
+            Some(e) => fix::Recheck::Present(e.state()),
+        });
+    }
 }

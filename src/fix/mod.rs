@@ -218,3 +218,13 @@ pub enum Outcome {
     /// Not attempted (an unsafe action without `--unsafe`, or the run was refused).
     NotRun { reason: String },
 }
+
+/// What a fresh audit found at a removed file's path after the apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "now", content = "state")]
+pub enum Recheck {
+    /// Nothing: the removal holds.
+    Absent,
+    /// A file stands there again (a daemon started meanwhile), in this state.
+    Present(State),
+}

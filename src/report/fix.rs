@@ -2,7 +2,7 @@
 //! document (schema in `schema/pidaudit-fix.schema.json`). Render only.
 
 use crate::fix::undo::{RunSummary, Undo};
-use crate::fix::{Action, Outcome, PidBasis, Plan};
+use crate::fix::{Action, Outcome, PidBasis, Plan, Recheck};
 use crate::model::text::text;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -17,13 +17,14 @@ pub struct FixView<'a> {
     pub host: &'a str,
     pub generated_at: SystemTime,
     pub plan: &'a Plan,
-    /// `None` for a dry run; one outcome per action after an apply.
-    pub outcomes: Option<&'a [Outcome]>,
+    /// `None` for a dry run; one outcome per action after an apply, and for each action done what
+    /// the fresh audit found at its path.
+    pub outcomes: Option<(&'a [Outcome], &'a [Option<Recheck>])>,
     /// The journal run (id, file) of an apply that changed or tried to change anything.
     pub run: Option<&'a (String, PathBuf)>,
 }
 
-fn action_json(a: &Action, outcome: Option<&Outcome>) -> Value {
+fn action_json(a: &Action, outcome: Option<&Outcome>, recheck: Option<&Recheck>) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
     if a.basis.file.shows_content() {
         v["basis"]["file"]["content"] = crate::model::text::bytes(&a.basis.file.content).into();
@@ -31,13 +32,22 @@ fn action_json(a: &Action, outcome: Option<&Outcome>) -> Value {
     if let Some(o) = outcome {
         v["outcome"] = serde_json::to_value(o).unwrap_or(Value::Null);
     }
+    if let Some(r) = recheck {
+        v["recheck"] = serde_json::to_value(r).unwrap_or(Value::Null);
+    }
     v
 }
 
 /// The fix document.
 pub fn document(view: &FixView<'_>) -> Value {
-    let outcome = |i: usize| view.outcomes.and_then(|o| o.get(i));
-    let count = |f: fn(&Outcome) -> bool| view.outcomes.map(|o| o.iter().filter(|x| f(x)).count());
+    let outcomes = view.outcomes.map(|(o, _)| o);
+    let outcome = |i: usize| outcomes.and_then(|o| o.get(i));
+    let recheck = |i: usize| {
+        view.outcomes
+            .and_then(|(_, r)| r.get(i))
+            .and_then(Option::as_ref)
+    };
+    let count = |f: fn(&Outcome) -> bool| outcomes.map(|o| o.iter().filter(|x| f(x)).count());
     json!({
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pidaudit", "version": env!("CARGO_PKG_VERSION")},
@@ -52,7 +62,7 @@ pub fn document(view: &FixView<'_>) -> Value {
             "skipped": count(|o| matches!(o, Outcome::Skipped { .. })),
             "not_run": count(|o| matches!(o, Outcome::NotRun { .. })),
         },
-        "actions": view.plan.actions.iter().enumerate().map(|(i, a)| action_json(a, outcome(i))).collect::<Vec<_>>(),
+        "actions": view.plan.actions.iter().enumerate().map(|(i, a)| action_json(a, outcome(i), recheck(i))).collect::<Vec<_>>(),
         "refused": view.plan.refused,
     })
 }
@@ -73,9 +83,10 @@ fn pid_text(p: PidBasis) -> String {
 
 /// Writes the plan (and the outcomes, after an apply) for people.
 pub fn human(view: &FixView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let outcomes = view.outcomes.map(|(o, _)| o);
     for (i, a) in view.plan.actions.iter().enumerate() {
         let b = &a.basis.file;
-        let head = match view.outcomes.and_then(|o| o.get(i)) {
+        let head = match outcomes.and_then(|o| o.get(i)) {
             None => format!("{} [{}]", a.kind.as_str(), a.class.as_str()),
             Some(Outcome::Done) => "removed".into(),
             Some(Outcome::Skipped { .. }) => "skipped".into(),
@@ -95,11 +106,18 @@ pub fn human(view: &FixView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             b.mode,
             pid_text(a.basis.pid)
         )?;
-        match view.outcomes.and_then(|o| o.get(i)) {
+        match outcomes.and_then(|o| o.get(i)) {
             Some(Outcome::Skipped { reason }) | Some(Outcome::NotRun { reason }) => {
                 writeln!(out, "    why: {}", text(reason))?
             }
             _ => {}
+        }
+        if let Some(Some(Recheck::Present(state))) = view.outcomes.and_then(|(_, r)| r.get(i)) {
+            writeln!(
+                out,
+                "    afterwards: a file stands at the path again ({}): a daemon started meanwhile?",
+                state.as_str()
+            )?;
         }
     }
     for r in &view.plan.refused {
@@ -114,7 +132,7 @@ pub fn human(view: &FixView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     }
     let n = view.plan.actions.len();
     let refused = view.plan.refused.len();
-    match view.outcomes {
+    match outcomes {
         None => writeln!(
             out,
             "plan: {n} action{} ({} safe), {refused} refused. Dry run: nothing was changed{}",
