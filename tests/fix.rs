@@ -603,3 +603,48 @@ fn killed_apply_is_undone() {
     }
     eprintln!("{runs} killed applies, {undone} undone");
 }
+
+/// Undo restores only into the directory the file was removed from: a new directory at the same
+/// path (another inode) is refused.
+#[test]
+fn undo_refuses_a_replaced_directory() {
+    let root = open_tempdir();
+    let run_dir = root.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    write_pid(&run_dir.join("x.pid"), dead_pid());
+    let journal = tempfile::tempdir().unwrap();
+    assert_eq!(apply(journal.path(), &run_dir).code, 0);
+    std::fs::rename(&run_dir, root.path().join("old")).unwrap();
+    std::fs::create_dir(&run_dir).unwrap();
+    let u = undo(journal.path(), &[]);
+    assert_eq!(u.code, 1, "{}", u.stdout);
+    assert!(u.stdout.contains("not the directory"), "{}", u.stdout);
+    assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 0);
+}
+
+/// A process table that is not the live /proc (`--proc-root`) can be planned against, never
+/// applied: every removal is refused as `not-live`.
+#[test]
+fn foreign_proc_root_is_never_applied() {
+    let dir = open_tempdir();
+    let path = dir.path().join("s.pid");
+    write_pid(&path, dead_pid());
+    let proc_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proc/host");
+    let journal = tempfile::tempdir().unwrap();
+    let r = fix(&[
+        "--apply",
+        "--yes",
+        "--format",
+        "json",
+        "--journal",
+        journal.path().to_str().unwrap(),
+        "--proc-root",
+        proc_root.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    let doc = r.json();
+    assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
+    assert_eq!(r.code, 1);
+    assert!(path.exists());
+    assert_eq!(refused(&doc, &path)["reason"], "not-live", "{doc:#}");
+}
