@@ -628,7 +628,8 @@ fn undo_refuses_a_replaced_directory() {
 fn foreign_proc_root_is_never_applied() {
     let dir = open_tempdir();
     let path = dir.path().join("s.pid");
-    write_pid(&path, dead_pid());
+    // No process of the fixture has this PID: stale there.
+    write_pid(&path, 30_001);
     let proc_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proc/host");
     let journal = tempfile::tempdir().unwrap();
     let r = fix(&[
