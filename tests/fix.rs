@@ -649,3 +649,68 @@ fn foreign_proc_root_is_never_applied() {
     assert!(path.exists());
     assert_eq!(refused(&doc, &path)["reason"], "not-live", "{doc:#}");
 }
+
+/// Starts `sleep` with exactly PID `pid` by setting `ns_last_pid` (root, this PID namespace),
+/// retrying when another fork takes the PID first; `None` if it never got it.
+fn sleep_with_pid(pid: u32) -> Option<std::process::Child> {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut c = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        if c.id() == pid {
+            return Some(c);
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    None
+}
+
+/// A PID reused between the plan and the act (forced with `ns_last_pid`): a stale file's PID
+/// handed to a new process, and a reused PID handed on to yet another process, both skip.
+#[test]
+fn pid_reused_between_plan_and_apply_skips() {
+    let dir = open_tempdir();
+    let path = dir.path().join("stale.pid");
+    let dead = dead_pid();
+    write_pid(&path, dead);
+    let p = planned(dir.path());
+    assert!(matches!(
+        p.plan.actions[0].basis.pid,
+        pidaudit::fix::PidBasis::Dead { .. }
+    ));
+    let Some(mut reuser) = sleep_with_pid(dead) else {
+        eprintln!("could not get PID {dead} back: skipped");
+        return;
+    };
+    let e = remove_now(&p).unwrap_err();
+    assert!(e.contains("in use again"), "{e}");
+    assert!(path.exists());
+
+    // Now `reused`: the file is older than the process at its PID. Replace that process by
+    // another at the same PID between plan and act.
+    std::fs::remove_file(&path).unwrap();
+    let path = dir.path().join("reused.pid");
+    write_pid(&path, dead);
+    age(&path, 60);
+    let p = planned(dir.path());
+    assert!(
+        matches!(p.plan.actions[0].basis.pid, pidaudit::fix::PidBasis::Same { pid, .. } if pid == dead),
+        "{:#?}",
+        p.plan
+    );
+    let _ = reuser.kill();
+    let _ = reuser.wait();
+    std::thread::sleep(Duration::from_millis(20));
+    let Some(mut again) = sleep_with_pid(dead) else {
+        eprintln!("could not get PID {dead} back: skipped");
+        return;
+    };
+    let e = remove_now(&p).unwrap_err();
+    assert!(e.contains("another process"), "{e}");
+    assert!(path.exists());
+    let _ = again.kill();
+    let _ = again.wait();
+}
