@@ -714,3 +714,79 @@ fn pid_reused_between_plan_and_apply_skips() {
     let _ = again.kill();
     let _ = again.wait();
 }
+
+/// A daemon that starts while its stale pidfile is being removed (it creates or opens the file,
+/// locks it with `LOCK_NB`, and checks that the path still names the locked inode, as careful
+/// daemons do): whatever the interleaving, a daemon that runs has its PID in the file at the path,
+/// and one that does not run was told the file was locked.
+#[test]
+fn daemon_starting_during_removal() {
+    let script = r#"
+import fcntl, os, sys, time
+p = sys.argv[1]
+for _ in range(50):
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print("locked", flush=True)
+        sys.exit(1)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        os.close(fd)
+        continue
+    if st.st_ino != os.fstat(fd).st_ino:
+        os.close(fd)
+        continue
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % os.getpid())
+    print("running", flush=True)
+    time.sleep(100)
+print("gave up", flush=True)
+"#;
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.pid");
+    let mut seen = BTreeMap::new();
+    for i in 0..30u64 {
+        write_pid(&path, dead_pid());
+        // The daemon first (Python takes tens of milliseconds to reach its open), the fix after
+        // a delay that varies from run to run, so the two meet at different points.
+        let mut daemon = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros((i * 7919) % 60_000));
+        let fixer = pidaudit()
+            .args(["fix", "--apply", "--yes", "--journal"])
+            .arg(journal.path())
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(daemon.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let fixed = fixer.wait_with_output().unwrap();
+        assert!(matches!(fixed.status.code(), Some(0 | 1)));
+        match line.trim() {
+            "running" => {
+                let content = std::fs::read_to_string(&path).unwrap();
+                assert_eq!(content, format!("{}\n", daemon.id()));
+            }
+            "locked" => {}
+            other => panic!("daemon: {other}"),
+        }
+        *seen.entry(line.trim().to_string()).or_insert(0) += 1;
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+    }
+    eprintln!("daemon starting during removal: {seen:?}");
+}
