@@ -48,9 +48,11 @@ pub fn plan(config: &Config) -> Planned {
 /// parent, made absolute, if that cannot be read.
 fn absolute_dir(a: &fix::Action) -> PathBuf {
     use std::os::fd::AsRawFd;
-    if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", a.dir.as_raw_fd())) {
-        if p.is_absolute() {
-            return p;
+    if let Ok(fd) = fix::open_dir(&a.dir) {
+        if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+            if p.is_absolute() {
+                return p;
+            }
         }
     }
     let parent = a.path.parent().unwrap_or(std::path::Path::new("."));

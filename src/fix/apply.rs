@@ -35,7 +35,9 @@ pub fn read_start_ticks(proc: BorrowedFd<'_>, pid: u32) -> Result<u64, Errno> {
 /// skipped; nothing was changed then.
 pub fn remove(action: &Action, proc: BorrowedFd<'_>) -> Result<(), String> {
     let b = &action.basis.file;
-    let dir = action.dir.as_fd();
+    let dirfd = super::open_dir(&action.dir)
+        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dir = dirfd.as_fd();
     let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
     if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
         return Err("the directory is not the one audited".into());

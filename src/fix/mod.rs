@@ -24,6 +24,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A directory as discovery holds it (`Entry::dir`): the one type, with [`open_dir`], that knows
+/// how.
+pub type DirHandle = Arc<rustix::fd::OwnedFd>;
+
+/// A descriptor of the directory discovery saw (held since the walk; never reopened by path).
+pub fn open_dir(dir: &DirHandle) -> Result<Arc<rustix::fd::OwnedFd>, rustix::io::Errno> {
+    Ok(Arc::clone(dir))
+}
+
 /// What an action does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -121,9 +130,9 @@ pub struct Action {
     pub basis: Basis,
     #[serde(skip)]
     pub path: PathBuf,
-    /// The directory holding the file, open since discovery.
+    /// The directory holding the file, as discovery holds it.
     #[serde(skip)]
-    pub dir: Arc<rustix::fd::OwnedFd>,
+    pub dir: DirHandle,
     /// The file's name in that directory.
     #[serde(skip)]
     pub name: OsString,

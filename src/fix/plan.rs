@@ -10,13 +10,13 @@
 //! the daemon was found running elsewhere (that calls for retracking or stopping a copy, which this
 //! version does not do). Everything else with a finding worth acting on is refused with the reason.
 
-use super::{Action, Basis, Class, FileBasis, Kind, ParentInfo, PidBasis, Plan, Reason, Refusal};
+use super::{
+    Action, Basis, Class, DirHandle, FileBasis, Kind, ParentInfo, PidBasis, Plan, Reason, Refusal,
+};
 use crate::audit::Audit;
 use crate::checks::{content, instances, liveness, target, Entry};
 use crate::model::{Code, Severity, State};
 use crate::pidfile::{ReadOutcome, READ_CAP};
-use rustix::fd::OwnedFd;
-use std::sync::Arc;
 
 /// The findings that call for removing the file, in the order one is named as the reason.
 const REMOVE_CODES: &[Code] = &[
@@ -56,9 +56,9 @@ enum Decision {
     Refuse(Refusal),
 }
 
-/// The directory an entry's file is in, open. The one place the plan reads `Entry::dir`.
-fn dir_of(entry: &Entry) -> Option<Arc<OwnedFd>> {
-    entry.dir.as_ref().map(Arc::clone)
+/// The directory an entry's file is in. The one place the plan reads `Entry::dir`.
+fn dir_of(entry: &Entry) -> Option<DirHandle> {
+    entry.dir.clone()
 }
 
 /// Plans the repairs of an audit.
@@ -258,7 +258,7 @@ fn remove(audit: &Audit, entry: &Entry, code: Code, codes: &[Code]) -> Decision 
     let Some(dir) = dir_of(entry) else {
         return refuse(Reason::NotARegularFile, "its directory is not open".into());
     };
-    let dst = match rustix::fs::fstat(&*dir) {
+    let dst = match super::open_dir(&dir).and_then(rustix::fs::fstat) {
         Ok(st) => st,
         Err(e) => return refuse(Reason::UnknownState, format!("directory: fstat: {e}")),
     };
