@@ -24,6 +24,8 @@ pub struct Cli {
 
 const EXIT_HELP: &str = "Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or internal error.\nWith --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also usage errors and --help).\n\nManual: `man pidaudit`. Finding codes: `pidaudit explain [CODE]`.";
 
+const FIX_HELP: &str = "Exit status: 0 nothing left to do; 1 actions planned (dry run), or refused, skipped or not run; 2 usage or internal error.\n\nManual: `man pidaudit-fix`.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Audit pidfiles (the default command).
@@ -33,6 +35,23 @@ pub enum Command {
         /// A finding code, such as `stale` or `pid-reused`.
         code: Option<String>,
     },
+    /// Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled.
+    ///
+    /// Removes pidfiles that are stale, name a reused PID, are empty, malformed or invalid, or name
+    /// init, a kernel thread or a thread, when they are trusted and no process holds a lock on them.
+    /// Everything else is listed as refused, with the reason.
+    ///
+    /// At the moment of removal every fact the plan was based on is re-verified on held
+    /// descriptors: the directory, the file's identity, size, mtime, owner, mode and content, that
+    /// nobody holds a lock on it (a non-blocking exclusive flock is taken, and F_OFD_GETLK asked),
+    /// and the PID (still dead, or still the same process by its start time); anything changed
+    /// skips the action. Each change is journaled before and after it is made, in
+    /// /var/lib/pidaudit/journal/RUN-ID.jsonl (or --journal DIR), locked so that two runs never act
+    /// at once; `pidaudit undo` restores from it.
+    #[command(after_help = FIX_HELP)]
+    Fix(Box<FixArgs>),
+    /// Restore what a fix run removed, from its journal (the last run by default).
+    Undo(UndoArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     ///
     /// The Debian package installs all three. Otherwise, for example:
@@ -207,6 +226,90 @@ impl ScanArgs {
     }
 }
 
+/// The formats of `fix` and `undo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    /// For people.
+    Human,
+    /// One JSON document (its JSON Schema is listed under FILES in pidaudit(1)).
+    Json,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct FixArgs {
+    /// Pidfiles and directories to audit and repair (default: /run and /var/run).
+    pub paths: Vec<PathBuf>,
+    /// Output format of the plan and the result.
+    #[arg(long, value_enum, default_value_t = FixFormat::Human)]
+    pub format: FixFormat,
+    /// Perform the safe actions (asks on a terminal unless --yes).
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: do not ask.
+    #[arg(short, long, requires = "apply")]
+    pub yes: bool,
+    /// The journal directory (created mode 0700; refused if not root's or writable by others).
+    #[arg(long, value_name = "DIR", default_value = crate::fix::journal::DEFAULT_DIR)]
+    pub journal: PathBuf,
+    /// Act only on findings with these codes (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
+    pub select: Vec<String>,
+    /// Do not act on findings with these codes (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
+    pub ignore: Vec<String>,
+    /// Skip files and directories whose path or name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// How many directory levels to walk below each root (default 4).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+    /// Read this directory as /proc (a plan only: nothing is applied unless it is the live /proc).
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+    /// Expectations manifest (TOML), as for scan.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub started_after: Option<String>,
+}
+
+impl FixArgs {
+    fn options(&self) -> config::Options {
+        config::Options {
+            paths: self.paths.clone(),
+            format: OutputFormat::Human,
+            fail_on: FailOn::Error,
+            select: self.select.clone(),
+            ignore: self.ignore.clone(),
+            exclude: self.exclude.clone(),
+            max_depth: self.max_depth,
+            proc_root: self.proc_root.clone(),
+            color: ColorChoice::Never,
+            quiet: false,
+            verbose: false,
+            expect: self.expect.clone(),
+            started_after: self.started_after.clone(),
+            textfile: None,
+            warning: None,
+            critical: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct UndoArgs {
+    /// The run to undo (default: the last one; `--list` shows them).
+    #[arg(value_name = "RUN-ID")]
+    pub run: Option<String>,
+    /// List the journal's runs instead.
+    #[arg(long, conflicts_with = "run")]
+    pub list: bool,
+    /// The journal directory.
+    #[arg(long, value_name = "DIR", default_value = crate::fix::journal::DEFAULT_DIR)]
+    pub journal: PathBuf,
+}
+
 /// Parses the command line, runs, and returns the exit status.
 pub fn main() -> std::process::ExitCode {
     // clap parses before the format is known: look for `--format nagios` first, so usage errors and
@@ -339,6 +442,8 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Explain { code }) => explain(code.as_deref()) as u8,
         Some(Command::Scan(args)) => scan(&args),
+        Some(Command::Fix(args)) => fix(&args),
+        Some(Command::Undo(args)) => undo(&args),
         Some(Command::Completions { shell }) => {
             crate::completions::print(shell, &mut <Cli as clap::CommandFactory>::command()) as u8
         }
@@ -422,6 +527,123 @@ fn scan(args: &ScanArgs) -> u8 {
         Err(e) => {
             let msg = e.to_string();
             fail(&mut std::io::sink(), &msg, &msg)
+        }
+    }
+}
+
+/// `pidaudit fix`: validate, lock the journal (to apply), judge, plan, render the plan, ask, apply,
+/// render the result.
+fn fix(args: &FixArgs) -> u8 {
+    use std::io::IsTerminal;
+    let error = |msg: &str| {
+        eprintln!("pidaudit: {msg}");
+        ExitStatus::Error as u8
+    };
+    let config = match Config::new(&args.options(), &crate::checks::lookup) {
+        Ok(c) => c,
+        Err(UsageError(msg)) => return error(&msg),
+    };
+    let ask = args.apply && !args.yes;
+    if ask && !std::io::stdin().is_terminal() {
+        return error("--apply without --yes needs a terminal to ask on");
+    }
+    // Locked before judging, so a plan never races another run's changes.
+    let journal = if args.apply {
+        match crate::fix::journal::Journal::open(&args.journal) {
+            Ok(j) => Some(j),
+            Err(e) => return error(&e.to_string()),
+        }
+    } else {
+        None
+    };
+    let planned = crate::commands::fix::plan(&config);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let view = |outcomes, run| report::fix::FixView {
+        host: &planned.audit.host,
+        generated_at: planned.audit.generated_at,
+        plan: &planned.plan,
+        outcomes,
+        run,
+    };
+    let render = |out: &mut dyn Write, v: &report::fix::FixView<'_>| match args.format {
+        FixFormat::Human => report::fix::human(v, out),
+        FixFormat::Json => report::fix::json(v, out),
+    };
+    let finish = |written: std::io::Result<()>, code: ExitStatus| match written {
+        Err(e) if !is_broken_pipe(&e) => error(&e.to_string()),
+        _ => code as u8,
+    };
+    let (Some(journal), true) = (journal, args.apply) else {
+        let code =
+            crate::exit::fix_status(planned.plan.actions.len(), planned.plan.refused.len(), None);
+        let written = render(&mut out, &view(None, None)).and_then(|()| out.flush());
+        return finish(written, code);
+    };
+    if ask && !planned.plan.actions.is_empty() {
+        if let Err(e) = report::fix::human(&view(None, None), &mut std::io::stderr()) {
+            return error(&e.to_string());
+        }
+        eprint!(
+            "Apply the {} safe action(s)? [y/N] ",
+            planned.plan.actions.len()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+            eprintln!("pidaudit: nothing applied");
+            return ExitStatus::Findings as u8;
+        }
+    }
+    let applied = crate::commands::fix::apply(&planned, &journal);
+    // The journal lock is released before the result is written (a slow reader of the output
+    // never holds up the next run).
+    drop(journal);
+    let mut applied = match applied {
+        Ok(a) => a,
+        Err(e) => return error(&e.to_string()),
+    };
+    crate::commands::fix::recheck(&config, &planned, &mut applied);
+    let code = crate::exit::fix_status(
+        planned.plan.actions.len(),
+        planned.plan.refused.len(),
+        Some(applied.not_done()),
+    );
+    let written = render(
+        &mut out,
+        &view(
+            Some((&applied.outcomes, &applied.recheck)),
+            applied.run.as_ref(),
+        ),
+    )
+    .and_then(|()| out.flush());
+    finish(written, code)
+}
+
+/// `pidaudit undo [RUN-ID]` / `pidaudit undo --list`.
+fn undo(args: &UndoArgs) -> u8 {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = if args.list {
+        crate::commands::undo::list(&args.journal)
+            .map(|runs| (report::fix::runs_human(&runs, &mut out), ExitStatus::Clean))
+    } else {
+        crate::commands::undo::run(&args.journal, args.run.as_deref()).map(|u| {
+            (
+                report::fix::undo_human(&u, &mut out),
+                crate::exit::undo_status(u.refused()),
+            )
+        })
+    };
+    match result {
+        Ok((Err(e), _)) if !is_broken_pipe(&e) => {
+            eprintln!("pidaudit: {e}");
+            ExitStatus::Error as u8
+        }
+        Ok((_, code)) => code as u8,
+        Err(e) => {
+            eprintln!("pidaudit: {e}");
+            ExitStatus::Error as u8
         }
     }
 }

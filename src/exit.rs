@@ -10,6 +10,11 @@
 //! `pidaudit status` answers with the LSB init-script status codes instead ([`LsbStatus`],
 //! chosen by [`lsb_status`]).
 //!
+//! `fix` and `undo` ([`fix_status`], [`undo_status`]): 0 nothing left to do (a dry run that plans
+//! nothing and refuses nothing; an apply or undo that did everything); 1 actions planned, refused,
+//! skipped or not run (an undo that refused a restore); 2 usage or internal error (a journal that
+//! cannot be used, `--apply` with no terminal and no `--yes`).
+//!
 //! The Nagios status of an audit:
 //! - Without thresholds: any `error` finding -> CRITICAL, else any `warning` -> WARNING.
 //! - With `-w`/`-c`: the number of *problem pidfiles* (pidfiles with at least one `error` or
@@ -137,6 +142,29 @@ impl Tally {
 /// The exit status of a scan.
 pub fn scan_status(fail_on: FailOn, tally: &Tally) -> ExitStatus {
     if tally.worst().is_some_and(|s| fails(fail_on, s)) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// The exit status of `fix`: `applied_not_done` is `None` for a dry run, else how many actions
+/// the apply did not do.
+pub fn fix_status(actions: usize, refused: usize, applied_not_done: Option<usize>) -> ExitStatus {
+    let left = match applied_not_done {
+        None => actions,
+        Some(n) => n,
+    };
+    if left > 0 || refused > 0 {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// The exit status of `undo`: 1 when a restore was refused.
+pub fn undo_status(refused: usize) -> ExitStatus {
+    if refused > 0 {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
@@ -303,6 +331,19 @@ mod tests {
             scan_status(FailOn::Error, &tally(vec![vec![W]], vec![])),
             ExitStatus::Clean
         );
+    }
+
+    /// fix: a dry run with anything planned or refused is 1; an apply that did everything is 0.
+    #[test]
+    fn fix_and_undo_statuses() {
+        assert_eq!(fix_status(0, 0, None), ExitStatus::Clean);
+        assert_eq!(fix_status(2, 0, None), ExitStatus::Findings);
+        assert_eq!(fix_status(0, 1, None), ExitStatus::Findings);
+        assert_eq!(fix_status(2, 0, Some(0)), ExitStatus::Clean);
+        assert_eq!(fix_status(2, 0, Some(1)), ExitStatus::Findings);
+        assert_eq!(fix_status(2, 1, Some(0)), ExitStatus::Findings);
+        assert_eq!(undo_status(0), ExitStatus::Clean);
+        assert_eq!(undo_status(1), ExitStatus::Findings);
     }
 
     /// Without thresholds the worst severity decides, and only-unknown is UNKNOWN.

@@ -12,7 +12,8 @@
 //! 3. [`checks`]: one file per family; they record facts and findings on each entry, and
 //!    [`checks::resolve`] derives the states.
 //! 4. [`audit`]: [`audit::judge`] runs the stages and keeps the judged [`audit::Audit`].
-//! 5. [`commands`]: scan, status and explain, each a function from a config to an outcome.
+//! 5. [`commands`]: scan, status, explain, fix and undo, each a function from a config to an
+//!    outcome; [`fix`]: repair plans, re-verified actions, the journal and undo.
 //! 6. [`report`]: the render model built from an audit, and the reporters (human, JSON, Nagios,
 //!    Prometheus, JUnit), which decide nothing; [`textfile`] writes the metrics for node exporter.
 //! 7. [`cli`]: parses the command line, runs a command, renders, maps the outcome to an exit code;
@@ -27,6 +28,7 @@ pub mod completions;
 pub mod config;
 pub mod discover;
 pub mod exit;
+pub mod fix;
 pub mod manpage;
 pub mod model;
 pub mod pidfile;

@@ -1,6 +1,7 @@
 //! Manual pages generated from the clap definition in [`crate::cli`] and the finding catalogue in
 //! [`crate::checks`], so they never drift from the binary: `pidaudit.1` and one page per command
-//! (`pidaudit-scan.1`, `pidaudit-explain.1`, `pidaudit-completions.1`, `pidaudit-status.1`).
+//! (`pidaudit-scan.1`, `pidaudit-explain.1`, `pidaudit-status.1`, `pidaudit-fix.1`, `pidaudit-undo.1`,
+//! `pidaudit-completions.1`).
 //!
 //! The pages are committed under `doc/` (the Debian package installs them from there);
 //! `tests/ship.rs` regenerates them and compares, and `PIDAUDIT_BLESS=1` rewrites them.
@@ -102,6 +103,29 @@ fn exit_status(roff: &mut Roff) {
     );
     roff.control("PP", []);
     roff.text([
+        bold("pidaudit fix"),
+        roman(" and "),
+        bold("pidaudit undo"),
+        roman(":"),
+    ]);
+    item(
+        roff,
+        [bold("0")],
+        "Nothing left to do: nothing planned or refused (a dry run), every action done (--apply), \
+         everything restored (undo).",
+    );
+    item(
+        roff,
+        [bold("1")],
+        "Actions planned (a dry run), or refused, skipped or not run; a restore refused.",
+    );
+    item(
+        roff,
+        [bold("2")],
+        "Usage or internal error: --apply with no terminal and no --yes, a journal that cannot be used.",
+    );
+    roff.control("PP", []);
+    roff.text([
         roman("With "),
         bold("--format nagios"),
         roman(", as a Nagios or Icinga plugin:"),
@@ -194,6 +218,13 @@ fn files(roff: &mut Roff) {
         [italic("/run"), roman(", "), italic("/var/run")],
         "The default roots, walked 4 levels deep (once when one is a link to the other).",
     );
+    item(
+        roff,
+        [italic("/var/lib/pidaudit/journal/")],
+        "The journal of pidaudit fix --apply (or --journal DIR): mode 0700, one RUN-ID.jsonl file per \
+         run holding every change before and after it was made, the removed files' whole content \
+         included; pidaudit undo restores from it.",
+    );
     roff.control("PP", []);
     roff.text([roman("Installed by the Debian package:")]);
     item(
@@ -207,6 +238,11 @@ fn files(roff: &mut Roff) {
         roff,
         [italic("/usr/share/doc/pidaudit/pidaudit.schema.json")],
         "The JSON Schema of --format json (its schema_version is bumped on incompatible change).",
+    );
+    item(
+        roff,
+        [italic("/usr/share/doc/pidaudit/pidaudit-fix.schema.json")],
+        "The JSON Schema of pidaudit fix --format json: the plan, and each action's outcome after --apply.",
     );
     item(
         roff,

@@ -17,6 +17,7 @@ const STAGES: &[(&str, u8)] = &[
     ("checks", 3),
     ("audit", 4),
     ("commands", 5),
+    ("fix", 5),
     ("report", 6),
     ("textfile", 6),
     ("cli", 7),

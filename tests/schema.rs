@@ -175,3 +175,56 @@ fn schema_rejects_broken_documents() {
         assert!(!v.is_valid(&doc), "{what} was accepted");
     }
 }
+
+/// `pidaudit fix --format json`, a plan and an apply over pidfiles that are removed and refused
+/// for every kind of reason the test can make, validates against `schema/pidaudit-fix.schema.json`;
+/// a document that breaks it does not.
+#[test]
+fn fix_output_validates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pidaudit-fix.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::meta::validate(&schema).expect("the schema is a valid 2020-12 schema");
+    let v = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    write_pid(&p("stale.pid"), dead_pid());
+    write_pidfile(&p("secret.pid"), "");
+    chmod(&p("secret.pid"), 0o600);
+    age(&p("secret.pid"), 60);
+    write_pid(&p("ww.pid"), dead_pid());
+    chmod(&p("ww.pid"), 0o666);
+    let (_parent, zpid) = zombie();
+    write_pid(&p("zombie.pid"), zpid);
+    write_pidfile(&p("init.pid"), "1\n");
+    mkfifo(&p("fifo.pid"));
+    let (name, locked) = unique_pidfile(dir.path(), "schd");
+    let _d = Testd::new(&locked)
+        .name(&name)
+        .write_pid(dead_pid())
+        .lock(Lock::Flock)
+        .start();
+    let root = dir.path().to_str().unwrap();
+    let plan = run(&["fix", "--format", "json", root]).json();
+    assert_valid(&v, &plan, "plan");
+    assert_eq!(plan["mode"], "plan");
+    let applied = run(&[
+        "fix",
+        "--apply",
+        "--yes",
+        "--format",
+        "json",
+        "--journal",
+        journal.path().to_str().unwrap(),
+        root,
+    ])
+    .json();
+    assert_valid(&v, &applied, "apply");
+    assert_eq!(applied["summary"]["done"], 3, "{applied:#}");
+    let mut broken = applied.clone();
+    broken["actions"][0]["class"] = json!("maybe");
+    assert!(!v.is_valid(&broken));
+}

@@ -22,6 +22,9 @@ _pidaudit() {
             pidaudit,explain)
                 cmd="pidaudit__subcmd__explain"
                 ;;
+            pidaudit,fix)
+                cmd="pidaudit__subcmd__fix"
+                ;;
             pidaudit,help)
                 cmd="pidaudit__subcmd__help"
                 ;;
@@ -31,11 +34,17 @@ _pidaudit() {
             pidaudit,status)
                 cmd="pidaudit__subcmd__status"
                 ;;
+            pidaudit,undo)
+                cmd="pidaudit__subcmd__undo"
+                ;;
             pidaudit__subcmd__help,completions)
                 cmd="pidaudit__subcmd__help__subcmd__completions"
                 ;;
             pidaudit__subcmd__help,explain)
                 cmd="pidaudit__subcmd__help__subcmd__explain"
+                ;;
+            pidaudit__subcmd__help,fix)
+                cmd="pidaudit__subcmd__help__subcmd__fix"
                 ;;
             pidaudit__subcmd__help,help)
                 cmd="pidaudit__subcmd__help__subcmd__help"
@@ -46,6 +55,9 @@ _pidaudit() {
             pidaudit__subcmd__help,status)
                 cmd="pidaudit__subcmd__help__subcmd__status"
                 ;;
+            pidaudit__subcmd__help,undo)
+                cmd="pidaudit__subcmd__help__subcmd__undo"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +65,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain completions status help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain fix undo completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,8 +166,58 @@ _pidaudit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pidaudit__subcmd__fix)
+            opts="-y -h --format --apply --yes --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --select)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --started-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pidaudit__subcmd__help)
-            opts="scan explain completions status help"
+            opts="scan explain fix undo completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,6 +245,20 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help__subcmd__explain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__help__subcmd__fix)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -225,6 +301,20 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__help__subcmd__undo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -336,6 +426,24 @@ _pidaudit() {
                     return 0
                     ;;
                 --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__undo)
+            opts="-h --list --journal --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -52,6 +52,8 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -s h -l help -d 'Print h
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Print version'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "scan" -d 'Audit pidfiles (the default command)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "undo" -d 'Restore what a fix run removed, from its journal (the last run by default)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -81,6 +83,22 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s q -l quiet -d
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose -d 'Show evidence and process details'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l format -d 'Output format of the plan and the result' -r -f -a "human\t'For people'
+json\t'One JSON document (its JSON Schema is listed under FILES in pidaudit(1))'"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l journal -d 'The journal directory (created mode 0700; refused if not root\'s or writable by others)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l select -d 'Act only on findings with these codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l ignore -d 'Do not act on findings with these codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l proc-root -d 'Read this directory as /proc (a plan only: nothing is applied unless it is the live /proc)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l expect -d 'Expectations manifest (TOML), as for scan' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l apply -d 'Perform the safe actions (asks on a terminal unless --yes)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s y -l yes -d 'With --apply: do not ask'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -l journal -d 'The journal directory' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -l list -d 'List the journal\'s runs instead'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -s h -l help -d 'Print help'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l pidfile -d 'The daemon\'s pidfile' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l exec -d 'The process must run this executable (a path, or any path to the same file)' -r -F
@@ -88,8 +106,10 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l user -d 'Th
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l name -d 'The process\'s name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -d 'Read this directory as /proc' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "undo" -d 'Restore what a fix run removed, from its journal (the last run by default)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -2,5 +2,7 @@
 //! renders. They judge and act; they never print.
 
 pub mod explain;
+pub mod fix;
 pub mod scan;
 pub mod status;
+pub mod undo;

@@ -421,7 +421,7 @@ fn proc_self_fd() -> Option<rustix::fd::BorrowedFd<'static>> {
 /// after reading still compares device and inode with the handle's (see [`read_regular`]). Where
 /// `/proc` is not procfs, a non-following, non-blocking `openat` by name is used instead and its inode
 /// is checked before anything is read.
-fn reopen(
+pub(crate) fn reopen(
     handle: &OwnedFd,
     dir: rustix::fd::BorrowedFd<'_>,
     name: &OsStr,

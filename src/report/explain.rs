@@ -12,6 +12,10 @@ pub fn one(code: Code, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "Why it matters:\n  {}", doc.why)?;
     writeln!(out)?;
     writeln!(out, "What to do:\n  {}", doc.fix)?;
+    if let Some(repair) = crate::fix::plan::repair(code) {
+        writeln!(out)?;
+        writeln!(out, "Repair:\n  {repair}")?;
+    }
     writeln!(out)?;
     writeln!(
         out,

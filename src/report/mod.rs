@@ -6,6 +6,7 @@
 //! [`Report`] ([`emit`]); a long-running command feeds it as results arrive.
 
 pub mod explain;
+pub mod fix;
 pub mod human;
 pub mod json;
 pub mod junit;

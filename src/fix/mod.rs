@@ -1,0 +1,240 @@
+//! Repair: plan -> re-verify -> apply -> journal (`pidaudit fix`, `pidaudit undo`).
+//!
+//! [`plan::plan`] turns a judged [`crate::audit::Audit`] into a [`Plan`]: the actions it would take,
+//! each with its class and the facts it was based on ([`Basis`]), and every pidfile it will not act
+//! on with the reason ([`Refusal`]). Planning changes nothing.
+//!
+//! [`apply::remove`] performs one action, re-verifying everything the plan was based on through
+//! held descriptors at the moment it acts (see its docs); anything changed skips the action with the
+//! reason, never adapts it. [`journal`] records each change before and after it is made, under a
+//! lock that keeps two runs from acting at once, and [`undo`] restores what a run removed.
+//!
+//! Stage 5, beside the commands: it consumes the judged audit (stage 4) and is driven by
+//! `commands::fix` and `commands::undo`; reporters (stage 6) render its plan and results.
+
+pub mod apply;
+pub mod journal;
+pub mod plan;
+pub mod safedir;
+pub mod undo;
+
+use crate::model::{Code, State};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A directory as discovery holds it (`Entry::dir`): the one type, with [`open_dir`], that knows
+/// how.
+pub type DirHandle = Arc<crate::discover::Dir>;
+
+/// A descriptor of the directory discovery saw (reopened relative to a held ancestor, each step
+/// checked to be the same inode; never by path).
+pub fn open_dir(dir: &DirHandle) -> Result<Arc<rustix::fd::OwnedFd>, rustix::io::Errno> {
+    dir.open()
+}
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Unlink the pidfile.
+    Remove,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Remove => "remove",
+        }
+    }
+}
+
+/// How safe an action is: safe ones run with `--apply`, unsafe ones would need `--unsafe` too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    Safe,
+    Unsafe,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Safe => "safe",
+            Class::Unsafe => "unsafe",
+        }
+    }
+}
+
+/// The `fstat` facts and the bytes of the file an action was planned on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileBasis {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    pub nlink: u64,
+    /// The whole content (never shown for a file that is not world-readable).
+    #[serde(skip)]
+    pub content: Vec<u8>,
+}
+
+impl FileBasis {
+    /// Whether the file's bytes may appear in a report (it is world-readable).
+    pub fn shows_content(&self) -> bool {
+        self.mode & 0o004 != 0
+    }
+}
+
+/// What the process side of an action must still be when it is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "expect", rename_all = "kebab-case")]
+pub enum PidBasis {
+    /// The file names no PID (empty, malformed, invalid): nothing to re-check.
+    NoPid,
+    /// No process has the PID (`pidfd_open` fails with ESRCH).
+    Dead { pid: u32 },
+    /// The PID belongs to the process (or thread) seen when planning, identified by its start
+    /// time (clock ticks after boot), which is not the file's writer.
+    Same { pid: u32, start_ticks: u64 },
+}
+
+/// Everything an action was based on.
+#[derive(Clone, Debug, Serialize)]
+pub struct Basis {
+    pub file: FileBasis,
+    pub pid: PidBasis,
+    /// The state the audit judged.
+    pub state: State,
+    /// The finding that calls for the action.
+    pub code: Code,
+    /// Device and inode of the directory holding the file.
+    pub dir_dev: u64,
+    pub dir_ino: u64,
+}
+
+/// One planned action.
+#[derive(Clone, Debug, Serialize)]
+pub struct Action {
+    pub kind: Kind,
+    /// The pidfile acted on, as shown to people (escaped losslessly).
+    pub target: String,
+    pub class: Class,
+    /// Why, in one line.
+    pub message: String,
+    pub basis: Basis,
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The directory holding the file, as discovery holds it.
+    #[serde(skip)]
+    pub dir: DirHandle,
+    /// The file's name in that directory.
+    #[serde(skip)]
+    pub name: OsString,
+}
+
+/// Why a pidfile is not acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The file may have been written by someone other than root or the daemon (trust reasons).
+    Untrusted,
+    /// The truth could not be determined.
+    UnknownState,
+    /// The PID may live in another PID namespace.
+    ForeignNamespace,
+    /// A zombie: only its parent can reap it.
+    Zombie,
+    /// A live process holds a lock on the file (likely the real instance).
+    Locked,
+    /// The locks on the file could not be read.
+    LocksUnknown,
+    /// A symbolic link, a FIFO, a device, a directory or a missing file: never removed.
+    NotARegularFile,
+    /// Larger than a pidfile can be; the journal would not hold it whole.
+    Oversize,
+    /// The process table is not this system's live `/proc` (`--proc-root`): nothing can be
+    /// re-verified.
+    NotLive,
+    /// No repair for these findings in this version.
+    NoRepair,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Untrusted => "untrusted",
+            Reason::UnknownState => "unknown-state",
+            Reason::ForeignNamespace => "foreign-namespace",
+            Reason::Zombie => "zombie",
+            Reason::Locked => "locked",
+            Reason::LocksUnknown => "locks-unknown",
+            Reason::NotARegularFile => "not-a-regular-file",
+            Reason::Oversize => "oversize",
+            Reason::NotLive => "not-live",
+            Reason::NoRepair => "no-repair",
+        }
+    }
+}
+
+/// A pidfile the plan does not act on, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    pub target: String,
+    pub state: State,
+    pub reason: Reason,
+    pub message: String,
+    /// The findings shown about it.
+    pub codes: Vec<Code>,
+    /// Why it is untrusted (trust codes), when it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trust_reasons: Vec<Code>,
+    /// For a zombie: its parent, which must reap it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentInfo>,
+    /// For a locked file: the PIDs holding its locks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lock_holders: Vec<i32>,
+}
+
+/// A zombie's parent.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParentInfo {
+    pub pid: i32,
+    pub comm: Option<String>,
+}
+
+/// What `pidaudit fix` would do.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub refused: Vec<Refusal>,
+}
+
+/// How one applied action ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done, and journaled.
+    Done,
+    /// Not done: something the plan was based on changed (or could not be re-checked).
+    Skipped { reason: String },
+    /// Not attempted (an unsafe action without `--unsafe`, or the run was refused).
+    NotRun { reason: String },
+}
+
+/// What a fresh audit found at a removed file's path after the apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "now", content = "state")]
+pub enum Recheck {
+    /// Nothing: the removal holds.
+    Absent,
+    /// A file stands there again (a daemon started meanwhile), in this state.
+    Present(State),
+}

@@ -1,0 +1,301 @@
+//! Undo: restoring what a `fix` run removed, from its journal.
+//!
+//! For each file the run removed (an `after` record with status `done`, or a `before` record with
+//! no `after`: the run ended between the two) and that no earlier undo restored: the directory is
+//! opened by its journaled absolute path one component at a time without following links and
+//! must be the journaled directory (dev/inode); the file is created in it with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW` (anything at the name, a link included, refuses the restore), gets
+//! the journaled bytes, owner (`fchown`), mode (`fchmod`) and mtime (`futimens`), and the file and
+//! the directory are fsynced. Each restore is appended to the run's journal file.
+
+use super::journal::{timestamp, Journal, JournalError};
+use super::safedir;
+use rustix::fs::{Mode, OFlags, Timespec, Timestamps};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// How restoring one journaled change ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Restore {
+    pub target: String,
+    /// `restored`, `refused`, or `nothing` (the change was skipped, or restored before).
+    pub status: &'static str,
+    pub message: String,
+}
+
+/// The outcome of an undo.
+#[derive(Clone, Debug, Serialize)]
+pub struct Undo {
+    pub run: String,
+    pub items: Vec<Restore>,
+}
+
+impl Undo {
+    pub fn refused(&self) -> usize {
+        self.items.iter().filter(|i| i.status == "refused").count()
+    }
+}
+
+/// A run as `undo --list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run: String,
+    pub started_at: Option<String>,
+    pub removed: usize,
+    pub skipped: usize,
+    pub restored: usize,
+    /// Changes begun with no outcome recorded (the run was interrupted).
+    pub unfinished: usize,
+}
+
+/// Summaries of every run in the journal, oldest first.
+pub fn list(journal: &Journal) -> Result<Vec<RunSummary>, JournalError> {
+    let mut out = Vec::new();
+    for id in journal.run_ids()? {
+        let records = journal.read(&id)?;
+        let s = state(&records);
+        let started_at = records
+            .iter()
+            .find(|r| r["record"] == "run")
+            .and_then(|r| r["started_at"].as_str().map(String::from));
+        out.push(RunSummary {
+            run: id,
+            started_at,
+            removed: s.iter().filter(|c| c.status == Some("done")).count(),
+            skipped: s.iter().filter(|c| c.status == Some("skipped")).count(),
+            restored: s.iter().filter(|c| c.restored).count(),
+            unfinished: s.iter().filter(|c| c.status.is_none()).count(),
+        });
+    }
+    Ok(out)
+}
+
+/// One journaled change and what became of it.
+struct Change<'a> {
+    seq: u64,
+    before: &'a Value,
+    status: Option<&'static str>,
+    restored: bool,
+}
+
+fn state(records: &[Value]) -> Vec<Change<'_>> {
+    let mut changes: Vec<Change<'_>> = records
+        .iter()
+        .filter(|r| r["record"] == "before")
+        .filter_map(|r| {
+            Some(Change {
+                seq: r["seq"].as_u64()?,
+                before: r,
+                status: None,
+                restored: false,
+            })
+        })
+        .collect();
+    for r in records {
+        let Some(seq) = r["seq"].as_u64() else {
+            continue;
+        };
+        let Some(c) = changes.iter_mut().find(|c| c.seq == seq) else {
+            continue;
+        };
+        match r["record"].as_str() {
+            Some("after") => {
+                c.status = match r["status"].as_str() {
+                    Some("done") => Some("done"),
+                    _ => Some("skipped"),
+                }
+            }
+            Some("restored") => c.restored = true,
+            _ => {}
+        }
+    }
+    changes
+}
+
+/// Restores what run `id` (the last run when `None`) removed.
+pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => journal
+            .run_ids()?
+            .pop()
+            .ok_or_else(|| JournalError(format!("no runs in {}", journal.path.display())))?,
+    };
+    let records = journal.read(&id)?;
+    let mut items = Vec::new();
+    let mut done = Vec::new();
+    for c in state(&records) {
+        let target = c.before["path"].as_str().unwrap_or("?").to_string();
+        if c.restored || c.status == Some("skipped") {
+            items.push(Restore {
+                target,
+                status: "nothing",
+                message: if c.restored {
+                    "restored by an earlier undo".into()
+                } else {
+                    "the run did not remove it".into()
+                },
+            });
+            continue;
+        }
+        if c.status.is_none() && still_there(c.before) {
+            items.push(Restore {
+                target,
+                status: "nothing",
+                message: "the run ended before removing it: it is still there".into(),
+            });
+            continue;
+        }
+        match restore(c.before) {
+            Ok((dev, ino)) => {
+                done.push(json!({
+                    "record": "restored",
+                    "seq": c.seq,
+                    "dev": dev,
+                    "ino": ino,
+                    "at": timestamp(SystemTime::now()),
+                }));
+                items.push(Restore {
+                    target,
+                    status: "restored",
+                    message: if c.status.is_none() {
+                        "restored (the run ended before recording whether it removed it)".into()
+                    } else {
+                        "restored".into()
+                    },
+                });
+            }
+            Err(msg) => items.push(Restore {
+                target,
+                status: "refused",
+                message: msg,
+            }),
+        }
+    }
+    if !done.is_empty() {
+        journal.append(&id, &done)?;
+    }
+    Ok(Undo { run: id, items })
+}
+
+/// Whether the journaled file itself (its dev/inode) still stands at its path.
+fn still_there(rec: &Value) -> bool {
+    let get = || -> Option<bool> {
+        let dir = crate::model::text::unescape(rec["dir"].as_str()?)?;
+        let name = crate::model::text::unescape(rec["name"].as_str()?)?;
+        let dir =
+            safedir::open_plain(std::path::Path::new(std::ffi::OsStr::from_bytes(&dir))).ok()?;
+        let st = rustix::fs::statat(
+            &dir,
+            std::ffi::OsStr::from_bytes(&name),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .ok()?;
+        let b = &rec["before"];
+        Some(
+            Some(st.st_dev as u64) == b["dev"].as_u64()
+                && Some(st.st_ino as u64) == b["ino"].as_u64(),
+        )
+    };
+    get().unwrap_or(false)
+}
+
+/// Recreates one journaled file; returns its new dev/inode.
+fn restore(rec: &Value) -> Result<(u64, u64), String> {
+    let field = |k: &str| {
+        rec[k]
+            .as_str()
+            .ok_or_else(|| format!("journal record lacks {k}"))
+    };
+    let num = |v: &Value, k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| format!("journal record lacks {k}"))
+    };
+    let unescape = |s: &str, k: &str| {
+        crate::model::text::unescape(s).ok_or_else(|| format!("journal record: bad {k}"))
+    };
+    let dir_path = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(
+        field("dir")?,
+        "dir",
+    )?));
+    let name = unescape(field("name")?, "name")?;
+    let name = std::ffi::OsStr::from_bytes(&name);
+    if name.is_empty() || name.as_bytes().contains(&b'/') || name == "." || name == ".." {
+        return Err("journal record: bad name".into());
+    }
+    let b = &rec["before"];
+    let content = unescape(
+        b["content"]
+            .as_str()
+            .ok_or("journal record lacks content")?,
+        "content",
+    )?;
+    let dir = safedir::open_plain(&dir_path)
+        .map_err(|e| format!("{}: cannot open the directory: {e}", dir_path.display()))?;
+    let st = rustix::fs::fstat(&dir).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (st.st_dev as u64, st.st_ino as u64) != (num(rec, "dir_dev")?, num(rec, "dir_ino")?) {
+        return Err(format!(
+            "{} is not the directory the file was removed from",
+            dir_path.display()
+        ));
+    }
+    let fd = match rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::EXIST) => return Err("something exists at the path".into()),
+        Err(e) => return Err(format!("create: {e}")),
+    };
+    let mtime = Timespec {
+        tv_sec: b["mtime"].as_i64().ok_or("journal record lacks mtime")?,
+        tv_nsec: num(b, "mtime_nsec")? as _,
+    };
+    let fill = || -> Result<(u64, u64), String> {
+        let mut f = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
+        f.write_all(&content).map_err(|e| format!("write: {e}"))?;
+        let uid = rustix::process::Uid::from_raw(num(b, "uid")? as u32);
+        let gid = rustix::process::Gid::from_raw(num(b, "gid")? as u32);
+        rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(|e| format!("fchown: {e}"))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(num(b, "mode")? as u32 & 0o7777))
+            .map_err(|e| format!("fchmod: {e}"))?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: now.as_secs() as _,
+                tv_nsec: now.subsec_nanos() as _,
+            },
+            last_modification: mtime,
+        };
+        rustix::fs::futimens(&fd, &times).map_err(|e| format!("futimens: {e}"))?;
+        rustix::fs::fsync(&fd).map_err(|e| format!("fsync: {e}"))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| format!("fstat: {e}"))?;
+        Ok((st.st_dev as u64, st.st_ino as u64))
+    };
+    match fill() {
+        Ok(ids) => {
+            rustix::fs::fsync(&dir).map_err(|e| format!("fsync directory: {e}"))?;
+            Ok(ids)
+        }
+        Err(e) => {
+            // Never leave a half-restored file: the one we created O_EXCL a moment ago, if the
+            // name still names it.
+            let ours = rustix::fs::fstat(&fd).ok().map(|s| (s.st_dev, s.st_ino));
+            let at = rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|s| (s.st_dev, s.st_ino));
+            if ours.is_some() && ours == at {
+                let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+            }
+            Err(e)
+        }
+    }
+}
