@@ -242,7 +242,7 @@ fn duplicates(cx: &Cx<'_>, ident: &Identity, root: i32, candidates: &[i32]) -> V
 fn plausible(cx: &Cx<'_>, p: &Process) -> bool {
     p.pid() > 1
         && p.pid() != cx.snapshot.self_pid
-        && !p.stat.is_zombie()
+        && !cx.snapshot.is_dead(p)
         && !p.stat.is_kernel_thread()
 }
 

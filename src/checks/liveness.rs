@@ -142,15 +142,8 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         Lookup::Process(process) => {
             let stat = &process.stat;
             // A `Z` leader with other threads is a running process whose main thread exited.
-            let threads = if stat.is_zombie() {
-                cx.snapshot
-                    .status(&process)
-                    .and_then(|s| s.threads)
-                    .filter(|n| *n > 1)
-            } else {
-                None
-            };
-            if stat.is_zombie() && threads.is_none() {
+            let threads = cx.snapshot.leader_exited(&process);
+            if cx.snapshot.is_dead(&process) {
                 entry.facts.process = Some(ProcessFact::Zombie);
                 let parent = cx.snapshot.get(stat.ppid);
                 let parent_comm = parent.map(|p| p.stat.comm.clone());

@@ -139,7 +139,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     // process's own descriptors say whether it holds one.
     let mut confirmed = table.consistent();
     if !fl.locked() && !confirmed {
-        if let Some(p) = recorded.filter(|p| !p.stat.is_zombie()) {
+        if let Some(p) = recorded.filter(|p| !cx.snapshot.is_dead(p)) {
             let p = Arc::clone(p);
             match table.held_by(cx.snapshot, p.pid(), facts.dev, facts.ino) {
                 Ok(held) => {
@@ -481,7 +481,7 @@ fn mismatch(
     let recorded = entry
         .process
         .clone()
-        .filter(|p| p.pid() == rpid && !p.stat.is_zombie());
+        .filter(|p| p.pid() == rpid && !snap.is_dead(p));
     let alive = recorded.is_some();
     let not_writer = matches!(entry.state(), State::Stale | State::Zombie | State::Reused);
     // Whether "the recorded PID does not hold it" is a fact.
@@ -743,7 +743,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             let Some(p) = l.line.acquirer().and_then(|p| snap.get(p)) else {
                 continue;
             };
-            if !p.stat.is_zombie() {
+            if !snap.is_dead(p) {
                 all.push((l, key, Arc::clone(p)));
             }
         }

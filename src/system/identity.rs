@@ -91,7 +91,7 @@ impl Identity {
 pub fn is_same(snapshot: &Snapshot, pid: i32, ident: &Identity) -> bool {
     snapshot.get(pid).is_some_and(|p| {
         p.stat.comm == ident.comm
-            && !p.stat.is_zombie()
+            && !snapshot.is_dead(p)
             && Identity::of(snapshot, p).same_daemon(ident)
     })
 }
