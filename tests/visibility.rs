@@ -77,3 +77,102 @@ fn exited_main_thread_holds_its_lock() {
     assert_eq!(f["evidence"]["holder_pid"], daemon.pid, "{e:#}");
     assert_eq!(f["evidence"]["deleted"], true, "{e:#}");
 }
+
+/// Run unprivileged (a common Nagios setup), the audit cannot read root processes' executables or
+/// descriptors. What root sees as `duplicate-instance` and `replaced-while-locked` must not vanish
+/// into a clean report: each pidfile says what could not be seen (`not-visible`, unknown), naming
+/// the processes out of reach.
+#[test]
+fn unprivileged_audit_says_what_it_could_not_see() {
+    let dir = open_tempdir();
+    // Two copies of one daemon: the pidfile tracks the first.
+    let (dup_name, dup_pf) = unique_pidfile(dir.path(), "dup");
+    let first = named_sleep(dir.path(), &dup_name);
+    let second = named_sleep(dir.path(), &dup_name);
+    write_pid(&dup_pf, first.pid);
+    // A daemon whose locked pidfile a second start deleted and wrote again.
+    let (name, pf) = unique_pidfile(dir.path(), "repl");
+    let locked = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let _again = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .unlink_first()
+        .start();
+    let args = ["--format", "json", "--ignore", "unlocked"];
+    // Root sees both problems.
+    let (_, doc) = audit_cmd(pidaudit().args(args).arg(&dup_pf).arg(&pf));
+    let e = pidfile(&doc, &dup_pf);
+    assert_eq!(codes(e), vec!["duplicate-instance"], "{e:#}");
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), vec!["replaced-while-locked"], "{e:#}");
+    assert_eq!(
+        finding(e, "replaced-while-locked")["evidence"]["holder_pid"],
+        locked.pid
+    );
+    // Nobody sees neither, and says so.
+    let (_, doc) = audit_cmd(as_nobody(BIN).args(args).arg(&dup_pf).arg(&pf));
+    let e = pidfile(&doc, &dup_pf);
+    assert_eq!(codes(e), vec!["not-visible"], "{e:#}");
+    let f = finding(e, "not-visible");
+    assert_eq!(f["severity"], "unknown");
+    assert_eq!(f["evidence"]["incomplete"], "duplicate-instance");
+    assert_eq!(f["evidence"]["pids"], serde_json::json!([second.pid]));
+    // The earlier instance, whose identity nobody cannot read either, may also be a duplicate of
+    // the daemon the file names now (root sees that it is not: other arguments).
+    let e = pidfile(&doc, &pf);
+    let unseen = findings_with(e, "not-visible");
+    assert_eq!(codes(e).len(), unseen.len(), "{e:#}");
+    let f = unseen
+        .iter()
+        .find(|f| f["evidence"]["incomplete"] == "replaced-while-locked")
+        .unwrap_or_else(|| panic!("{e:#}"));
+    assert_eq!(f["evidence"]["pids"], serde_json::json!([locked.pid]));
+    assert_eq!(f["evidence"]["errno"], 13);
+    for f in unseen {
+        assert!(f["evidence"]["pids"]
+            .as_array()
+            .unwrap()
+            .contains(&locked.pid.into()));
+    }
+    drop(first);
+}
+
+/// Under `hidepid=invisible`, an unprivileged audit of a root daemon holding a flock on its pidfile
+/// does not contradict itself: the daemon is hidden but alive (`hidden-process`), so the lock's
+/// acquirer is not said to have exited (`inherited-lock`) either. Run in a PID namespace of its own
+/// with its own /proc, remounted `hidepid=invisible` in a private mount namespace.
+#[test]
+fn hidepid_report_does_not_contradict_itself() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "hide");
+    let testd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/testd.py");
+    let out = dir.path().join("testd.out");
+    let report = dir.path().join("report.json");
+    let script = format!(
+        "mount -o remount,hidepid=invisible /proc || exit 97
+python3 {testd} --ids --pidfile {pf} --name {name} --lock flock > {out} &
+while [ ! -s {out} ]; do sleep 0.02; done
+{nobody} {bin} --format json {pf} > {report}
+echo $?",
+        testd = testd.display(),
+        pf = pf.display(),
+        out = out.display(),
+        report = report.display(),
+        nobody = SETPRIV_NOBODY.join(" "),
+        bin = BIN,
+    );
+    let r = run_cmd(
+        Command::new("unshare")
+            .args(["--mount", "--pid", "--fork", "--mount-proc", "--kill-child"])
+            .args(["sh", "-c", &script]),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let status: i32 = r.stdout.trim().parse().unwrap();
+    assert!(status == 0 || status == 1, "{}", r.stdout);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "unknown", "{e:#}");
+    assert_eq!(codes(e), vec!["hidden-process"], "{e:#}");
+    assert_eq!(e["lock"]["locked"], true, "{e:#}");
+}

@@ -40,9 +40,12 @@
 //!   audited pidfile's current inode, and its descriptor's link (`/proc/PID/fd/N`) names an audited
 //!   pidfile's path (usually with ` (deleted)`): the file was deleted or replaced while locked. Only
 //!   locks on a device that holds audited pidfiles, whose acquirer is alive and in the auditor's mount
-//!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes.
+//!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes. A candidate whose
+//!   descriptors could not be read (another user's process, unprivileged) and whose name could be
+//!   a pidfile's daemon on that device gives that pidfile a `not-visible` finding naming it: the
+//!   search is incomplete there.
 
-use super::liveness::STALE;
+use super::liveness::{NOT_VISIBLE, STALE};
 use super::Cx;
 use super::Entry;
 use crate::model::State;
@@ -726,12 +729,15 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         .iter()
         .filter_map(|e| e.facts().map(|f| (f.dev, f.ino)))
         .collect();
-    let mut devs: HashSet<u64> = current.iter().map(|(d, _)| *d).collect();
-    for e in entries.iter().filter(|e| e.facts().is_none()) {
-        if let Some(d) = e.path.parent().and_then(dir_id) {
-            devs.insert(d.0);
-        }
-    }
+    // The device of each pidfile (of its directory, when no file is there).
+    let entry_devs: Vec<Option<u64>> = entries
+        .iter()
+        .map(|e| match e.facts() {
+            Some(f) => Some(f.dev),
+            None => e.path.parent().and_then(dir_id).map(|d| d.0),
+        })
+        .collect();
+    let devs: HashSet<u64> = entry_devs.iter().flatten().copied().collect();
     // Write locks (only those can be a daemon's) on a pidfile device, on no current pidfile, whose
     // acquirer is alive.
     let mut all: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
@@ -818,8 +824,26 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         .proc_dir()
         .and_then(|p| rustix::fs::readlinkat(p, "self/ns/mnt", Vec::new()).ok());
     let mut reported = HashSet::new();
+    // Per pidfile, the candidates that could be its daemon but whose descriptors were unreadable.
+    let mut unseen: HashMap<usize, Vec<(i32, Errno)>> = HashMap::new();
     for (l, (dev, ino), p) in probes {
         let pid = p.pid();
+        if let Some(errno) = table.fds_error(snap, pid) {
+            for (i, e) in entries.iter().enumerate() {
+                if entry_devs[i] == Some(dev)
+                    && super::name::comm_could_match(
+                        &super::name::name_tokens(&e.path),
+                        &p.stat.comm,
+                    )
+                {
+                    let list = unseen.entry(i).or_default();
+                    if !list.iter().any(|(q, _)| *q == pid) {
+                        list.push((pid, errno));
+                    }
+                }
+            }
+            continue;
+        }
         for open in table.open_fds(snap, pid, dev, ino) {
             let Some(link) = open.path.as_deref() else {
                 continue;
@@ -882,6 +906,30 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
                 .with("current_pid", e.pid);
             e.findings.push(finding);
         }
+    }
+    for (i, list) in unseen {
+        let e = &mut entries[i];
+        let pids: Vec<i32> = list.iter().map(|(p, _)| *p).collect();
+        let named = pids
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        e.findings.push(
+            Finding::new(
+                NOT_VISIBLE,
+                e.subject(),
+                format!(
+                    "the descriptors of PID{} {named} (holding write locks on this file system, named like this pidfile's daemon) could not be read: {}; replaced-while-locked is incomplete",
+                    if pids.len() == 1 { "" } else { "s" },
+                    list[0].1
+                ),
+            )
+            .with("incomplete", "replaced-while-locked")
+            .with("reason", "descriptors_unreadable")
+            .with("pids", pids)
+            .with("errno", list[0].1.raw_os_error()),
+        );
     }
     cut
 }

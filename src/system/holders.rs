@@ -129,7 +129,8 @@ impl Holder {
 pub struct ResolvedLock {
     pub lock: Lock,
     pub holders: Vec<Holder>,
-    /// The acquirer `/proc/locks` names is alive (in the snapshot and not a zombie).
+    /// The acquirer `/proc/locks` names is alive (in the snapshot and not dead), or not known to
+    /// have exited (hidden by `hidepid`, or not examinable).
     pub acquirer_alive: bool,
 }
 
@@ -283,7 +284,13 @@ impl LockTable {
         for lock in records {
             let line = &lock.line;
             let acquirer = line.acquirer().and_then(|p| snap.get(p)).cloned();
-            let acquirer_alive = acquirer.as_ref().is_some_and(|p| !snap.is_dead(p));
+            // Missing from the snapshot is not dead: /proc may hide it (hidepid), or it started
+            // since. Only a PID the kernel says is gone has exited.
+            let acquirer_alive = match (&acquirer, line.acquirer()) {
+                (Some(p), _) => !snap.is_dead(p),
+                (None, Some(pid)) => !matches!(snap.lookup(pid), super::Lookup::Absent),
+                (None, None) => false,
+            };
             let mut holders = Vec::new();
             let mut first: Vec<Arc<Process>> = Vec::new();
             first.extend(acquirer.clone());
@@ -450,6 +457,12 @@ impl LockTable {
                 }),
             })
             .collect()
+    }
+
+    /// Why the descriptors of `pid` could not be read, if they could not (another user's process,
+    /// unprivileged: `EACCES`).
+    pub fn fds_error(&self, snap: &Snapshot, pid: i32) -> Option<Errno> {
+        self.fd_table(snap, pid).fds.as_ref().err().copied()
     }
 
     /// Whether `pid` holds a lock equal to `line` through descriptor `fd`.
