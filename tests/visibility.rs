@@ -176,3 +176,60 @@ echo $?",
     assert_eq!(codes(e), vec!["hidden-process"], "{e:#}");
     assert_eq!(e["lock"]["locked"], true, "{e:#}");
 }
+
+/// Files written inside a container's PID namespace hold its numbers: `1` (its init) and `2` (its
+/// first child) name the host's init and kthreadd, which write no pidfiles. Read from the host while
+/// the container runs, they are `foreign-namespace` (unknown), not `targets-init` and
+/// `kernel-thread`; the evidence says what the PID is here and which nested process has it there.
+#[test]
+fn container_pids_read_from_the_host_are_foreign() {
+    let dir = open_tempdir();
+    let name = unique_name("nsd");
+    let exe = sleep_copy(dir.path(), &name);
+    let one = dir.path().join("one.pid");
+    let two = dir.path().join(format!("{name}.pid"));
+    // sh is PID 1 of the new namespace, the copy of sleep PID 2.
+    let script = format!(
+        "{exe} 1000 & echo $! > {two}; echo $$ > {one}; echo ready; wait",
+        exe = exe.display(),
+        one = one.display(),
+        two = two.display()
+    );
+    let _ns = spawn_ready(unshare_pid().args(["sh", "-c", &script]), "ready");
+    assert_eq!(std::fs::read_to_string(&one).unwrap(), "1\n");
+    assert_eq!(std::fs::read_to_string(&two).unwrap(), "2\n");
+    let (_, doc) = audit_cmd(
+        pidaudit()
+            .args(["--format", "json", "--ignore", "unlocked"])
+            .arg(&one)
+            .arg(&two),
+    );
+    for (path, here, nested_comm) in [(&one, "init", "sh"), (&two, "kernel_thread", name.as_str())]
+    {
+        let e = pidfile(&doc, path);
+        assert_eq!(e["state"], "unknown", "{e:#}");
+        assert_eq!(codes(e), vec!["foreign-namespace"], "{e:#}");
+        let f = finding(e, "foreign-namespace");
+        assert_eq!(f["severity"], "unknown");
+        assert_eq!(f["evidence"]["reason"], "nested_namespace", "{f:#}");
+        assert_eq!(f["evidence"]["here"], here, "{f:#}");
+        assert_eq!(f["evidence"]["nested_comm"], nested_comm, "{f:#}");
+        assert_eq!(f["evidence"]["nspid"][1], e["pid"], "{f:#}");
+    }
+}
+
+/// Without a nested namespace whose process could have written it, a `1` stays `targets-init`: a
+/// file written before the container started cannot hold the container's PID.
+#[test]
+fn pid_one_older_than_every_container_targets_init() {
+    let dir = open_tempdir();
+    let planted = dir.path().join("planted.pid");
+    write_pid(&planted, 1);
+    // Dated a second after boot: older than any container.
+    age(&planted, u64::MAX);
+    let script = "echo ready; exec sleep 1000";
+    let _ns = spawn_ready(unshare_pid().args(["sh", "-c", script]), "ready");
+    let e = audit_one(&planted, NO_UNLOCKED);
+    assert_eq!(e["state"], "invalid", "{e:#}");
+    assert_eq!(codes(&e), vec!["targets-init"], "{e:#}");
+}
