@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A daemon that opens its pidfile (the first argument), takes an exclusive flock on it, writes its
@@ -232,4 +232,153 @@ fn pid_one_older_than_every_container_targets_init() {
     let e = audit_one(&planted, NO_UNLOCKED);
     assert_eq!(e["state"], "invalid", "{e:#}");
     assert_eq!(codes(&e), vec!["targets-init"], "{e:#}");
+}
+
+/// A FUSE server (raw protocol on /dev/fuse, mounted with mount(2) through ctypes) at argv[1]
+/// serving one file, `exe`, with the bytes of argv[2]. Attributes are never cached (valid 0 s), so
+/// every `stat` asks the server. It says `ready` once mounted; after SIGUSR1 it stops answering.
+const SLOW_FUSE: &str = r#"
+import ctypes, os, signal, struct, sys, time
+mnt, src = sys.argv[1], sys.argv[2]
+data = open(src, "rb").read()
+frozen = False
+def freeze(*_):
+    global frozen
+    frozen = True
+signal.signal(signal.SIGUSR1, freeze)
+fd = os.open("/dev/fuse", os.O_RDWR)
+libc = ctypes.CDLL(None, use_errno=True)
+opts = ("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other" % fd).encode()
+if libc.mount(b"slowfuse", mnt.encode(), b"fuse", 0, opts) != 0:
+    print("mount failed: %s" % os.strerror(ctypes.get_errno()), flush=True)
+    sys.exit(1)
+print("ready", flush=True)
+def attr(ino):
+    if ino == 1:
+        mode, size, nlink = 0o40755, 0, 2
+    else:
+        mode, size, nlink = 0o100755, len(data), 1
+    t = int(time.time())
+    return struct.pack("<QQQQQQIIIIIIIIII", ino, size, (size + 511) // 512, t, t, t, 0, 0, 0, mode, nlink, 0, 0, 0, 4096, 0)
+def reply(unique, body=b"", err=0):
+    os.write(fd, struct.pack("<IiQ", 16 + len(body), -err, unique) + body)
+while True:
+    try:
+        req = os.read(fd, 1 << 20)
+    except OSError:
+        break
+    if frozen:
+        while True:
+            time.sleep(1000)
+    ln, op, unique, node = struct.unpack_from("<IIQQ", req)
+    arg = req[40:]
+    if op == 26:  # INIT
+        major, minor, ra, flags = struct.unpack_from("<IIII", arg)
+        reply(unique, struct.pack("<IIIIHHIIHHI", 7, 31, ra, 0, 16, 12, 65536, 1, 0, 0, 0) + b"\0" * 28)
+    elif op == 1:  # LOOKUP
+        name = arg.split(b"\0")[0]
+        if node == 1 and name == b"exe":
+            reply(unique, struct.pack("<QQQQII", 2, 0, 0, 0, 0, 0) + attr(2))
+        else:
+            reply(unique, err=2)
+    elif op == 3:  # GETATTR
+        reply(unique, struct.pack("<QII", 0, 0, 0) + attr(node))
+    elif op in (14, 27):  # OPEN, OPENDIR
+        reply(unique, struct.pack("<QII", 0, 1 if op == 14 else 0, 0))
+    elif op == 15:  # READ
+        fh, off, size = struct.unpack_from("<QQI", arg)
+        reply(unique, data[off:off + size])
+    elif op in (18, 29, 25):  # RELEASE, RELEASEDIR, FLUSH
+        reply(unique)
+    elif op == 38:  # DESTROY
+        break
+    else:
+        reply(unique, err=38)  # ENOSYS
+"#;
+
+/// A mounted FUSE server; on drop the server is killed (which aborts the connection and releases
+/// every request waiting on it) and the mount detached.
+struct Fuse {
+    server: Option<Daemon>,
+    mnt: PathBuf,
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+    }
+}
+
+/// A daemon whose executable is on a FUSE mount whose server stopped answering (a hung network
+/// or FUSE filesystem) does not hang the audit: its executable is identified from cached
+/// attributes (`AT_STATX_DONT_SYNC`), not by asking the server (before: the `stat` through
+/// `/proc/PID/exe` waited for ever, uninterruptibly).
+#[test]
+fn executable_on_a_hung_fuse_mount_never_hangs_the_audit() {
+    if !rustix::process::geteuid().is_root() || !Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: needs root and /dev/fuse");
+        return;
+    }
+    let dir = open_tempdir();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let script = dir.path().join("slowfuse.py");
+    std::fs::write(&script, SLOW_FUSE).unwrap();
+    let server = spawn_ready(
+        Command::new("python3")
+            .arg(&script)
+            .arg(&mnt)
+            .arg("/bin/sleep"),
+        "ready",
+    );
+    let daemon = Daemon::from_child(spawn(Command::new(mnt.join("exe")).arg("1000")));
+    // Declared after the daemon, so dropped before it: the server dies first.
+    let fuse = Fuse {
+        server: Some(server),
+        mnt: mnt.clone(),
+    };
+    wait_until("the daemon to run from the FUSE mount", || {
+        comm(daemon.pid) == "exe"
+    });
+    let pf = dir.path().join("exe.pid");
+    write_pid(&pf, daemon.pid);
+    let server_pid = fuse.server.as_ref().unwrap().pid;
+    let usr1 = rustix::process::Signal::USR1;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(server_pid as i32).unwrap(),
+        usr1,
+    )
+    .unwrap();
+    let mut audit = pidaudit()
+        .args(["--format", "json", "--verbose"])
+        .arg(&pf)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = audit.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            // Only the server's death releases a process waiting on it.
+            drop(fuse);
+            let _ = audit.kill();
+            let _ = audit.wait();
+            panic!("the audit hung on the FUSE mount");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut audit.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(
+        status.code() == Some(0) || status.code() == Some(1),
+        "{out}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(e["pid"], daemon.pid, "{e:#}");
+    drop(fuse);
 }
