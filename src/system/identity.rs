@@ -112,7 +112,14 @@ pub fn compare(snapshot: &Snapshot, pid: i32, ident: &Identity) -> Option<bool> 
     if ident.same_daemon(&other) {
         return Some(true);
     }
-    (ident.complete() && other.complete()).then_some(false)
+    if ident.complete() && other.complete() {
+        return Some(false);
+    }
+    // A process that exited meanwhile is no instance; one still there is out of reach.
+    match snapshot.verified_dir(p) {
+        Some(_) => None,
+        None => Some(false),
+    }
 }
 
 /// The top of the run of same-daemon processes above `process` (a master whose worker a pidfile
