@@ -235,8 +235,8 @@ fn pid_one_older_than_every_container_targets_init() {
 }
 
 /// A FUSE server (raw protocol on /dev/fuse, mounted with mount(2) through ctypes) at argv[1]
-/// serving one file, `exe`, with the bytes of argv[2]. Attributes are never cached (valid 0 s), so
-/// every `stat` asks the server. It says `ready` once mounted; after SIGUSR1 it stops answering.
+/// serving one file, `exe`, with the bytes of argv[2], and an empty directory `sub`. Entries and
+/// attributes are never cached (valid 0 s), so every lookup and `stat` asks the server. It says `ready` once mounted; after SIGUSR1 it stops answering.
 const SLOW_FUSE: &str = r#"
 import ctypes, os, signal, struct, sys, time
 mnt, src = sys.argv[1], sys.argv[2]
@@ -254,7 +254,7 @@ if libc.mount(b"slowfuse", mnt.encode(), b"fuse", 0, opts) != 0:
     sys.exit(1)
 print("ready", flush=True)
 def attr(ino):
-    if ino == 1:
+    if ino in (1, 3):
         mode, size, nlink = 0o40755, 0, 2
     else:
         mode, size, nlink = 0o100755, len(data), 1
@@ -277,8 +277,9 @@ while True:
         reply(unique, struct.pack("<IIIIHHIIHHI", 7, 31, ra, 0, 16, 12, 65536, 1, 0, 0, 0) + b"\0" * 28)
     elif op == 1:  # LOOKUP
         name = arg.split(b"\0")[0]
-        if node == 1 and name == b"exe":
-            reply(unique, struct.pack("<QQQQII", 2, 0, 0, 0, 0, 0) + attr(2))
+        if node == 1 and name in (b"exe", b"sub"):
+            ino = 2 if name == b"exe" else 3
+            reply(unique, struct.pack("<QQQQII", ino, 0, 0, 0, 0, 0) + attr(ino))
         else:
             reply(unique, err=2)
     elif op == 3:  # GETATTR
@@ -297,62 +298,56 @@ while True:
 "#;
 
 /// A mounted FUSE server; on drop the server is killed (which aborts the connection and releases
-/// every request waiting on it) and the mount detached.
+/// every request waiting on it) and the mounts detached, last first.
 struct Fuse {
     server: Option<Daemon>,
-    mnt: PathBuf,
+    mounts: Vec<PathBuf>,
+}
+
+impl Fuse {
+    /// Mounts the server at `mnt`, serving the bytes of `exe` as `mnt/exe`, or `None` when this
+    /// machine cannot (not root, no /dev/fuse).
+    fn mount(script_dir: &Path, mnt: &Path, exe: &Path) -> Option<Fuse> {
+        if !rustix::process::geteuid().is_root() || !Path::new("/dev/fuse").exists() {
+            eprintln!("skipped: needs root and /dev/fuse");
+            return None;
+        }
+        let script = script_dir.join("slowfuse.py");
+        std::fs::write(&script, SLOW_FUSE).unwrap();
+        let server = spawn_ready(
+            Command::new("python3").arg(&script).arg(mnt).arg(exe),
+            "ready",
+        );
+        Some(Fuse {
+            server: Some(server),
+            mounts: vec![mnt.to_path_buf()],
+        })
+    }
+
+    /// Stops answering requests (from the next one on).
+    fn freeze(&self) {
+        let pid = self.server.as_ref().unwrap().pid as i32;
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::USR1).unwrap();
+    }
 }
 
 impl Drop for Fuse {
     fn drop(&mut self) {
         drop(self.server.take());
-        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
     }
 }
 
-/// A daemon whose executable is on a FUSE mount whose server stopped answering (a hung network
-/// or FUSE filesystem) does not hang the audit: its executable is identified from cached
-/// attributes (`AT_STATX_DONT_SYNC`), not by asking the server (before: the `stat` through
-/// `/proc/PID/exe` waited for ever, uninterruptibly).
-#[test]
-fn executable_on_a_hung_fuse_mount_never_hangs_the_audit() {
-    if !rustix::process::geteuid().is_root() || !Path::new("/dev/fuse").exists() {
-        eprintln!("skipped: needs root and /dev/fuse");
-        return;
-    }
-    let dir = open_tempdir();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let script = dir.path().join("slowfuse.py");
-    std::fs::write(&script, SLOW_FUSE).unwrap();
-    let server = spawn_ready(
-        Command::new("python3")
-            .arg(&script)
-            .arg(&mnt)
-            .arg("/bin/sleep"),
-        "ready",
-    );
-    let daemon = Daemon::from_child(spawn(Command::new(mnt.join("exe")).arg("1000")));
-    // Declared after the daemon, so dropped before it: the server dies first.
-    let fuse = Fuse {
-        server: Some(server),
-        mnt: mnt.clone(),
-    };
-    wait_until("the daemon to run from the FUSE mount", || {
-        comm(daemon.pid) == "exe"
-    });
-    let pf = dir.path().join("exe.pid");
-    write_pid(&pf, daemon.pid);
-    let server_pid = fuse.server.as_ref().unwrap().pid;
-    let usr1 = rustix::process::Signal::USR1;
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(server_pid as i32).unwrap(),
-        usr1,
-    )
-    .unwrap();
+/// Runs a JSON audit of `pf`, failing the test (after killing the FUSE server, which alone
+/// releases a process waiting on it) when it does not end within 15 s.
+fn audit_beside(fuse: Fuse, pf: &Path, args: &[&str]) -> serde_json::Value {
     let mut audit = pidaudit()
-        .args(["--format", "json", "--verbose"])
-        .arg(&pf)
+        .args(["--format", "json"])
+        .args(args)
+        .arg(pf)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -362,7 +357,6 @@ fn executable_on_a_hung_fuse_mount_never_hangs_the_audit() {
             break status;
         }
         if std::time::Instant::now() > deadline {
-            // Only the server's death releases a process waiting on it.
             drop(fuse);
             let _ = audit.kill();
             let _ = audit.wait();
@@ -370,15 +364,72 @@ fn executable_on_a_hung_fuse_mount_never_hangs_the_audit() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
+    drop(fuse);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut audit.stdout.take().unwrap(), &mut out).unwrap();
     assert!(
         status.code() == Some(0) || status.code() == Some(1),
         "{out}"
     );
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// A daemon whose executable is on a FUSE mount whose server stopped answering (a hung network
+/// or FUSE filesystem) does not hang the audit: its executable is identified from cached
+/// attributes (`AT_STATX_DONT_SYNC`), not by asking the server (before: the `stat` through
+/// `/proc/PID/exe` waited for ever, uninterruptibly).
+#[test]
+fn executable_on_a_hung_fuse_mount_never_hangs_the_audit() {
+    let dir = open_tempdir();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let Some(fuse) = Fuse::mount(dir.path(), &mnt, Path::new("/bin/sleep")) else {
+        return;
+    };
+    let daemon = Daemon::from_child(spawn(Command::new(mnt.join("exe")).arg("1000")));
+    wait_until("the daemon to run from the FUSE mount", || {
+        comm(daemon.pid) == "exe"
+    });
+    let pf = dir.path().join("exe.pid");
+    write_pid(&pf, daemon.pid);
+    fuse.freeze();
+    let doc = audit_beside(fuse, &pf, &["--verbose"]);
     let e = pidfile(&doc, &pf);
     assert_eq!(e["state"], "running", "{e:#}");
     assert_eq!(e["pid"], daemon.pid, "{e:#}");
-    drop(fuse);
+}
+
+/// A lock holder whose descriptor's path runs through a FUSE mount whose server stopped answering
+/// (the pidfile's directory bind-mounted below it) does not hang the search for pidfiles replaced
+/// while locked: the path is compared as text with the audited directory's, never looked up
+/// (before: the `statx` of the path's directory waited for ever on the FUSE lookup).
+#[test]
+fn lock_held_through_a_hung_fuse_path_never_hangs_the_audit() {
+    let dir = open_tempdir();
+    let mnt = dir.path().join("mnt");
+    let real = dir.path().join("real");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&real).unwrap();
+    let Some(mut fuse) = Fuse::mount(dir.path(), &mnt, Path::new("/bin/sleep")) else {
+        return;
+    };
+    let sub = mnt.join("sub");
+    let bound = Command::new("mount")
+        .arg("--bind")
+        .arg(&real)
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(bound.success());
+    fuse.mounts.push(sub.clone());
+    let (name, pf) = unique_pidfile(&real, "fusel");
+    let via = sub.join(pf.file_name().unwrap());
+    let _d = Testd::new(&via).name(&name).lock(Lock::Flock).start();
+    // A second start replaces the locked file.
+    std::fs::remove_file(&pf).unwrap();
+    write_pid(&pf, dead_pid());
+    fuse.freeze();
+    let doc = audit_beside(fuse, &pf, &["--ignore", "orphaned-instance"]);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "stale", "{e:#}");
 }

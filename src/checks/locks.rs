@@ -38,7 +38,9 @@
 //!   recorded process's.
 //! - `replaced-while-locked` (across pidfiles): a live process holds a lock on a file that is not any
 //!   audited pidfile's current inode, and its descriptor's link (`/proc/PID/fd/N`) names an audited
-//!   pidfile's path (usually with ` (deleted)`): the file was deleted or replaced while locked. Only
+//!   pidfile's path (usually with ` (deleted)`; compared as text with the path the kernel gives the
+//!   pidfile's held directory descriptor, never looked up, so a hung mount on the holder's path
+//!   cannot hang the search): the file was deleted or replaced while locked. Only
 //!   locks on a device that holds audited pidfiles, whose acquirer is alive and in the auditor's mount
 //!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes. A candidate whose
 //!   descriptors could not be read (another user's process, unprivileged) and whose name could be
@@ -734,7 +736,11 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         .iter()
         .map(|e| match e.facts() {
             Some(f) => Some(f.dev),
-            None => e.path.parent().and_then(dir_id).map(|d| d.0),
+            None => e
+                .dir
+                .as_ref()
+                .and_then(|d| rustix::fs::fstat(&**d).ok())
+                .map(|st| st.st_dev as u64),
         })
         .collect();
     let devs: HashSet<u64> = entry_devs.iter().flatten().copied().collect();
@@ -801,23 +807,19 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         return cut;
     }
     probes.sort_by_key(|(l, _, p)| (p.pid(), l.line.id));
-    // Audited paths, by (directory device, directory inode, name).
-    let mut dirs: HashMap<PathBuf, Option<(u64, u64)>> = HashMap::new();
-    let mut by_key: HashMap<(u64, u64, OsString), usize> = HashMap::new();
+    // Audited paths, by the path the kernel gives their held directory descriptor (read from its
+    // link, no lookup) and name. A holder's descriptor link is matched by that text: looking its
+    // directory up would ask every filesystem on the path, and a hung FUSE or network mount's
+    // server never answers.
+    let mut dirs: HashMap<usize, Option<PathBuf>> = HashMap::new();
+    let mut by_key: HashMap<(PathBuf, OsString), usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
-        let Some(parent) = e.path.parent() else {
-            continue;
-        };
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        let id = *dirs
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| dir_id(parent));
-        if let Some((d, ino)) = id {
-            by_key.insert((d, ino, e.name.clone()), i);
+        let Some(dir) = &e.dir else { continue };
+        let shown = dirs
+            .entry(Arc::as_ptr(dir) as usize)
+            .or_insert_with(|| crate::pidfile::chase::fd_path(rustix::fd::AsFd::as_fd(&**dir)));
+        if let Some(shown) = shown {
+            by_key.insert((shown.clone(), e.name.clone()), i);
         }
     }
     let own_mnt = snap
@@ -856,9 +858,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             let (Some(parent), Some(name)) = (shown.parent(), shown.file_name()) else {
                 continue;
             };
-            let Some(&idx) =
-                dir_id(parent).and_then(|(d, i)| by_key.get(&(d, i, name.to_os_string())))
-            else {
+            let Some(&idx) = by_key.get(&(parent.to_path_buf(), name.to_os_string())) else {
                 continue;
             };
             // Only a write lock through a descriptor opened for writing can be the daemon's: any
@@ -932,23 +932,6 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         );
     }
     cut
-}
-
-/// Device and inode of a directory, without syncing with a network filesystem's server.
-fn dir_id(path: &Path) -> Option<(u64, u64)> {
-    rustix::fs::statx(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::AtFlags::STATX_DONT_SYNC,
-        rustix::fs::StatxFlags::INO,
-    )
-    .ok()
-    .map(|st| {
-        (
-            crate::system::locks::makedev(st.stx_dev_major, st.stx_dev_minor),
-            st.stx_ino,
-        )
-    })
 }
 
 #[cfg(test)]
