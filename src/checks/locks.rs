@@ -831,6 +831,10 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
     for (l, (dev, ino), p) in probes {
         let pid = p.pid();
         if let Some(errno) = table.fds_error(snap, pid) {
+            // Exited meanwhile: nothing to find, nothing out of reach.
+            if matches!(errno, Errno::NOENT | Errno::SRCH) {
+                continue;
+            }
             for (i, e) in entries.iter().enumerate() {
                 if entry_devs[i] == Some(dev)
                     && super::name::comm_could_match(
