@@ -275,16 +275,7 @@ int main(void) {
 fn exited_main_thread_is_running() {
     use std::io::BufRead;
     let dir = open_tempdir();
-    let src = dir.path().join("leaderd.c");
-    std::fs::write(&src, EXITED_MAIN_THREAD_C).unwrap();
-    let exe = dir.path().join("leaderd");
-    let built = std::process::Command::new("cc")
-        .args(["-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc) is installed");
-    assert!(built.success());
+    let exe = build_c(dir.path(), "leaderd", EXITED_MAIN_THREAD_C);
     let mut child = spawn(std::process::Command::new(&exe).stdout(std::process::Stdio::piped()));
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())

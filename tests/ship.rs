@@ -227,7 +227,15 @@ fn fish_completion_works() {
     };
     assert_eq!(
         first(complete("pidaudit ")),
-        ["completions", "explain", "fix", "help", "scan", "status", "undo"]
+        [
+            "completions",
+            "explain",
+            "fix",
+            "help",
+            "scan",
+            "status",
+            "undo"
+        ]
     );
     let opts = complete("pidaudit --fail-");
     assert!(opts.starts_with("--fail-on\tExit 1 when"), "{opts}");

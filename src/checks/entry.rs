@@ -62,7 +62,9 @@ pub struct Facts {
     pub targets_init: bool,
     /// Set by `locks`: the recorded process itself holds a lock on the file.
     pub own_lock: bool,
-    /// Set by `trust`: the PID may belong to another PID namespace than the one `/proc` shows.
+    /// Set by `trust`: the PID may belong to another PID namespace than the one `/proc` shows (it is
+    /// absent here, or names init or a kernel thread here while a nested namespace's process that
+    /// could have written the file has it there).
     pub foreign_namespace: bool,
     /// Set by `expect`: the manifest service (named) requires the daemon to lock its pidfile.
     pub lock_required: Option<String>,

@@ -11,7 +11,10 @@
 //!   (nginx, postgres, php-fpm, gunicorn), whichever of them the file names.
 //! - **`duplicate-instance`.** Another process with the same identity (comm, exe, argv, uid) outside
 //!   that tree. Only the top of each foreign tree is listed (its workers are part of it). Threads are
-//!   never listed: `/proc` shows thread-group leaders only.
+//!   never listed: `/proc` shows thread-group leaders only. Processes of the daemon's comm whose
+//!   identity (or the daemon's) could not be read whole (another user's executable link,
+//!   unprivileged) cannot be compared: they are named in a `not-visible` finding, so a clean result
+//!   is not mistaken for a checked one.
 //! - **`orphaned-instance`.** The pidfile is stale, missing, reused, a zombie, or names a process that
 //!   is not the daemon, and a process that is very likely the daemon runs without any pidfile of this
 //!   run tracking it (nor being below a tracked process). "Very likely" means: it matches the
@@ -38,6 +41,7 @@
 //! or an untracked process has its comm).
 
 use super::expect::{identity_match, service_for};
+use super::liveness::NOT_VISIBLE;
 use super::Cx;
 use super::Entry;
 use crate::model::State;
@@ -111,6 +115,9 @@ pub struct Survey {
     pub workers: Vec<i32>,
     /// Why the instances could not be counted, if they could not.
     pub uncounted: Option<&'static str>,
+    /// Processes of the tracked daemon's comm, outside its tree, whose identity (or the daemon's)
+    /// could not be read: whether they are duplicates is not known.
+    pub unseen: Vec<i32>,
 }
 
 impl Survey {
@@ -220,7 +227,7 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
                 .unwrap_or(&[]);
             if !candidates.is_empty() {
                 let ident = ident.clone().unwrap_or_else(|| Identity::of(snap, p));
-                s.duplicates = duplicates(cx, &ident, *root, candidates, &entry.path);
+                (s.duplicates, s.unseen) = duplicates(cx, &ident, *root, candidates, &entry.path);
             }
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);
@@ -239,36 +246,44 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
     })
 }
 
-/// Tops of same-daemon trees outside the tracked tree.
+/// Tops of same-daemon trees outside the tracked tree, and the candidates that could not be
+/// compared (sorted).
 fn duplicates(
     cx: &Cx<'_>,
     ident: &Identity,
     root: i32,
     candidates: &[i32],
     pidfile: &std::path::Path,
-) -> Vec<i32> {
+) -> (Vec<i32>, Vec<i32>) {
     let snap = cx.snapshot;
     if candidates.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let own = snap.tree().subtree(root);
     // The same daemon, or a copy started with other arguments but this very pidfile (a second
     // start with another port overwrote the file: the first copy runs untracked).
-    let same: HashSet<i32> = candidates
-        .iter()
-        .copied()
-        .filter(|pid| {
-            !own.contains(pid)
-                && (identity::is_same(snap, *pid, ident) || names_pidfile(cx, *pid, pidfile))
-        })
-        .collect();
+    let mut same: HashSet<i32> = HashSet::new();
+    let mut unseen: Vec<i32> = Vec::new();
+    for &pid in candidates.iter().filter(|pid| !own.contains(pid)) {
+        match identity::compare(snap, pid, ident) {
+            Some(true) => {
+                same.insert(pid);
+            }
+            _ if names_pidfile(cx, pid, pidfile) => {
+                same.insert(pid);
+            }
+            Some(false) => {}
+            None => unseen.push(pid),
+        }
+    }
+    unseen.sort_unstable();
     let mut out: Vec<i32> = same
         .iter()
         .copied()
         .filter(|pid| snap.get(*pid).is_some_and(|p| !same.contains(&p.stat.ppid)))
         .collect();
     out.sort_unstable();
-    out
+    (out, unseen)
 }
 
 /// Whether a process's command line names the pidfile.
@@ -285,7 +300,7 @@ fn names_pidfile(cx: &Cx<'_>, pid: i32, pidfile: &std::path::Path) -> bool {
 fn plausible(cx: &Cx<'_>, p: &Process) -> bool {
     p.pid() > 1
         && p.pid() != cx.snapshot.self_pid
-        && !p.stat.is_zombie()
+        && !cx.snapshot.is_dead(p)
         && !p.stat.is_kernel_thread()
 }
 
@@ -572,6 +587,28 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                     .with("instances", instances),
                 );
             }
+        }
+        if !s.unseen.is_empty() {
+            let comm = entry
+                .process
+                .as_ref()
+                .map_or(String::new(), |p| p.stat.comm.clone());
+            entry.findings.push(
+                Finding::new(
+                    NOT_VISIBLE,
+                    &subject,
+                    format!(
+                        "the executable, arguments or user of {} ({} other process{} named {comm}) could not be read: duplicate-instance is incomplete",
+                        pid_list(&s.unseen),
+                        s.unseen.len(),
+                        if s.unseen.len() == 1 { "" } else { "es" },
+                    ),
+                )
+                .with("incomplete", "duplicate-instance")
+                .with("reason", "identity_unreadable")
+                .with("pids", s.unseen.clone())
+                .with("comm", comm),
+            );
         }
         if !s.orphans.is_empty() {
             let pids: Vec<i32> = s.orphans.iter().map(|(p, _)| *p).collect();

@@ -77,6 +77,14 @@ pub const PROCESS_UNKNOWN: Code = Code::new(&CodeDoc {
     fix: "Run pidaudit where /proc is mounted and readable, as root.",
 });
 
+pub const NOT_VISIBLE: Code = Code::new(&CodeDoc {
+    code: "not-visible",
+    severity: Severity::Unknown,
+    summary: "Facts a check needs about other processes could not be read: a clean result would not mean clean.",
+    why: "Unprivileged (a common monitoring setup), pidaudit cannot read other users' executables (`/proc/PID/exe`) or descriptors (`/proc/PID/fd`), and `hidepid` hides their processes. The checks that need them then find nothing, and silence would look like health: a second copy of the daemon (`duplicate-instance`) or an instance holding the lock on a deleted pidfile (`replaced-while-locked`) goes unreported. Evidence names the check left incomplete (`incomplete`), the processes out of reach (`pids`) and why (`reason`, `errno`).",
+    fix: "Run pidaudit as root (for Nagios, through sudo: see contrib/), or accept that these checks are incomplete and `--ignore not-visible`.",
+});
+
 /// Every code this check emits, in catalogue order.
 pub const CODES: &[Code] = &[
     STALE,
@@ -86,6 +94,7 @@ pub const CODES: &[Code] = &[
     PREVIOUS_BOOT,
     HIDDEN_PROCESS,
     PROCESS_UNKNOWN,
+    NOT_VISIBLE,
 ];
 
 /// Judges the recorded PID against the snapshot.
@@ -142,15 +151,8 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         Lookup::Process(process) => {
             let stat = &process.stat;
             // A `Z` leader with other threads is a running process whose main thread exited.
-            let threads = if stat.is_zombie() {
-                cx.snapshot
-                    .status(&process)
-                    .and_then(|s| s.threads)
-                    .filter(|n| *n > 1)
-            } else {
-                None
-            };
-            if stat.is_zombie() && threads.is_none() {
+            let threads = cx.snapshot.leader_exited(&process);
+            if cx.snapshot.is_dead(&process) {
                 entry.facts.process = Some(ProcessFact::Zombie);
                 let parent = cx.snapshot.get(stat.ppid);
                 let parent_comm = parent.map(|p| p.stat.comm.clone());

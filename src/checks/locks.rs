@@ -38,11 +38,16 @@
 //!   recorded process's.
 //! - `replaced-while-locked` (across pidfiles): a live process holds a lock on a file that is not any
 //!   audited pidfile's current inode, and its descriptor's link (`/proc/PID/fd/N`) names an audited
-//!   pidfile's path (usually with ` (deleted)`): the file was deleted or replaced while locked. Only
+//!   pidfile's path (usually with ` (deleted)`; compared as text with the path the kernel gives the
+//!   pidfile's held directory descriptor, never looked up, so a hung mount on the holder's path
+//!   cannot hang the search): the file was deleted or replaced while locked. Only
 //!   locks on a device that holds audited pidfiles, whose acquirer is alive and in the auditor's mount
-//!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes.
+//!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes. A candidate whose
+//!   descriptors could not be read (another user's process, unprivileged) and whose name could be
+//!   a pidfile's daemon on that device gives that pidfile a `not-visible` finding naming it: the
+//!   search is incomplete there.
 
-use super::liveness::STALE;
+use super::liveness::{NOT_VISIBLE, STALE};
 use super::Cx;
 use super::{Entry, FileFact};
 use crate::model::State;
@@ -139,7 +144,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     // process's own descriptors say whether it holds one.
     let mut confirmed = table.consistent();
     if !fl.locked() && !confirmed {
-        if let Some(p) = recorded.filter(|p| !p.stat.is_zombie()) {
+        if let Some(p) = recorded.filter(|p| !cx.snapshot.is_dead(p)) {
             let p = Arc::clone(p);
             match table.held_by(cx.snapshot, p.pid(), facts.dev, facts.ino) {
                 Ok(held) => {
@@ -536,7 +541,7 @@ fn mismatch(
     let recorded = entry
         .process
         .clone()
-        .filter(|p| p.pid() == rpid && !p.stat.is_zombie());
+        .filter(|p| p.pid() == rpid && !snap.is_dead(p));
     let alive = recorded.is_some();
     let not_writer = matches!(entry.state(), State::Stale | State::Zombie | State::Reused);
     // Whether "the recorded PID does not hold it" is a fact.
@@ -776,12 +781,15 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         .iter()
         .filter_map(|e| e.facts().map(|f| (f.dev, f.ino)))
         .collect();
-    let mut devs: HashSet<u64> = current.iter().map(|(d, _)| *d).collect();
-    for e in entries.iter().filter(|e| e.facts().is_none()) {
-        if let Some(d) = e.path.parent().and_then(dir_id) {
-            devs.insert(d.0);
-        }
-    }
+    // The device of each pidfile (of its directory, when no file is there).
+    let entry_devs: Vec<Option<u64>> = entries
+        .iter()
+        .map(|e| match e.facts() {
+            Some(f) => Some(f.dev),
+            None => e.dir.as_ref().map(|d| d.id().0),
+        })
+        .collect();
+    let devs: HashSet<u64> = entry_devs.iter().flatten().copied().collect();
     // Write locks (only those can be a daemon's) on a pidfile device, on no current pidfile, whose
     // acquirer is alive.
     let mut all: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
@@ -793,7 +801,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             let Some(p) = l.line.acquirer().and_then(|p| snap.get(p)) else {
                 continue;
             };
-            if !p.stat.is_zombie() {
+            if !snap.is_dead(p) {
                 all.push((l, key, Arc::clone(p)));
             }
         }
@@ -845,31 +853,51 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
         return cut;
     }
     probes.sort_by_key(|(l, _, p)| (p.pid(), l.line.id));
-    // Audited paths, by (directory device, directory inode, name).
-    let mut dirs: HashMap<PathBuf, Option<(u64, u64)>> = HashMap::new();
-    let mut by_key: HashMap<(u64, u64, OsString), usize> = HashMap::new();
+    // Audited paths, by the path the kernel gives their held directory descriptor (read from its
+    // link, no lookup) and name. A holder's descriptor link is matched by that text: looking its
+    // directory up would ask every filesystem on the path, and a hung FUSE or network mount's
+    // server never answers.
+    let mut dirs: HashMap<usize, Option<PathBuf>> = HashMap::new();
+    let mut by_key: HashMap<(PathBuf, OsString), usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
-        let Some(parent) = e.path.parent() else {
-            continue;
-        };
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        let id = *dirs
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| dir_id(parent));
-        if let Some((d, ino)) = id {
-            by_key.insert((d, ino, e.name.clone()), i);
+        let Some(dir) = &e.dir else { continue };
+        let shown = dirs.entry(Arc::as_ptr(dir) as usize).or_insert_with(|| {
+            dir.open()
+                .ok()
+                .and_then(|fd| crate::pidfile::chase::fd_path(rustix::fd::AsFd::as_fd(&*fd)))
+        });
+        if let Some(shown) = shown {
+            by_key.insert((shown.clone(), e.name.clone()), i);
         }
     }
     let own_mnt = snap
         .proc_dir()
         .and_then(|p| rustix::fs::readlinkat(p, "self/ns/mnt", Vec::new()).ok());
     let mut reported = HashSet::new();
+    // Per pidfile, the candidates that could be its daemon but whose descriptors were unreadable.
+    let mut unseen: HashMap<usize, Vec<(i32, Errno)>> = HashMap::new();
     for (l, (dev, ino), p) in probes {
         let pid = p.pid();
+        if let Some(errno) = table.fds_error(snap, pid) {
+            // Exited meanwhile: nothing to find, nothing out of reach.
+            if matches!(errno, Errno::NOENT | Errno::SRCH) {
+                continue;
+            }
+            for (i, e) in entries.iter().enumerate() {
+                if entry_devs[i] == Some(dev)
+                    && super::name::comm_could_match(
+                        &super::name::name_tokens(&e.path),
+                        &p.stat.comm,
+                    )
+                {
+                    let list = unseen.entry(i).or_default();
+                    if !list.iter().any(|(q, _)| *q == pid) {
+                        list.push((pid, errno));
+                    }
+                }
+            }
+            continue;
+        }
         for open in table.open_fds(snap, pid, dev, ino) {
             let Some(link) = open.path.as_deref() else {
                 continue;
@@ -882,9 +910,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             let (Some(parent), Some(name)) = (shown.parent(), shown.file_name()) else {
                 continue;
             };
-            let Some(&idx) =
-                dir_id(parent).and_then(|(d, i)| by_key.get(&(d, i, name.to_os_string())))
-            else {
+            let Some(&idx) = by_key.get(&(parent.to_path_buf(), name.to_os_string())) else {
                 continue;
             };
             // Only a write lock through a descriptor opened for writing can be the daemon's: any
@@ -933,24 +959,31 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             e.findings.push(finding);
         }
     }
+    for (i, list) in unseen {
+        let e = &mut entries[i];
+        let pids: Vec<i32> = list.iter().map(|(p, _)| *p).collect();
+        let named = pids
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        e.findings.push(
+            Finding::new(
+                NOT_VISIBLE,
+                e.subject(),
+                format!(
+                    "the descriptors of PID{} {named} (holding write locks on this file system, named like this pidfile's daemon) could not be read: {}; replaced-while-locked is incomplete",
+                    if pids.len() == 1 { "" } else { "s" },
+                    list[0].1
+                ),
+            )
+            .with("incomplete", "replaced-while-locked")
+            .with("reason", "descriptors_unreadable")
+            .with("pids", pids)
+            .with("errno", list[0].1.raw_os_error()),
+        );
+    }
     cut
-}
-
-/// Device and inode of a directory, without syncing with a network filesystem's server.
-fn dir_id(path: &Path) -> Option<(u64, u64)> {
-    rustix::fs::statx(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::AtFlags::STATX_DONT_SYNC,
-        rustix::fs::StatxFlags::INO,
-    )
-    .ok()
-    .map(|st| {
-        (
-            crate::system::locks::makedev(st.stx_dev_major, st.stx_dev_minor),
-            st.stx_ino,
-        )
-    })
 }
 
 #[cfg(test)]

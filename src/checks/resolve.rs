@@ -9,7 +9,7 @@
 //! | leader-exited | the main thread exited (state `Z`) but other threads live | running |
 //! | targets-init | PID 1 is the init system, not the file's daemon | invalid |
 //! | own-lock | reused, and the recorded process holds the file's lock | running; `pid-reused` is withdrawn |
-//! | foreign-namespace | stale, and the PID may live in another PID namespace | unknown; `stale` is withdrawn (`foreign-namespace` says why) |
+//! | foreign-namespace | stale, or naming init or a kernel thread here, and the PID may live in another PID namespace | unknown; `stale`, `targets-init`, `kernel-thread` are withdrawn (`foreign-namespace` says why) |
 //! | lock-required | the manifest requires the lock | `unlocked` is raised to error |
 //!
 //! The table is the contract; `ARCHITECTURE.md` repeats it.
@@ -17,6 +17,7 @@
 use super::entry::{Entry, Facts, FileFact, ProcessFact};
 use super::liveness::{PID_REUSED, STALE};
 use super::locks::UNLOCKED;
+use super::target::{KERNEL_THREAD, TARGETS_INIT};
 use crate::model::{Severity, State};
 
 /// The state the facts support.
@@ -31,13 +32,18 @@ pub fn state(f: &Facts) -> State {
         };
     }
     if f.targets_init {
-        return State::Invalid;
+        return if f.foreign_namespace {
+            State::Unknown
+        } else {
+            State::Invalid
+        };
     }
     match f.process {
         None => State::Unknown,
         Some(ProcessFact::Absent) if f.foreign_namespace => State::Unknown,
         Some(ProcessFact::Absent) => State::Stale,
         Some(ProcessFact::Hidden | ProcessFact::Unexaminable) => State::Unknown,
+        Some(ProcessFact::KernelThread) if f.foreign_namespace => State::Unknown,
         Some(ProcessFact::Thread { .. } | ProcessFact::KernelThread) => State::Invalid,
         Some(ProcessFact::Zombie) => State::Zombie,
         Some(ProcessFact::LeaderExited { .. }) => State::Running,
@@ -53,9 +59,10 @@ pub fn finish(entry: &mut Entry) {
     let own_lock = f.own_lock && f.process == Some(ProcessFact::StartedAfterWrite);
     let foreign = f.foreign_namespace;
     let lock_required = f.lock_required.clone();
-    entry
-        .findings
-        .retain(|x| !((own_lock && x.code == PID_REUSED) || (foreign && x.code == STALE)));
+    let foreign_codes = [STALE, TARGETS_INIT, KERNEL_THREAD];
+    entry.findings.retain(|x| {
+        !((own_lock && x.code == PID_REUSED) || (foreign && foreign_codes.contains(&x.code)))
+    });
     if let Some(service) = lock_required {
         for x in entry.findings.iter_mut().filter(|x| x.code == UNLOCKED) {
             x.severity = Severity::Error;
@@ -92,6 +99,14 @@ mod tests {
         assert_eq!(state(&f), State::Running);
         let mut f = facts(ProcessFact::Absent);
         assert_eq!(state(&f), State::Stale);
+        f.foreign_namespace = true;
+        assert_eq!(state(&f), State::Unknown);
+        let mut f = facts(ProcessFact::Alive);
+        f.targets_init = true;
+        f.foreign_namespace = true;
+        assert_eq!(state(&f), State::Unknown);
+        let mut f = facts(ProcessFact::KernelThread);
+        assert_eq!(state(&f), State::Invalid);
         f.foreign_namespace = true;
         assert_eq!(state(&f), State::Unknown);
         assert_eq!(state(&facts(ProcessFact::Zombie)), State::Zombie);

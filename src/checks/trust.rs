@@ -35,6 +35,15 @@
 //! nested namespace has that PID there (`NSpid`), or `/proc` belongs to a non-initial namespace and
 //! the file predates that namespace's init or names a PID above the last one it allocated. A file
 //! written before the current boot stays `stale`: no live process of any namespace wrote it.
+//!
+//! A PID that `/proc` shows can be foreign too: a file written inside a container holds the
+//! container's numbers, and its `1` and `2` (the container's init and first child) name the host's
+//! init and `kthreadd` here. Neither writes pidfiles, so when the PID names init (`targets-init`) or a
+//! kernel thread (`kernel-thread`), the process here cannot be the writer. The file is
+//! `foreign-namespace` (unknown) instead when a process of a nested namespace has that PID there and
+//! started before the file was last written (it could have written it); without such a process the
+//! verdict stands (a planted `1` stays `targets-init`). Only the first process indexed for an inner
+//! PID is looked at.
 
 use super::acl::{self, Acl, Grant};
 use super::content::{MISSING_PIDFILE, SYMLINK, UNREADABLE};
@@ -107,7 +116,7 @@ pub const FOREIGN_NAMESPACE: Code = Code::new(&CodeDoc {
     code: "foreign-namespace",
     severity: Severity::Unknown,
     summary: "The PID is not in the PID namespace of this /proc, but may be alive in another one: not judged stale.",
-    why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
+    why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. A file written in a container and read from the host names the container's PIDs, and its `1` and `2` are the host's init and kthreadd here, which write no pidfiles: then the PID is judged foreign (not `targets-init`, `kernel-thread`) when a process of a nested namespace has it there and started before the write; `here` says what the PID is on this side. Do not signal such a PID from here. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
     fix: "Audit from the namespace the daemon runs in: inside the container, or from the host with `--proc-root` pointing at the container's /proc. If you know the file was written in this namespace, it is stale.",
 });
 
@@ -699,12 +708,25 @@ fn file_rules(
     }
 }
 
-/// Turns a `stale` verdict into `foreign-namespace` when the PID may live in another namespace.
+/// Records `foreign-namespace` when the PID may live in another namespace: a `stale` PID, or one
+/// that names a process here that cannot have written the file (init, a kernel thread).
 fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
-    if entry.state() != State::Stale || entry.findings.iter().any(|f| f.code == PREVIOUS_BOOT) {
+    if entry.findings.iter().any(|f| f.code == PREVIOUS_BOOT) {
         return;
     }
     let Some(pid) = entry.pid else { return };
+    let not_writer = entry.facts.targets_init
+        || entry.facts.process == Some(super::entry::ProcessFact::KernelThread);
+    if not_writer {
+        if let Some(f) = nested_writer(cx, entry, pid, subject) {
+            entry.facts.foreign_namespace = true;
+            entry.findings.push(f.with("pid", pid));
+        }
+        return;
+    }
+    if entry.state() != State::Stale {
+        return;
+    }
     let finding = if let Some(n) = cx.trust.inner(cx).get(&(pid as i32)) {
         Finding::new(
             FOREIGN_NAMESPACE,
@@ -755,6 +777,44 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
     };
     entry.facts.foreign_namespace = true;
     entry.findings.push(finding.with("pid", pid));
+}
+
+/// The `foreign-namespace` finding for a PID that names init or a kernel thread here, when a process
+/// of a nested namespace has that PID there and started before the file was last written.
+fn nested_writer(cx: &Cx<'_>, entry: &Entry, pid: u32, subject: &str) -> Option<Finding> {
+    let n = cx.trust.inner(cx).get(&(pid as i32))?;
+    let nested = cx.snapshot.get(n.pid)?;
+    let started = cx.snapshot.start_time(&nested.stat)?;
+    let mtime = entry.facts()?.mtime_f64();
+    if started > mtime + super::liveness::REUSE_TOLERANCE_SECS {
+        return None;
+    }
+    let here = entry.process.as_ref()?;
+    let what = if entry.facts.targets_init {
+        "init"
+    } else {
+        "kernel_thread"
+    };
+    Some(
+        Finding::new(
+            FOREIGN_NAMESPACE,
+            subject,
+            format!(
+                "PID {pid} is {} ({}) here, which writes no pidfile, but process {} ({}) has PID {pid} in a nested PID namespace (NSpid {}) and started before the file was written: the file was likely written there. Do not signal PID {pid} from here",
+                if what == "init" { "the init system" } else { "a kernel thread" },
+                here.stat.comm,
+                n.pid,
+                nested.stat.comm,
+                n.nspid.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+            ),
+        )
+        .with("reason", "nested_namespace")
+        .with("here", what)
+        .with("here_comm", here.stat.comm.clone())
+        .with("nested_pid", n.pid)
+        .with("nested_comm", nested.stat.comm.clone())
+        .with("nspid", n.nspid.clone()),
+    )
 }
 
 #[cfg(test)]

@@ -204,9 +204,21 @@ impl Snapshot {
             let path = rustix::fs::readlinkat(&dir, "exe", Vec::new())
                 .ok()
                 .map(|t| PathBuf::from(OsString::from_vec(t.into_bytes())));
-            let id = rustix::fs::statat(&dir, "exe", rustix::fs::AtFlags::empty())
-                .ok()
-                .map(|st| (st.st_dev as u64, st.st_ino as u64));
+            // Cached attributes only (`AT_STATX_DONT_SYNC`): a network or FUSE filesystem's
+            // server is not asked, so an executable on a hung mount cannot hang the audit.
+            let id = rustix::fs::statx(
+                &dir,
+                "exe",
+                rustix::fs::AtFlags::STATX_DONT_SYNC,
+                rustix::fs::StatxFlags::INO,
+            )
+            .ok()
+            .map(|st| {
+                (
+                    super::locks::makedev(st.stx_dev_major, st.stx_dev_minor),
+                    st.stx_ino,
+                )
+            });
             let _ = lazy.exe.set(Exe { path, id });
         }
         if read & CMDLINE != 0 {

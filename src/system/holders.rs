@@ -33,6 +33,11 @@
 //! be read (another user's process, unprivileged), the acquirer named by `/proc/locks` is kept as an
 //! *unverified* holder.
 //!
+//! A process whose main thread exited (state `Z` with threads left, [`Snapshot::is_dead`] false)
+//! holds its locks like any other: its descriptors are read through a live thread
+//! (`/proc/PID/task/TID/fd`, [`Snapshot::files_dir`]), since the exited leader's `/proc/PID/fd` is
+//! empty.
+//!
 //! Nothing here takes, tests or releases a lock.
 
 use super::locks::{self, Lock, LockKind, LockLine, LockMode, ProcLocks};
@@ -124,7 +129,8 @@ impl Holder {
 pub struct ResolvedLock {
     pub lock: Lock,
     pub holders: Vec<Holder>,
-    /// The acquirer `/proc/locks` names is alive (in the snapshot and not a zombie).
+    /// The acquirer `/proc/locks` names is alive (in the snapshot and not dead), or not known to
+    /// have exited (hidden by `hidepid`, or not examinable).
     pub acquirer_alive: bool,
 }
 
@@ -278,7 +284,13 @@ impl LockTable {
         for lock in records {
             let line = &lock.line;
             let acquirer = line.acquirer().and_then(|p| snap.get(p)).cloned();
-            let acquirer_alive = acquirer.as_ref().is_some_and(|p| !p.stat.is_zombie());
+            // Missing from the snapshot is not dead: /proc may hide it (hidepid), or it started
+            // since. Only a PID the kernel says is gone has exited.
+            let acquirer_alive = match (&acquirer, line.acquirer()) {
+                (Some(p), _) => !snap.is_dead(p),
+                (None, Some(pid)) => !matches!(snap.lookup(pid), super::Lookup::Absent),
+                (None, None) => false,
+            };
             let mut holders = Vec::new();
             let mut first: Vec<Arc<Process>> = Vec::new();
             first.extend(acquirer.clone());
@@ -291,7 +303,7 @@ impl LockTable {
                 let owner = line.kind == LockKind::Posix
                     && line.acquirer() == Some(p.pid())
                     && recorded.is_some_and(|r| r.pid() == p.pid())
-                    && !p.stat.is_zombie();
+                    && !snap.is_dead(&p);
                 if owner && !snap.eager() {
                     holders.push(Holder {
                         write_fd: self.write_fd(snap, p.pid(), None, line),
@@ -370,7 +382,7 @@ impl LockTable {
         line: &LockLine,
     ) -> Probe {
         let pid = process.pid();
-        if process.stat.is_zombie() || process.stat.is_kernel_thread() {
+        if snap.is_dead(process) || process.stat.is_kernel_thread() {
             return Probe::No;
         }
         if !budget.seen.contains_key(&pid) {
@@ -402,7 +414,7 @@ impl LockTable {
             })
         } else {
             match snap.proc_dir() {
-                Some(proc) => find_fd(proc, pid, dev, ino, holds),
+                Some(proc) => find_fd(proc, &snap.files_dir(pid), dev, ino, holds),
                 None => Err(Errno::NOENT),
             }
         };
@@ -427,12 +439,13 @@ impl LockTable {
         let Ok(fds) = &table.fds else {
             return Vec::new();
         };
+        let base = snap.files_dir(pid);
         fds.iter()
             .filter(|(_, d, i)| (*d, *i) == (dev, ino))
             .map(|&(fd, _, _)| OpenFd {
                 fd,
                 path: snap.proc_dir().and_then(|proc| {
-                    rustix::fs::readlinkat(proc, format!("{pid}/fd/{fd}").as_str(), Vec::new())
+                    rustix::fs::readlinkat(proc, format!("{base}/fd/{fd}").as_str(), Vec::new())
                         .ok()
                         .map(|t| {
                             PathBuf::from(
@@ -444,6 +457,12 @@ impl LockTable {
                 }),
             })
             .collect()
+    }
+
+    /// Why the descriptors of `pid` could not be read, if they could not (another user's process,
+    /// unprivileged: `EACCES`).
+    pub fn fds_error(&self, snap: &Snapshot, pid: i32) -> Option<Errno> {
+        self.fd_table(snap, pid).fds.as_ref().err().copied()
     }
 
     /// Whether `pid` holds a lock equal to `line` through descriptor `fd`.
@@ -476,7 +495,7 @@ impl LockTable {
             return Arc::clone(t);
         }
         let t = Arc::new(match snap.proc_dir() {
-            Some(proc) => scan_fds(proc, pid),
+            Some(proc) => scan_fds(proc, &snap.files_dir(pid)),
             None => FdTable {
                 fds: Err(Errno::NOENT),
                 truncated: false,
@@ -493,7 +512,7 @@ impl LockTable {
         let l = Arc::new(match snap.proc_dir() {
             Some(proc) => read_whole_at(
                 proc,
-                format!("{pid}/fdinfo/{fd}").as_str(),
+                format!("{}/fdinfo/{fd}", snap.files_dir(pid)).as_str(),
                 64 * 1024,
                 |b| FdInfo {
                     flags: locks::parse_fdinfo_flags(b),
@@ -596,16 +615,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Walks the descriptors of `pid` in `/proc/PID/fd` order (ascending), calling `visit` with the
-/// directory, the descriptor number and its entry name until it breaks.
+/// Walks the descriptors under `base` (a process's [`Snapshot::files_dir`]) in `fd` order
+/// (ascending), calling `visit` with the directory, the descriptor number and its entry name until
+/// it breaks.
 fn walk_fds(
     proc: BorrowedFd<'_>,
-    pid: i32,
+    base: &str,
     mut visit: impl FnMut(BorrowedFd<'_>, i32, &std::ffi::CStr) -> ControlFlow<()>,
 ) -> Result<(), Errno> {
     let dir = rustix::fs::openat(
         proc,
-        format!("{pid}/fd").as_str(),
+        format!("{base}/fd").as_str(),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
@@ -627,11 +647,11 @@ fn walk_fds(
     Ok(())
 }
 
-/// Lists `/proc/PID/fd` and identifies what each descriptor refers to.
-fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
+/// Lists the `fd` directory under `base` and identifies what each descriptor refers to.
+fn scan_fds(proc: BorrowedFd<'_>, base: &str) -> FdTable {
     let mut fds = Vec::new();
     let mut truncated = false;
-    let walked = walk_fds(proc, pid, |dir, fd, name| {
+    let walked = walk_fds(proc, base, |dir, fd, name| {
         if fds.len() >= MAX_FDS {
             truncated = true;
             return ControlFlow::Break(());
@@ -654,12 +674,12 @@ fn scan_fds(proc: BorrowedFd<'_>, pid: i32) -> FdTable {
     }
 }
 
-/// The first descriptor of `pid` (in `/proc/PID/fd` order: ascending) that refers to the file
-/// `(dev, ino)` and for which `holds` is true, examining at most [`MAX_FDS`] descriptors and
-/// identifying each only until that one is found.
+/// The first descriptor under `base` (a process's [`Snapshot::files_dir`], in `fd` order:
+/// ascending) that refers to the file `(dev, ino)` and for which `holds` is true, examining at most
+/// [`MAX_FDS`] descriptors and identifying each only until that one is found.
 fn find_fd(
     proc: BorrowedFd<'_>,
-    pid: i32,
+    base: &str,
     dev: u64,
     ino: u64,
     holds: impl Fn(i32) -> bool,
@@ -667,7 +687,7 @@ fn find_fd(
     let mut seen = 0;
     let mut found = None;
     let mut cut = false;
-    walk_fds(proc, pid, |dir, fd, name| {
+    walk_fds(proc, base, |dir, fd, name| {
         seen += 1;
         if seen > MAX_FDS {
             cut = true;

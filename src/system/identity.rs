@@ -73,6 +73,12 @@ impl Identity {
         }
     }
 
+    /// Whether every part was read: executable, arguments and uid. Two identities can be compared
+    /// only when both are complete.
+    pub fn complete(&self) -> bool {
+        (self.exe.is_some() || self.exe_id.is_some()) && self.argv.is_some() && self.uid.is_some()
+    }
+
     /// Whether `other` is the same daemon (see the module docs).
     pub fn same_daemon(&self, other: &Identity) -> bool {
         let exe = match (self.exe_id, other.exe_id) {
@@ -109,11 +115,31 @@ pub fn argv_names_pidfile(argv: &[String], pidfile: &Path) -> bool {
 }
 
 pub fn is_same(snapshot: &Snapshot, pid: i32, ident: &Identity) -> bool {
-    snapshot.get(pid).is_some_and(|p| {
-        p.stat.comm == ident.comm
-            && !p.stat.is_zombie()
-            && Identity::of(snapshot, p).same_daemon(ident)
-    })
+    compare(snapshot, pid, ident) == Some(true)
+}
+
+/// Whether `pid` is the same daemon as `ident`; `None` when it has the daemon's comm, is alive, and
+/// its identity or `ident` could not be read whole (another user's process, unprivileged), so the
+/// answer is not known.
+pub fn compare(snapshot: &Snapshot, pid: i32, ident: &Identity) -> Option<bool> {
+    let Some(p) = snapshot.get(pid) else {
+        return Some(false);
+    };
+    if p.stat.comm != ident.comm || snapshot.is_dead(p) {
+        return Some(false);
+    }
+    let other = Identity::of(snapshot, p);
+    if ident.same_daemon(&other) {
+        return Some(true);
+    }
+    if ident.complete() && other.complete() {
+        return Some(false);
+    }
+    // A process that exited meanwhile is no instance; one still there is out of reach.
+    match snapshot.verified_dir(p) {
+        Some(_) => None,
+        None => Some(false),
+    }
 }
 
 /// The top of the run of same-daemon processes above `process` (a master whose worker a pidfile

@@ -246,6 +246,57 @@ impl Snapshot {
         self.proc.as_ref().map(|p| p.as_fd())
     }
 
+    /// How many threads keep a process running whose main thread has exited: its state is `Z`, but
+    /// `Threads:` in its status counts more than the exited leader. `None` for every other process
+    /// (the status is read only for `Z` processes).
+    pub fn leader_exited(&self, process: &Process) -> Option<u32> {
+        if !process.stat.is_zombie() {
+            return None;
+        }
+        self.status(process)
+            .and_then(|s| s.threads)
+            .filter(|n| *n > 1)
+    }
+
+    /// Whether a process is dead: a zombie with no thread left. The one test every check and lock
+    /// resolution uses: the state letter `Z` alone also marks a live process whose main thread
+    /// exited ([`Snapshot::leader_exited`]).
+    pub fn is_dead(&self, process: &Process) -> bool {
+        process.stat.is_zombie() && self.leader_exited(process).is_none()
+    }
+
+    /// The directory under the proc root that shows a process's descriptors (`fd`, `fdinfo`):
+    /// `PID`, or for a process whose main thread exited (the leader's own descriptor table is gone,
+    /// so `PID/fd` is empty) `PID/task/TID` of a thread still running.
+    pub fn files_dir(&self, pid: i32) -> String {
+        let live_thread = || {
+            let proc = self.proc_dir()?;
+            let task = rustix::fs::openat(
+                proc,
+                format!("{pid}/task").as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            let mut dir = rustix::fs::Dir::read_from(&task).ok()?;
+            dir.find_map(|e| {
+                let e = e.ok()?;
+                let tid: i32 = std::str::from_utf8(e.file_name().to_bytes())
+                    .ok()?
+                    .parse()
+                    .ok()?;
+                (tid != pid).then_some(tid)
+            })
+        };
+        match self.get(pid).and_then(|p| self.leader_exited(p)) {
+            Some(_) => match live_thread() {
+                Some(tid) => format!("{pid}/task/{tid}"),
+                None => pid.to_string(),
+            },
+            None => pid.to_string(),
+        }
+    }
+
     /// A process's start time, Unix seconds.
     pub fn start_time(&self, stat: &Stat) -> Option<f64> {
         self.boot_time

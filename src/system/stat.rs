@@ -31,6 +31,8 @@ impl Stat {
         self.flags & PF_KTHREAD != 0
     }
 
+    /// The state letter is `Z`: a zombie, or a live process whose main thread exited. Whether the
+    /// process is dead is [`crate::system::Snapshot::is_dead`].
     pub fn is_zombie(&self) -> bool {
         self.state == 'Z'
     }

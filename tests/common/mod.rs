@@ -184,6 +184,22 @@ pub fn named_sleep(dir: &Path, name: &str) -> Daemon {
     Daemon::from_child(spawn(Command::new(sleep_copy(dir, name)).arg("1000")))
 }
 
+/// Compiles the C program `source` (with `-pthread`) to `dir/name`, so a process running it has
+/// comm `name`.
+pub fn build_c(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let exe = dir.join(name);
+    let built = Command::new("cc")
+        .args(["-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) is installed");
+    assert!(built.success(), "cc {}", src.display());
+    exe
+}
+
 /// A PID that was alive a moment ago and is now dead and reaped.
 pub fn dead_pid() -> u32 {
     let mut c = Command::new("true").spawn().unwrap();
