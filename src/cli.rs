@@ -510,8 +510,7 @@ fn scan(args: &ScanArgs) -> u8 {
     };
     let code = scan.exit_code(&config);
     let nagios_status = scan.nagios;
-    let report = Report::from(&scan.audit);
-    drop(scan);
+    let report = Report::from(scan.audit);
     if let Some(dir) = &config.textfile {
         let text = report::prometheus::exposition(&report);
         if let Err(e) = crate::textfile::write(dir, text.as_bytes()) {

@@ -165,6 +165,35 @@ impl From<&Audit> for Report {
     }
 }
 
+/// A one-shot scan has no use for the audit once it is rendered: its findings are moved into the
+/// report rather than copied (the report and the judged entries are the run's largest allocations).
+impl From<Audit> for Report {
+    fn from(mut audit: Audit) -> Report {
+        let filter = &audit.filter;
+        let mut pidfiles = Vec::with_capacity(audit.entries.len());
+        for e in audit.entries.iter_mut() {
+            let mut r = report_entry(&audit.snapshot, audit.details, e);
+            r.findings = std::mem::take(&mut e.findings)
+                .into_iter()
+                .filter(|f| filter.keeps(f.code))
+                .collect();
+            pidfiles.push(r);
+        }
+        let system_findings = std::mem::take(&mut audit.system_findings)
+            .into_iter()
+            .filter(|f| filter.keeps(f.code))
+            .collect();
+        Report {
+            host: std::mem::take(&mut audit.host),
+            generated_at: audit.generated_at,
+            duration: audit.duration,
+            roots: std::mem::take(&mut audit.roots),
+            pidfiles,
+            system_findings,
+        }
+    }
+}
+
 fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport {
     let process = e.process.as_ref().map(|p| {
         let d = if details {
