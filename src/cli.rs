@@ -157,22 +157,8 @@ pub struct ScanArgs {
     /// Exit 1 when a finding has this severity or worse (info < unknown < warning < error).
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
     pub fail_on: FailOn,
-    /// Report only these finding codes (comma-separated, any case).
-    #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
-    pub select: Vec<String>,
-    /// Do not report these finding codes (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
-    pub ignore: Vec<String>,
-    /// Skip files and directories whose path or name matches this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files
-    /// directly in it are level 1).
-    #[arg(long, value_name = "N")]
-    pub max_depth: Option<usize>,
-    /// Read this directory as /proc (for tests, and for auditing from outside a container).
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
-    pub proc_root: PathBuf,
+    #[command(flatten)]
+    pub judged: Judged,
     /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
@@ -182,13 +168,6 @@ pub struct ScanArgs {
     /// Show evidence and process details.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1)).
-    #[arg(long, value_name = "FILE")]
-    pub expect: Option<PathBuf>,
-    /// Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time
-    /// (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`).
-    #[arg(long, value_name = "TIME")]
-    pub started_after: Option<String>,
     /// Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter's textfile
     /// collector directory).
     #[arg(long, value_name = "DIR")]
@@ -206,22 +185,14 @@ impl ScanArgs {
     /// The options as given, for validation by [`Config::new`].
     pub fn options(&self) -> config::Options {
         config::Options {
-            paths: self.paths.clone(),
-            format: self.format,
-            fail_on: self.fail_on,
-            select: self.select.clone(),
-            ignore: self.ignore.clone(),
-            exclude: self.exclude.clone(),
-            max_depth: self.max_depth,
-            proc_root: self.proc_root.clone(),
-            color: self.color,
             quiet: self.quiet,
             verbose: self.verbose,
-            expect: self.expect.clone(),
-            started_after: self.started_after.clone(),
             textfile: self.textfile.clone(),
             warning: self.warning.clone(),
             critical: self.critical.clone(),
+            ..self
+                .judged
+                .options(&self.paths, self.format, self.fail_on, self.color)
         }
     }
 }
@@ -251,49 +222,73 @@ pub struct FixArgs {
     /// The journal directory (created mode 0700; refused if not root's or writable by others).
     #[arg(long, value_name = "DIR", default_value = crate::fix::journal::DEFAULT_DIR)]
     pub journal: PathBuf,
-    /// Act only on findings with these codes (comma-separated).
+    #[command(flatten)]
+    pub judged: Judged,
+}
+
+/// What the audit judges and which findings count: the options `scan` and `fix` share.
+#[derive(Clone, Debug, Args)]
+pub struct Judged {
+    /// Only these finding codes (comma-separated, any case): reported by scan, acted on by fix.
     #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
     pub select: Vec<String>,
-    /// Do not act on findings with these codes (comma-separated).
+    /// Not these finding codes (comma-separated): neither reported nor acted on.
     #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
     pub ignore: Vec<String>,
     /// Skip files and directories whose path or name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// How many directory levels to walk below each root (default 4).
+    /// Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files
+    /// directly in it are level 1).
     #[arg(long, value_name = "N")]
     pub max_depth: Option<usize>,
-    /// Read this directory as /proc (a plan only: nothing is applied unless it is the live /proc).
+    /// Read this directory as /proc (for tests, and for auditing from outside a container; fix
+    /// then only plans).
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
-    /// Expectations manifest (TOML), as for scan.
+    /// Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1)).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
-    /// Every audited daemon must have started after TIME (RFC 3339 or Unix seconds).
+    /// Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time
+    /// (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`).
     #[arg(long, value_name = "TIME")]
     pub started_after: Option<String>,
 }
 
-impl FixArgs {
-    fn options(&self) -> config::Options {
+impl Judged {
+    /// The options as given, with these settings for the rest.
+    fn options(
+        &self,
+        paths: &[PathBuf],
+        format: OutputFormat,
+        fail_on: FailOn,
+        color: ColorChoice,
+    ) -> config::Options {
         config::Options {
-            paths: self.paths.clone(),
-            format: OutputFormat::Human,
-            fail_on: FailOn::Error,
+            paths: paths.to_vec(),
+            format,
+            fail_on,
             select: self.select.clone(),
             ignore: self.ignore.clone(),
             exclude: self.exclude.clone(),
             max_depth: self.max_depth,
             proc_root: self.proc_root.clone(),
-            color: ColorChoice::Never,
-            quiet: false,
-            verbose: false,
+            color,
             expect: self.expect.clone(),
             started_after: self.started_after.clone(),
-            textfile: None,
-            warning: None,
-            critical: None,
+            ..config::Options::default()
         }
+    }
+}
+
+impl FixArgs {
+    fn options(&self) -> config::Options {
+        self.judged.options(
+            &self.paths,
+            OutputFormat::Human,
+            FailOn::Error,
+            ColorChoice::Never,
+        )
     }
 }
 

@@ -65,7 +65,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help --version scan explain fix undo completions status help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --color --quiet --verbose --textfile --warning --critical --help --version scan explain fix undo completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -99,16 +99,16 @@ _pidaudit() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
                 --expect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --started-after)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --textfile)
@@ -329,7 +329,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__scan)
-            opts="-q -v -w -c -h --format --fail-on --select --ignore --exclude --max-depth --proc-root --color --quiet --verbose --expect --started-after --textfile --warning --critical --help"
+            opts="-q -v -w -c -h --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --color --quiet --verbose --textfile --warning --critical --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,16 +363,16 @@ _pidaudit() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
                 --expect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --started-after)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --textfile)

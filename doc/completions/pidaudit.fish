@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_pidaudit_global_optspecs
-    string join \n format= fail-on= select= ignore= exclude= max-depth= proc-root= color= q/quiet v/verbose expect= started-after= textfile= w/warning= c/critical= h/help V/version
+    string join \n format= fail-on= select= ignore= exclude= max-depth= proc-root= expect= started-after= color= q/quiet v/verbose textfile= w/warning= c/critical= h/help V/version
 end
 
 function __fish_pidaudit_needs_command
@@ -33,16 +33,16 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -l fail-on -d 'Exit 1 wh
 warning\t''
 info\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l ignore -d 'Not these finding codes (comma-separated): neither reported nor acted on' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container; fix then only plans)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
@@ -66,16 +66,16 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l fail-on -d 'E
 warning\t''
 info\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Report only these finding codes (comma-separated, any case)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l ignore -d 'Do not report these finding codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l ignore -d 'Not these finding codes (comma-separated): neither reported nor acted on' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container; fix then only plans)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l color -d 'When to colour the human report (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
@@ -86,13 +86,13 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help 
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l format -d 'Output format of the plan and the result' -r -f -a "human\t'For people'
 json\t'One JSON document (its JSON Schema is listed under FILES in pidaudit(1))'"
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l journal -d 'The journal directory (created mode 0700; refused if not root\'s or writable by others)' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l select -d 'Act only on findings with these codes (comma-separated)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l ignore -d 'Do not act on findings with these codes (comma-separated)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l ignore -d 'Not these finding codes (comma-separated): neither reported nor acted on' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l max-depth -d 'How many directory levels to walk below each root (default 4)' -r
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l proc-root -d 'Read this directory as /proc (a plan only: nothing is applied unless it is the live /proc)' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l expect -d 'Expectations manifest (TOML), as for scan' -r -F
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l started-after -d 'Every audited daemon must have started after TIME (RFC 3339 or Unix seconds)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container; fix then only plans)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l apply -d 'Perform the safe actions (asks on a terminal unless --yes)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s y -l yes -d 'With --apply: do not ask'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
