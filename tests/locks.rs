@@ -296,7 +296,7 @@ fn foreign_user_holds_shared_flock() {
         return;
     }
     let dir = open_tempdir();
-    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let (name, pf) = unique_pidfile(dir.path(), "fshflk");
     let d = Testd::new(&pf).name(&name).lock(Lock::FlockShared).start();
     let nobody = Testd::new(&pf)
         .readonly()
@@ -340,7 +340,7 @@ fn unprivileged_audit_of_root_daemon_lock() {
         return;
     }
     let dir = open_tempdir();
-    let (name, pf) = unique_pidfile(dir.path(), "testd");
+    let (name, pf) = unique_pidfile(dir.path(), "unpriv");
     let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
     let r = run_as_nobody(&["--format", "json", pf.to_str().unwrap()]);
     let e = pidfile(&r.json(), &pf).clone();
