@@ -9,6 +9,9 @@ use std::process::Command;
 struct Tree {
     dir: tempfile::TempDir,
     daemon: RunningTestd,
+    /// The healthy daemon's name (unique: tests running at once each have one) and pidfile.
+    name: String,
+    healthy: String,
     /// The stale pidfile, named so that no process on the machine is an instance of it.
     stale: String,
 }
@@ -17,14 +20,16 @@ impl Tree {
     fn new() -> Tree {
         let dir = open_tempdir();
         // A healthy daemon locks its pidfile (an unlocked one has an info finding).
-        let pf = dir.path().join("healthy.pid");
-        let d = Testd::new(&pf).lock(Lock::Flock).name("healthy").start();
+        let (name, pf) = unique_pidfile(dir.path(), "healthy");
+        let d = Testd::new(&pf).lock(Lock::Flock).name(&name).start();
         let (_, stale) = unique_pidfile(dir.path(), "gone");
         write_pid(&stale, dead_pid());
         write_pidfile(&dir.path().join("broken.pid"), "12abc\n");
         Tree {
             dir,
             daemon: d,
+            name,
+            healthy: pf.display().to_string(),
             stale: stale.display().to_string(),
         }
     }
@@ -39,7 +44,7 @@ impl Tree {
 #[test]
 fn fail_on_levels() {
     let t = Tree::new();
-    let (healthy, stale, error) = (t.path("healthy.pid"), t.stale.clone(), t.path("broken.pid"));
+    let (healthy, stale, error) = (t.healthy.clone(), t.stale.clone(), t.path("broken.pid"));
     // An unreadable file as nobody: the only finding is of severity unknown.
     let unknown = t.path("secret.pid");
     write_pid(std::path::Path::new(&unknown), 1);
@@ -84,7 +89,7 @@ fn fail_on_levels() {
 #[test]
 fn usage_errors_exit_2() {
     let t = Tree::new();
-    let p = t.path("healthy.pid");
+    let p = t.healthy.clone();
     let cases: &[(&[&str], &str)] = &[
         (&["--exclude", "[ab", &p], "--exclude"),
         (&["--select", "stale,no-such-code", &p], "no-such-code"),
@@ -250,11 +255,7 @@ fn quiet_and_verbose() {
     let t = Tree::new();
     let dir = t.dir.path().to_str().unwrap().to_string();
     let normal = run(&[&dir]);
-    let healthy_line = format!(
-        "{}: running, PID {} (healthy)",
-        t.path("healthy.pid"),
-        t.daemon.pid
-    );
+    let healthy_line = format!("{}: running, PID {} ({})", t.healthy, t.daemon.pid, t.name);
     assert!(
         normal.stdout.lines().any(|l| l == healthy_line),
         "{}",
@@ -269,11 +270,11 @@ fn quiet_and_verbose() {
     assert!(!normal.stdout.contains("evidence") && !normal.stdout.contains("      reason:"));
 
     let quiet = run(&["--quiet", &dir]);
-    assert!(!quiet.stdout.contains("healthy.pid"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains(&t.healthy), "{}", quiet.stdout);
     assert!(quiet.stdout.contains(&t.stale) && quiet.stdout.contains("broken.pid"));
     assert!(quiet.stdout.ends_with(summary), "{}", quiet.stdout);
     assert_eq!(
-        run(&["-q", &t.path("healthy.pid")]).stdout,
+        run(&["-q", &t.healthy.clone()]).stdout,
         "1 pidfile (1 running): no findings\n"
     );
 
@@ -337,7 +338,7 @@ enum Out {
 #[test]
 fn traps() {
     let t = Tree::new();
-    let healthy = t.path("healthy.pid");
+    let healthy = t.healthy.clone();
     let h = healthy.as_str();
     let nodir = t.path("no-such-dir");
     let nodir_slash = t.path("no-such-dir/");
@@ -513,7 +514,7 @@ fn traps() {
 #[test]
 fn started_after_local_time() {
     let t = Tree::new();
-    let h = t.path("healthy.pid");
+    let h = t.healthy.clone();
     // TZ=UTC-2 is two hours ahead of UTC (POSIX signs are inverted).
     let wall = |offset_secs: i64| {
         let now = std::time::SystemTime::now();

@@ -79,6 +79,20 @@ impl Identity {
         (self.exe.is_some() || self.exe_id.is_some()) && self.argv.is_some() && self.uid.is_some()
     }
 
+    /// Whether what both identities show already tells them apart: another executable, other
+    /// arguments or another user, each where both could be read.
+    pub fn contradicts(&self, other: &Identity) -> bool {
+        let exe = match ((self.exe_id, other.exe_id), (&self.exe, &other.exe)) {
+            ((Some(a), Some(b)), (Some(x), Some(y))) => a != b && x != y,
+            ((Some(a), Some(b)), _) => a != b,
+            (_, (Some(x), Some(y))) => x != y,
+            _ => false,
+        };
+        let argv = matches!((&self.argv, &other.argv), (Some(a), Some(b)) if !same_argv(a, b));
+        let uid = matches!((self.uid, other.uid), (Some(a), Some(b)) if a != b);
+        exe || argv || uid
+    }
+
     /// Whether `other` is the same daemon (see the module docs).
     pub fn same_daemon(&self, other: &Identity) -> bool {
         let exe = match (self.exe_id, other.exe_id) {
@@ -93,7 +107,6 @@ impl Identity {
     }
 }
 
-/// Whether `pid` is the same daemon as `ident`: comm first (free), then the rest.
 /// The options daemons take their pidfile's path from: `-P FILE`, `-p FILE`, `--pidfile FILE`,
 /// `--pid-file FILE`, `-pidfile FILE` and the `=FILE` forms, and a bare `pidfile FILE` (as in
 /// `daemon pidfile /run/x.pid`).
@@ -114,6 +127,7 @@ pub fn argv_names_pidfile(argv: &[String], pidfile: &Path) -> bool {
     })
 }
 
+/// Whether `pid` is the same daemon as `ident`: comm first (free), then the rest.
 pub fn is_same(snapshot: &Snapshot, pid: i32, ident: &Identity) -> bool {
     compare(snapshot, pid, ident) == Some(true)
 }
@@ -132,7 +146,7 @@ pub fn compare(snapshot: &Snapshot, pid: i32, ident: &Identity) -> Option<bool> 
     if ident.same_daemon(&other) {
         return Some(true);
     }
-    if ident.complete() && other.complete() {
+    if (ident.complete() && other.complete()) || ident.contradicts(&other) {
         return Some(false);
     }
     // A process that exited meanwhile is no instance; one still there is out of reach.
@@ -306,5 +320,25 @@ mod tests {
         ] {
             assert!(!argv_names_pidfile(&argv(no), p), "{no:?}");
         }
+    }
+
+    /// What both identities show is enough to tell two processes apart, whatever could not be
+    /// read of either; nothing readable differing is no contradiction.
+    #[test]
+    fn contradictions() {
+        let a = id("/usr/sbin/foo", 1, &["foo", "-c", "x"], 0);
+        let mut b = a.clone();
+        b.exe = None;
+        b.exe_id = None;
+        assert!(!a.contradicts(&b));
+        b.argv = Some(vec!["foo".into(), "-c".into(), "y".into()]);
+        assert!(a.contradicts(&b));
+        let mut c = a.clone();
+        c.argv = None;
+        c.uid = Some(33);
+        assert!(a.contradicts(&c));
+        let mut d = a.clone();
+        d.uid = None;
+        assert!(!a.contradicts(&d));
     }
 }
