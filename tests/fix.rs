@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use pidaudit::config::{ColorChoice, Config, FailOn, Options, OutputFormat};
+use pidaudit::config::{ColorChoice, Config, Options};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -89,21 +89,8 @@ fn refused<'a>(doc: &'a Value, path: &Path) -> &'a Value {
 fn planned(path: &Path) -> pidaudit::commands::fix::Planned {
     let opts = Options {
         paths: vec![path.to_path_buf()],
-        format: OutputFormat::Human,
-        fail_on: FailOn::Error,
-        select: vec![],
-        ignore: vec![],
-        exclude: vec![],
-        max_depth: None,
-        proc_root: "/proc".into(),
         color: ColorChoice::Never,
-        quiet: false,
-        verbose: false,
-        expect: None,
-        started_after: None,
-        textfile: None,
-        warning: None,
-        critical: None,
+        ..Options::default()
     };
     let config = Config::new(&opts, &pidaudit::checks::lookup).unwrap();
     pidaudit::commands::fix::plan(&config)
