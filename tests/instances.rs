@@ -372,3 +372,50 @@ fn a_copy_whose_command_line_names_the_pidfile_is_a_duplicate() {
     assert_eq!(f["evidence"]["duplicates"], serde_json::json!([first.pid]));
     assert_eq!(f["evidence"]["found_by"], serde_json::json!(["argv"]));
 }
+
+/// Anyone can start a process whose arguments name any pidfile: a process of another user named
+/// like the daemon, with `--pidfile` naming root's pidfile, is no instance of it.
+#[test]
+fn another_users_command_line_naming_the_pidfile_is_no_instance() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "argvu");
+    let _d = Testd::new(&pf).name(&name).start();
+    let _fake = Testd::new(&pf)
+        .name(&name)
+        .readonly()
+        .unprivileged()
+        .start();
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), Vec::<String>::new(), "{e:#}");
+}
+
+/// A pidfile another user can write (in /run/lock, mode 1777) naming a second copy of a root
+/// daemon does not make that copy tracked: it is still a duplicate in a per-service audit.
+#[test]
+fn a_users_pidfile_does_not_hide_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("hidd");
+    let exe = sleep_copy(dir.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let first = background(&exe);
+    write_pid(&pf, first.pid);
+    let second = background(&exe);
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let decoy = Removed(Path::new("/run/lock").join(format!("{name}.pid")));
+    write_pid(&decoy.0, second.pid);
+    std::os::unix::fs::chown(&decoy.0, Some(NOBODY), Some(NOBODY)).unwrap();
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), vec!["duplicate-instance"], "{e:#}");
+    // A world-writable root file proves nothing either.
+    std::os::unix::fs::chown(&decoy.0, Some(0), Some(0)).unwrap();
+    chmod(&decoy.0, 0o666);
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    assert_eq!(codes(pidfile(&doc, &pf)), vec!["duplicate-instance"]);
+}

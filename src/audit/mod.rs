@@ -72,7 +72,11 @@ pub const TRACKING_ROOTS: [&str; 6] = [
 /// paths are audited: a per-service check (`pidaudit /run/nginx.pid`) must not call a process
 /// another pidfile tracks a duplicate or an orphan. Only read and parsed: no liveness, lock or
 /// identity work. Only for the live `/proc` (a fake or foreign one has other PIDs).
-fn tracked_elsewhere(config: &Config, snapshot: &Snapshot, audited: &[Entry]) -> Vec<(i32, f64)> {
+fn tracked_elsewhere(
+    config: &Config,
+    snapshot: &Snapshot,
+    audited: &[Entry],
+) -> Vec<(i32, f64, u32)> {
     if config.discover.paths.is_empty() || !snapshot.live {
         return Vec::new();
     }
@@ -99,11 +103,14 @@ fn tracked_elsewhere(config: &Config, snapshot: &Snapshot, audited: &[Entry]) ->
         .iter()
         .zip(reads)
         .filter_map(|(c, r)| match r {
-            ReadOutcome::Content { facts, bytes } if !audited.contains(&(facts.dev, facts.ino)) => {
+            // A file others may write proves nothing about what it names.
+            ReadOutcome::Content { facts, bytes }
+                if !audited.contains(&(facts.dev, facts.ino)) && facts.mode & 0o022 == 0 =>
+            {
                 let format = crate::pidfile::Format::for_name(&c.name);
                 crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max)
                     .pid()
-                    .map(|pid| (pid as i32, facts.mtime_f64()))
+                    .map(|pid| (pid as i32, facts.mtime_f64(), facts.uid))
             }
             _ => None,
         })

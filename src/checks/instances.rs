@@ -183,17 +183,20 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
         }
     }
     // Processes the machine's other pidfiles track (when only some are audited): a live process
-    // that could have written its file (not younger than it).
-    for &(pid, mtime) in &cx.elsewhere {
+    // that could have written its file (not younger than it, and the file root's or its user's:
+    // any user can write a file naming any PID where users may create files).
+    for &(pid, mtime, owner) in &cx.elsewhere {
         if tracked_set.contains(&pid) {
             continue;
         }
         let Some(p) = snap.get(pid).filter(|p| !p.stat.is_zombie()) else {
             continue;
         };
-        let writer = snap
-            .start_time(&p.stat)
-            .is_some_and(|s| s <= mtime + super::liveness::REUSE_TOLERANCE_SECS);
+        let owned = owner == 0 || snap.details(p).uid() == Some(owner);
+        let writer = owned
+            && snap
+                .start_time(&p.stat)
+                .is_some_and(|s| s <= mtime + super::liveness::REUSE_TOLERANCE_SECS);
         if writer {
             tracked_set.extend(tree.subtree(pid));
         }
@@ -227,7 +230,7 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
                 .unwrap_or(&[]);
             if !candidates.is_empty() {
                 let ident = ident.clone().unwrap_or_else(|| Identity::of(snap, p));
-                (s.duplicates, s.unseen) = duplicates(cx, &ident, *root, candidates, &entry.path);
+                (s.duplicates, s.unseen) = duplicates(cx, &ident, *root, candidates, entry);
             }
         } else if orphan_eligible(entry) {
             s.workers = workers(cx, entry);
@@ -253,7 +256,7 @@ fn duplicates(
     ident: &Identity,
     root: i32,
     candidates: &[i32],
-    pidfile: &std::path::Path,
+    entry: &Entry,
 ) -> (Vec<i32>, Vec<i32>) {
     let snap = cx.snapshot;
     if candidates.is_empty() {
@@ -269,7 +272,7 @@ fn duplicates(
             Some(true) => {
                 same.insert(pid);
             }
-            _ if names_pidfile(cx, pid, pidfile) => {
+            _ if names_pidfile(cx, pid, entry) => {
                 same.insert(pid);
             }
             Some(false) => {}
@@ -287,13 +290,21 @@ fn duplicates(
 }
 
 /// Whether a process's command line names the pidfile.
-fn names_pidfile(cx: &Cx<'_>, pid: i32, pidfile: &std::path::Path) -> bool {
-    cx.snapshot.get(pid).is_some_and(|p| {
-        cx.snapshot
-            .details(p)
-            .cmdline
-            .is_some_and(|argv| identity::argv_names_pidfile(argv, pidfile))
-    })
+/// Whether a process's command line names the entry's pidfile, and its user could have written it
+/// (root, or the file's owner): anyone can start a process whose arguments name any path.
+fn names_pidfile(cx: &Cx<'_>, pid: i32, entry: &Entry) -> bool {
+    let Some(p) = cx.snapshot.get(pid) else {
+        return false;
+    };
+    let d = cx.snapshot.details(p);
+    let writer = match (d.uid(), entry.facts().map(|f| f.uid)) {
+        (Some(0), _) => true,
+        (Some(uid), Some(owner)) => uid == owner,
+        _ => false,
+    };
+    writer
+        && d.cmdline
+            .is_some_and(|argv| identity::argv_names_pidfile(argv, &entry.path))
 }
 
 /// Whether a process could be a daemon instance at all.
@@ -469,7 +480,7 @@ fn orphans(
                 continue;
             }
             let Some(p) = snap.get(pid) else { continue };
-            let how = if names_pidfile(cx, pid, &entry.path) {
+            let how = if names_pidfile(cx, pid, entry) {
                 Some(Found::Argv)
             } else {
                 match service {

@@ -42,10 +42,10 @@ pub struct Cx<'a> {
     pub config: &'a Config,
     /// Per-run caches of the trust check (directory verdicts, PID namespace view).
     pub trust: trust::Cache,
-    /// The PIDs that pidfiles found on the machine but not audited in this run record, with their
-    /// files' modification times: a process one of them tracks is not a duplicate or an orphan of
-    /// an audited pidfile (see [`instances`]).
-    pub elsewhere: Vec<(i32, f64)>,
+    /// The PIDs that pidfiles found on the machine but not audited in this run record (files no
+    /// other user may write), with their files' modification times and owners: a process one of
+    /// them tracks is not a duplicate or an orphan of an audited pidfile (see [`instances`]).
+    pub elsewhere: Vec<(i32, f64, u32)>,
 }
 
 /// Runs every check on the entries, then the resolution rules; returns the findings about no
