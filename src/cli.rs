@@ -253,6 +253,11 @@ pub struct Judged {
     /// (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`).
     #[arg(long, value_name = "TIME")]
     pub started_after: Option<String>,
+    /// Every audited pidfile was written from this PID namespace (a container auditing its own
+    /// private /run): a PID missing here is stale. Without it, when /proc is a nested PID
+    /// namespace, a missing PID is foreign-namespace (unknown): a host process may have written it.
+    #[arg(long)]
+    pub own_pid_namespace: bool,
 }
 
 impl Judged {
@@ -276,6 +281,7 @@ impl Judged {
             color,
             expect: self.expect.clone(),
             started_after: self.started_after.clone(),
+            own_pid_namespace: self.own_pid_namespace,
             ..config::Options::default()
         }
     }

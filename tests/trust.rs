@@ -312,15 +312,56 @@ fn host_pid_from_child_namespace_is_foreign() {
     assert_eq!(doc["summary"]["by_state"]["stale"], 0);
 }
 
-/// Inside a child PID namespace, a daemon of that namespace is judged there: running while alive,
-/// stale once dead (the namespace rule does not hide real stale files).
+/// From inside a long-lived child PID namespace (one that has already handed out PIDs above the
+/// host daemon's), a pidfile a live host daemon wrote after the namespace began is foreign-namespace
+/// (unknown), never stale: nothing inside tells that PID from a dead one of the namespace.
+#[test]
+fn host_pid_from_long_lived_namespace_is_foreign() {
+    let dir = open_tempdir();
+    let d = named_sleep(dir.path(), "mydaemon");
+    let pf = dir.path().join("mydaemon.pid");
+    let go = dir.path().join("go");
+    let out = dir.path().join("inside.json");
+    // Inside: allocate PIDs past the host daemon's, say so, wait for the host's file, audit it.
+    let script = format!(
+        "echo {last} > /proc/sys/kernel/ns_last_pid && /bin/true && echo ready && while [ ! -e {go} ]; do sleep 0.02; done; {bin} --format json {pf} > {out}.tmp; mv {out}.tmp {out}",
+        last = d.pid + 50,
+        go = go.display(),
+        bin = BIN,
+        pf = pf.display(),
+        out = out.display()
+    );
+    let _ns = spawn_ready(unshare_pid().args(["sh", "-c", &script]), "ready");
+    // The host daemon writes its file after the namespace began.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_pid(&pf, d.pid);
+    assert_eq!(audit_one(&pf, NO_UNLOCKED)["state"], "running");
+    std::fs::write(&go, "").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !out.exists() {
+        assert!(std::time::Instant::now() < deadline, "no audit from inside");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["state"], "unknown", "{e:#}");
+    assert_eq!(codes(e), vec!["foreign-namespace"]);
+    let f = finding(e, "foreign-namespace");
+    assert_eq!(f["evidence"]["reason"], "ancestor_namespace", "{f:#}");
+    assert_eq!(doc["summary"]["by_state"]["stale"], 0);
+}
+
+/// Inside a child PID namespace, a daemon of that namespace is judged there: running while alive;
+/// once dead, foreign-namespace (a host daemon could have that PID), and stale when the operator
+/// says every pidfile audited is written from inside (`--own-pid-namespace`).
 #[test]
 fn own_namespace_daemon_is_judged_normally() {
     let dir = open_tempdir();
     let pf = dir.path().join("sleep.pid");
     let bin = BIN;
     let script = format!(
-        "sleep 1000 & p=$!; echo $p > {pf}; {bin} --format json {pf} > {d}/alive.json; kill $p; wait $p; {bin} --format json {pf} > {d}/dead.json",
+        "sleep 1000 & p=$!; echo $p > {pf}; {bin} --format json {pf} > {d}/alive.json; kill $p; wait $p; {bin} --format json {pf} > {d}/unsure.json; {bin} --format json --own-pid-namespace {pf} > {d}/dead.json",
         pf = pf.display(),
         d = dir.path().display()
     );
@@ -333,6 +374,13 @@ fn own_namespace_daemon_is_judged_normally() {
     let e = pidfile(&alive, &pf);
     assert_eq!(e["state"], "running", "{e:#}");
     assert_eq!(e["pid"], 2, "the PID of the namespace");
+    let unsure = read("unsure.json");
+    let e = pidfile(&unsure, &pf);
+    assert_eq!(e["state"], "unknown", "{e:#}");
+    assert_eq!(
+        finding(e, "foreign-namespace")["evidence"]["reason"],
+        "ancestor_namespace"
+    );
     let dead = read("dead.json");
     let e = pidfile(&dead, &pf);
     assert_eq!(e["state"], "stale", "{e:#}");

@@ -65,7 +65,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --color --quiet --verbose --textfile --warning --critical --help --version scan explain fix undo completions status help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --color --quiet --verbose --textfile --warning --critical --help --version scan explain fix undo completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,7 +167,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__fix)
-            opts="-y -h --format --apply --yes --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --help"
+            opts="-y -h --format --apply --yes --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,7 +329,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__scan)
-            opts="-q -v -w -c -h --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --color --quiet --verbose --textfile --warning --critical --help"
+            opts="-q -v -w -c -h --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --color --quiet --verbose --textfile --warning --critical --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_pidaudit_global_optspecs
-    string join \n format= fail-on= select= ignore= exclude= max-depth= proc-root= expect= started-after= color= q/quiet v/verbose textfile= w/warning= c/critical= h/help V/version
+    string join \n format= fail-on= select= ignore= exclude= max-depth= proc-root= expect= started-after= own-pid-namespace color= q/quiet v/verbose textfile= w/warning= c/critical= h/help V/version
 end
 
 function __fish_pidaudit_needs_command
@@ -46,6 +46,7 @@ never\t''"
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -l own-pid-namespace -d 'Every audited pidfile was written from this PID namespace (a container auditing its own private /run): a PID missing here is stale. Without it, when /proc is a nested PID namespace, a missing PID is foreign-namespace (unknown): a host process may have written it'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s q -l quiet -d 'Show only pidfiles with findings above info (warnings, errors, unknowns)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s v -l verbose -d 'Show evidence and process details'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -79,6 +80,7 @@ never\t''"
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l textfile -d 'Also write the Prometheus metrics to DIR/pidaudit.prom, atomically (node exporter\'s textfile collector directory)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s w -l warning -d 'With --format nagios: WARNING when the number of problem pidfiles (with an error or warning finding) is outside this Nagios range (10, 10:, ~:10, 10:20, @10:20)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s c -l critical -d 'With --format nagios: CRITICAL when the number of problem pidfiles is outside this range' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l own-pid-namespace -d 'Every audited pidfile was written from this PID namespace (a container auditing its own private /run): a PID missing here is stale. Without it, when /proc is a nested PID namespace, a missing PID is foreign-namespace (unknown): a host process may have written it'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s q -l quiet -d 'Show only pidfiles with findings above info (warnings, errors, unknowns)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s v -l verbose -d 'Show evidence and process details'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -95,6 +97,7 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l expect -d 'Exp
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l apply -d 'Perform the safe actions (asks on a terminal unless --yes)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s y -l yes -d 'With --apply: do not ask'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l own-pid-namespace -d 'Every audited pidfile was written from this PID namespace (a container auditing its own private /run): a PID missing here is stale. Without it, when /proc is a nested PID namespace, a missing PID is foreign-namespace (unknown): a host process may have written it'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -l journal -d 'The journal directory' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -l list -d 'List the journal\'s runs instead'

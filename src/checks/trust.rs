@@ -32,9 +32,14 @@
 //! # PID namespaces
 //! A PID that `/proc` does not show is normally `stale`. It is `foreign-namespace` (unknown) instead
 //! when the file may hold a PID of another namespace (see [`crate::system::ns`]): a process in a
-//! nested namespace has that PID there (`NSpid`), or `/proc` belongs to a non-initial namespace and
-//! the file predates that namespace's init or names a PID above the last one it allocated. A file
-//! written before the current boot stays `stale`: no live process of any namespace wrote it.
+//! nested namespace has that PID there (`NSpid`), or `/proc` belongs to a non-initial namespace
+//! (the auditor runs in a container): then the file predates that namespace's init, names a PID
+//! above the last one it allocated, or, for any other number, may have been written by a process of
+//! an ancestor namespace (the host), which no `/proc` here shows. Nothing visible from inside tells
+//! a host daemon's live PID from a dead one of this namespace, so only the operator can say that
+//! every audited pidfile is written from inside (`--own-pid-namespace`); then such a PID is
+//! `stale`. A file written before the current boot stays `stale`: no live process of any namespace
+//! wrote it.
 //!
 //! A PID that `/proc` shows can be foreign too: a file written inside a container holds the
 //! container's numbers, and its `1` and `2` (the container's init and first child) name the host's
@@ -116,7 +121,7 @@ pub const FOREIGN_NAMESPACE: Code = Code::new(&CodeDoc {
     code: "foreign-namespace",
     severity: Severity::Unknown,
     summary: "The PID is not in the PID namespace of this /proc, but may be alive in another one: not judged stale.",
-    why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. A file written in a container and read from the host names the container's PIDs, and its `1` and `2` are the host's init and kthreadd here, which write no pidfiles: then the PID is judged foreign (not `targets-init`, `kernel-thread`) when a process of a nested namespace has it there and started before the write; `here` says what the PID is on this side. Do not signal such a PID from here. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`) or names a PID it never allocated (`never_allocated`).",
+    why: "A pidfile holds a PID of its writer's namespace. Seen from a container (or any child PID namespace), a PID written by a host daemon is invisible; seen from the host, a PID written inside a container belongs to that container's numbering. Calling such a file stale would invite its removal while the daemon runs. A file written in a container and read from the host names the container's PIDs, and its `1` and `2` are the host's init and kthreadd here, which write no pidfiles: then the PID is judged foreign (not `targets-init`, `kernel-thread`) when a process of a nested namespace has it there and started before the write; `here` says what the PID is on this side. Do not signal such a PID from here. Evidence says why: a process in a nested namespace has this PID there (`nested_pid`, `nspid`), or this /proc is a nested namespace and the file predates its init (`predates_namespace`), names a PID it never allocated (`never_allocated`), or names one it did allocate while a process of an ancestor namespace may have written it (`ancestor_namespace`: from inside, nothing tells a host daemon's live PID from a dead one of this namespace; `--own-pid-namespace` says every audited file is written from inside, and such a PID is then stale).",
     fix: "Audit from the namespace the daemon runs in: inside the container, or from the host with `--proc-root` pointing at the container's /proc. If you know the file was written in this namespace, it is stale.",
 });
 
@@ -767,7 +772,13 @@ fn namespace(cx: &Cx<'_>, entry: &mut Entry, subject: &str) {
                 )
                 .with("reason", "never_allocated")
                 .with("ns_last_pid", last),
-                _ => return,
+                _ if cx.config.own_pid_namespace => return,
+                _ => Finding::new(
+                    FOREIGN_NAMESPACE,
+                    subject,
+                    format!("no process has PID {pid} here, but this /proc is a nested PID namespace: a process of an ancestor namespace (the host) may have written the file and still run there, invisible from here. Audit from the host, or pass --own-pid-namespace if every pidfile audited here is written from inside this namespace"),
+                )
+                .with("reason", "ancestor_namespace"),
             }
         };
         match view.ns_inode {
@@ -823,6 +834,7 @@ mod tests {
     use crate::checks::liveness::{self, STALE};
     use crate::checks::testing::{codes, config, cx, entry, file, pidfile};
     use crate::checks::{content, resolve};
+    use crate::config::Config;
     use crate::system::fake::{FakeProcess, BOOT_TIME};
     use crate::system::Snapshot;
 
@@ -935,23 +947,31 @@ mod tests {
     }
 
     /// Seen from a nested namespace, a file older than its init, or naming a PID it never
-    /// allocated, is foreign; one written since, naming a PID it allocated, stays stale.
+    /// allocated, is foreign; so is one written since, naming a PID it allocated (a host daemon may
+    /// have it), unless the operator says every file is written from inside: then it is stale.
     #[test]
     fn nested_proc_verdicts() {
         let snap = Snapshot::builder().build();
         let config = config();
+        let own = Config {
+            own_pid_namespace: true,
+            ..config.clone()
+        };
         let view = NsView {
             nested: true,
             ns_start: Some(BOOT_TIME as f64 + 50.0),
             last_pid: Some(300),
             ..Default::default()
         };
-        for (content_, written, reason) in [
-            ("200\n", 10, Some("predates_namespace")),
-            ("500\n", 100, Some("never_allocated")),
-            ("200\n", 100, None),
+        for (content_, written, own_ns, reason) in [
+            ("200\n", 10, false, Some("predates_namespace")),
+            ("500\n", 100, false, Some("never_allocated")),
+            ("200\n", 100, false, Some("ancestor_namespace")),
+            ("200\n", 10, true, Some("predates_namespace")),
+            ("500\n", 100, true, Some("never_allocated")),
+            ("200\n", 100, true, None),
         ] {
-            let cx = cx(&snap, &config);
+            let cx = cx(&snap, if own_ns { &own } else { &config });
             cx.trust.ns.set(view.clone()).unwrap();
             let e = run(&cx, pidfile("/run/nginx.pid", content_, file(7, written)));
             match reason {

@@ -88,6 +88,7 @@ pub struct Options {
     pub verbose: bool,
     pub expect: Option<PathBuf>,
     pub started_after: Option<String>,
+    pub own_pid_namespace: bool,
     pub textfile: Option<PathBuf>,
     pub warning: Option<String>,
     pub critical: Option<String>,
@@ -110,6 +111,7 @@ impl Default for Options {
             verbose: false,
             expect: None,
             started_after: None,
+            own_pid_namespace: false,
             textfile: None,
             warning: None,
             critical: None,
@@ -151,6 +153,9 @@ pub struct Config {
     pub expect: Option<manifest::Manifest>,
     /// `--started-after`: audited daemons must have started after it.
     pub started_after: Option<std::time::SystemTime>,
+    /// `--own-pid-namespace`: every audited pidfile was written from the PID namespace of the
+    /// `/proc` read, so a PID missing there is dead even when that namespace is nested.
+    pub own_pid_namespace: bool,
     /// `--textfile DIR`: also write the Prometheus metrics to `DIR/pidaudit.prom`.
     pub textfile: Option<PathBuf>,
     /// `-w` / `-c` (Nagios mode only).
@@ -257,6 +262,7 @@ impl Config {
             details: verbosity == Verbosity::Verbose,
             expect,
             started_after,
+            own_pid_namespace: args.own_pid_namespace,
             textfile: args.textfile.clone(),
             thresholds,
         })
