@@ -1,7 +1,7 @@
 /*
  * world: builds a synthetic pidfile world for bench/run and holds it until told to go.
  *
- *   world DIR N
+ *   world DIR N [mismatch]
  *
  * Forks N light daemons. Daemon i opens DIR/live-G/benchd-I.pid (G = i / 100), takes a lock on it
  * (by turns a POSIX fcntl lock as lockf takes it, an flock, an OFD lock), writes its PID and
@@ -10,6 +10,10 @@
  * end of file (the script that started it exited, however it exited) or SIGTERM/SIGINT arrives, and
  * kills and reaps every daemon and removes the files and directories it made (DIR too, once empty).
  * Daemons also die with it (PR_SET_PDEATHSIG), so none outlives it.
+ *
+ * Daemons are named `benchd` (their comm), which matches their pidfiles' names. With `mismatch` they
+ * are named `qworker` instead, as a daemon whose pidfile is named after its service and not its
+ * program: the audit then reads each daemon's executable and command line to identify it.
  *
  * A daemon is a fork of this small program: a few hundred KiB, mostly shared, where a Python daemon
  * takes megabytes.
@@ -89,10 +93,11 @@ static int pid_in_use(int pid) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: world DIR N\n");
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "mismatch") != 0)) {
+        fprintf(stderr, "usage: world DIR N [mismatch]\n");
         return 2;
     }
+    const char *comm = argc == 4 ? "qworker" : "benchd";
     const char *dir = argv[1];
     int n = atoi(argv[2]);
     if (n <= 0 || n > 10000) {
@@ -118,7 +123,7 @@ int main(int argc, char **argv) {
         if (pid < 0) die("fork");
         if (pid == 0) {
             close(ready[0]);
-            prctl(PR_SET_NAME, "benchd");
+            prctl(PR_SET_NAME, comm);
             daemon_main(path, i, self, ready[1]);
         }
         kids[nkids++] = pid;
