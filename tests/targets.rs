@@ -138,3 +138,31 @@ fn name_mismatch_with_real_processes() {
     assert_eq!(f["evidence"]["file_tokens"][0], "nginx");
     assert_eq!(run(&["--fail-on", "warning", pf.to_str().unwrap()]).code, 1);
 }
+
+/// A daemon whose pidfile is named after its service, not its program (`billing-….pid` written by
+/// a `python3 -c` daemon whose arguments do not name the file), and that holds the file's write
+/// lock, is that daemon: no `name-mismatch`. The same daemon without the lock is a warning.
+#[test]
+fn locked_daemon_is_not_a_name_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = |pf: &std::path::Path, lock: bool| {
+        let code = format!(
+            "import fcntl, os, time\nf = open(os.environ['PF'], 'w')\n{}f.write('%d\\n' % os.getpid()); f.flush()\nprint('ready', flush=True)\ntime.sleep(1000)",
+            if lock { "fcntl.flock(f, fcntl.LOCK_EX)\n" } else { "" }
+        );
+        spawn_ready(
+            Command::new("python3").args(["-c", &code]).env("PF", pf),
+            "ready",
+        )
+    };
+    let (_, locked_pf) = unique_pidfile(dir.path(), "billing");
+    let locked = daemon(&locked_pf, true);
+    let e = audit_one(&locked_pf, &[]);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(e["process"]["pid"], locked.pid);
+    assert!(codes(&e).is_empty(), "{e:#}");
+    let (_, open_pf) = unique_pidfile(dir.path(), "billing");
+    let _unlocked = daemon(&open_pf, false);
+    let e = audit_one(&open_pf, &[]);
+    assert_eq!(codes(&e), vec!["unlocked", "name-mismatch"], "{e:#}");
+}

@@ -15,7 +15,9 @@
 //!
 //! They match when the file's stem equals the comm, or any two tokens are equal, or one is a prefix of
 //! the other and at least four letters long (`comm` is cut at 15 bytes: `unattended-upgr`). When the
-//! file's name has no token left, nothing is judged. The check only runs on a live, non-reused process.
+//! file's name has no token left, nothing is judged. The check only runs on a live, non-reused process
+//! that does not hold the file's write lock (`own_lock`: only the daemon could hold it, whatever its
+//! name).
 //!
 //! # The orphan rule (finding an untracked daemon by its pidfile's name)
 //! Stricter, because it picks processes out of the whole system rather than judging the one a file
@@ -39,7 +41,7 @@ pub const NAME_MISMATCH: Code = Code::new(&CodeDoc {
     code: "name-mismatch",
     severity: Severity::Warning,
     summary: "The live process does not look like the daemon the pidfile is named after.",
-    why: "`nginx.pid` naming a `bash` means the file is stale and the PID was reused, or the file was overwritten by something else: a stop script would signal the wrong process. The rule compares the file's name and directories with the process's comm, executable and arguments (see `pidaudit explain name-mismatch` and the check's docs).",
+    why: "`nginx.pid` naming a `bash` means the file is stale and the PID was reused, or the file was overwritten by something else: a stop script would signal the wrong process. The rule compares the file's name and directories with the process's comm, executable and arguments (see `pidaudit explain name-mismatch` and the check's docs). A process that holds the file's write lock through a descriptor opened for writing, as only the daemon could, is never a mismatch: a service's pidfile may be named after the service rather than the program.",
     fix: "Look at the process in the evidence. If it is not the daemon, do not signal it: remove the file and restart the daemon. If it is (a daemon with an unusual name), ignore the code for this path with `--ignore name-mismatch` or an `--exclude`.",
 });
 
@@ -309,7 +311,9 @@ pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, 
 
 /// Reports a live process whose names share nothing with the pidfile's.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
-    if entry.state() != State::Running {
+    // A process that holds the file's write lock, as only its daemon could (`locks`), is that
+    // daemon whatever its name: a service whose pidfile is named after the service, not the program.
+    if entry.state() != State::Running || entry.facts.own_lock {
         return;
     }
     let Some(process) = entry.process.clone() else {

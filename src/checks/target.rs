@@ -75,8 +75,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     // PID 1 is the daemon only in a container whose init it is: then its names match the file's. A
     // file whose name says nothing cannot show that, and PID 1 is whatever init this machine runs
     // (systemd, a container's tini, a VM agent), so it is judged to target init.
-    let is_init = super::name::verdict(cx, entry, &process).0 != Some(true);
-    if pid == 1 && is_init {
+    if pid == 1 && super::name::verdict(cx, entry, &process).0 != Some(true) {
         entry.facts.targets_init = true;
         entry.findings.push(
             Finding::new(
