@@ -419,3 +419,129 @@ fn a_users_pidfile_does_not_hide_a_duplicate() {
     let (_, doc) = audit_path(&pf, NO_UNLOCKED);
     assert_eq!(codes(pidfile(&doc, &pf)), vec!["duplicate-instance"]);
 }
+
+/// A prefork server's master killed with SIGKILL: its workers keep the listening socket they
+/// inherited, so the next start fails to bind. `orphaned-worker` is then an error naming the
+/// socket, and a default run fails.
+#[test]
+fn orphaned_workers_holding_the_port_block_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "lstnd");
+    let port = free_port();
+    let mut master = Testd::new(&pf)
+        .setsid()
+        .name(&name)
+        .listen(port)
+        .workers(2)
+        .start();
+    master.kill();
+    let (code, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(codes(e), vec!["stale", "orphaned-worker"], "{e:#}");
+    let f = finding(e, "orphaned-worker");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    let socket = format!("127.0.0.1:{port}/tcp");
+    assert_eq!(f["evidence"]["listening"], serde_json::json!([socket]));
+    assert!(f["message"].as_str().unwrap().contains(&socket), "{f:#}");
+    assert_eq!(
+        f["evidence"]["instances"][0]["listening"],
+        serde_json::json!([socket])
+    );
+    assert_eq!(code, 1, "an error fails the default run");
+    // Workers that hold no listening socket stay a warning.
+    let (name2, pf2) = unique_pidfile(dir.path(), "lstnw");
+    let mut quiet = Testd::new(&pf2).setsid().name(&name2).workers(1).start();
+    quiet.kill();
+    let (_, doc) = audit_path(&pf2, NO_UNLOCKED);
+    let f = finding(pidfile(&doc, &pf2), "orphaned-worker");
+    assert_eq!(f["severity"], "warning", "{f:#}");
+    assert_eq!(f["evidence"]["listening"], serde_json::json!([]));
+}
+
+/// The incident with a real nginx (private configuration, prefix and port): after the master's
+/// SIGKILL its workers keep the port, and the audit says so as an error.
+#[test]
+fn killed_nginx_master_leaves_workers_on_the_port() {
+    let nginx = Path::new("/usr/sbin/nginx");
+    if !nginx.exists() {
+        panic!("nginx is required (.ci/deps)");
+    }
+    let dir = open_tempdir();
+    let root = dir.path();
+    let pf = root.join("nginx.pid");
+    let port = free_port();
+    let conf = root.join("nginx.conf");
+    let d = root.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon on;\nmaster_process on;\nworker_processes 2;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 16; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/cb;\n  proxy_temp_path {d}/px;\n  fastcgi_temp_path {d}/fc;\n  uwsgi_temp_path {d}/uw;\n  scgi_temp_path {d}/sc;\n\
+             server {{ listen 127.0.0.1:{port}; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let start = || {
+        Command::new(nginx)
+            .arg("-p")
+            .arg(root)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(root.join("error.log"))
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+            .status
+    };
+    let status = start();
+    assert!(status.success(), "nginx starts");
+    wait_until("nginx to write its pidfile", || {
+        std::fs::read_to_string(&pf).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let master: u32 = std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut workers: Vec<Daemon> = Vec::new();
+    wait_until("nginx's workers", || {
+        let out = Command::new("pgrep")
+            .arg("-P")
+            .arg(master.to_string())
+            .output()
+            .unwrap();
+        let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if pids.len() < 2 {
+            return false;
+        }
+        workers = pids.into_iter().map(Daemon::adopt).collect();
+        true
+    });
+    let mut m = Daemon::adopt(master);
+    m.kill();
+    let (code, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    // A zombie where init does not reap orphans (some containers).
+    assert!(e["state"] == "stale" || e["state"] == "zombie", "{e:#}");
+    let f = finding(e, "orphaned-worker");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    assert_eq!(
+        f["evidence"]["listening"],
+        serde_json::json!([format!("127.0.0.1:{port}/tcp")]),
+        "{f:#}"
+    );
+    let mut want: Vec<u32> = workers.iter().map(|w| w.pid).collect();
+    want.sort();
+    assert_eq!(f["evidence"]["workers"], serde_json::json!(want));
+    assert_eq!(code, 1);
+    // A new master cannot start while they hold the port.
+    assert!(!start().success(), "the port is taken");
+    drop(workers);
+}

@@ -27,7 +27,9 @@
 //!   session or process group it led: the kernel never reuses a PID that still names a session or a
 //!   group, so those processes were forked by the recorded master and were reparented to init or a
 //!   subreaper when it died. They must also look like the daemon (manifest identity, or the file's
-//!   name rule when the name says anything).
+//!   name rule when the name says anything). A worker holding a listening socket blocks the next
+//!   start (`bind(): Address already in use`): the finding is then an error and names the sockets
+//!   (their descriptors, read for at most 16 workers, matched with `/proc/PID/net/{tcp,tcp6,udp,udp6}`).
 //!
 //! A process whose command line names the audited pidfile (`-P FILE`, `--pidfile FILE`, ...) is an
 //! instance of it whatever its other arguments ([`Found::Argv`]).
@@ -71,8 +73,8 @@ pub const ORPHANED_WORKER: Code = Code::new(&CodeDoc {
     code: "orphaned-worker",
     severity: Severity::Warning,
     summary: "The recorded master is dead but workers it forked still run, reparented to init or a subreaper.",
-    why: "The master was killed (SIGKILL, OOM) and its workers were not: they may still hold the listening socket, serve stale configuration, or keep files and locks, so a new master fails to start or runs beside them. They are recognised by session or process group: the kernel never reuses a PID that still names one, so members of the recorded PID's session were forked by it.",
-    fix: "Stop the workers listed in the evidence, remove the stale pidfile, and start the daemon again.",
+    why: "The master was killed (SIGKILL, OOM) and its workers were not: they may still hold the listening socket, serve stale configuration, or keep files and locks, so a new master fails to start or runs beside them. They are recognised by session or process group: the kernel never reuses a PID that still names one, so members of the recorded PID's session were forked by it. A worker that holds a listening TCP socket or a bound UDP socket (its descriptors matched against its network namespace's socket tables) makes the next start fail with `bind(): Address already in use`: the finding is then an error, and the evidence lists the sockets (`listening`, address:port/protocol).",
+    fix: "Stop the workers listed in the evidence (a worker holding a listening socket first: the daemon cannot start until it is gone), remove the stale pidfile, and start the daemon again.",
 });
 
 /// Every code this check emits, in catalogue order.
@@ -663,28 +665,87 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
         }
         if !s.workers.is_empty() {
             let master = entry.pid.unwrap_or_default();
+            let sockets = worker_sockets(cx, &s.workers);
             let listed: Vec<serde_json::Value> = s
                 .workers
                 .iter()
                 .take(MAX_LISTED)
-                .map(|w| identity::describe(snap, *w, false))
+                .map(|w| {
+                    let mut v = identity::describe(snap, *w, false);
+                    if let Some((_, l)) = sockets.held.iter().find(|(p, _)| p == w) {
+                        v["listening"] = l.iter().map(|l| l.describe()).collect();
+                    }
+                    v
+                })
                 .collect();
-            entry.findings.push(
-                Finding::new(
-                    ORPHANED_WORKER,
-                    &subject,
-                    format!(
-                        "the recorded master PID {master} is gone, but {} it forked still run{}",
-                        pid_list(&s.workers),
-                        if s.workers.len() == 1 { "s" } else { "" }
-                    ),
-                )
+            let all = sockets.all();
+            let mut message = format!(
+                "the recorded master PID {master} is gone, but {} it forked still run{}",
+                pid_list(&s.workers),
+                if s.workers.len() == 1 { "s" } else { "" }
+            );
+            if !all.is_empty() {
+                message.push_str(&format!(
+                    ", listening on {}: a new master cannot bind {}",
+                    all.join(", "),
+                    if all.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            let mut f = Finding::new(ORPHANED_WORKER, &subject, message)
                 .with("master_pid", master)
                 .with("workers", s.workers.clone())
-                .with("instances", listed),
-            );
+                .with("listening", all.clone())
+                .with("instances", listed);
+            if !all.is_empty() {
+                f = f.severity(Severity::Error);
+            }
+            if !sockets.unknown.is_empty() {
+                f = f.with("sockets_unknown", sockets.unknown.clone());
+            }
+            entry.findings.push(f);
         }
     }
+}
+
+/// The listening sockets of orphaned workers.
+#[derive(Default)]
+struct WorkerSockets {
+    /// Workers holding a listening socket, with the sockets.
+    held: Vec<(i32, Vec<crate::system::net::Listener>)>,
+    /// Workers whose sockets could not be read (another user's process, unprivileged).
+    unknown: Vec<i32>,
+}
+
+impl WorkerSockets {
+    /// Every socket held, described once each, in order.
+    fn all(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in self.held.iter().flat_map(|(_, l)| l) {
+            let d = l.describe();
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
+/// The listening sockets of at most [`MAX_LISTED`] orphaned workers (read only for them: their
+/// descriptors and their network namespace's socket tables).
+fn worker_sockets(cx: &Cx<'_>, workers: &[i32]) -> WorkerSockets {
+    let snap = cx.snapshot;
+    let mut out = WorkerSockets::default();
+    for &w in workers.iter().take(MAX_LISTED) {
+        let Some(p) = snap.get(w) else { continue };
+        match crate::system::net::listening(snap, p) {
+            Ok(l) if l.is_empty() => {}
+            Ok(l) => out.held.push((w, l)),
+            // Exited meanwhile: it holds nothing.
+            Err(rustix::io::Errno::SRCH | rustix::io::Errno::NOENT) => {}
+            Err(_) => out.unknown.push(w),
+        }
+    }
+    out
 }
 
 /// How many PIDs a message names, and how many instances evidence describes, before it says how

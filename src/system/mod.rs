@@ -12,6 +12,7 @@ pub mod fake;
 pub mod holders;
 pub mod identity;
 pub mod locks;
+pub mod net;
 pub mod ns;
 pub mod stat;
 pub mod status;

@@ -559,6 +559,15 @@ impl Fork {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The test daemon (`tests/support/testd.py`) to start: one method per option of the script.
 #[must_use]
 pub struct Testd {
@@ -641,6 +650,12 @@ impl Testd {
     pub fn workers(mut self, n: u32) -> Testd {
         self.workers = n > 0;
         self.arg("--workers").arg(n.to_string())
+    }
+
+    /// Listens on `127.0.0.1:port` before forking its workers, which inherit the socket
+    /// (`--listen`).
+    pub fn listen(self, port: u16) -> Testd {
+        self.arg("--listen").arg(port.to_string())
     }
 
     /// Starts this many extra threads (`--threads`).

@@ -57,6 +57,7 @@ def main():
                    help="fork this many workers after writing the pidfile; their PIDs follow on a second line")
     p.add_argument("--ids", action="store_true",
                    help="print 'PID parent=P child=C fd=F' (the daemon's PID first) instead of the PID alone")
+    p.add_argument("--listen", type=int, help="listen on 127.0.0.1:PORT (TCP) before forking workers, as a prefork server does")
     p.add_argument("--threads", type=int, default=0, help="start this many extra threads (each a TID under /proc/PID/task)")
     args = p.parse_args()
     if args.fork != "none":
@@ -79,6 +80,12 @@ def main():
             lock(fd, args.lock)
         if not args.no_pidfile_write and not args.readonly:
             write_pid(fd, args.write_pid or os.getpid())
+    if args.listen:
+        import socket
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", args.listen))
+        server.listen(8)
     workers = []
     for _ in range(args.workers):
         pid = os.fork()
