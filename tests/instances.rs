@@ -545,3 +545,22 @@ fn killed_nginx_master_leaves_workers_on_the_port() {
     assert!(!start().success(), "the port is taken");
     drop(workers);
 }
+
+/// The orphan rule weighs the candidate's user as the duplicate rule does: a process of nobody
+/// named like root's stale pidfile is no orphan of it; the same process is one of a pidfile nobody
+/// owns.
+#[test]
+fn another_users_namesake_is_no_orphan_of_roots_file() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "uidor");
+    let _d = Testd::without_pidfile().name(&name).unprivileged().start();
+    write_pid(&pf, dead_pid());
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    assert_eq!(codes(pidfile(&doc, &pf)), vec!["stale"]);
+    std::os::unix::fs::chown(&pf, Some(NOBODY), Some(NOBODY)).unwrap();
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    assert_eq!(
+        codes(pidfile(&doc, &pf)),
+        vec!["stale", "orphaned-instance"]
+    );
+}

@@ -545,3 +545,122 @@ fn pidfile_deleted_while_locked() {
         "{f:#}"
     );
 }
+
+/// `flock -x FILE daemon` (util-linux) as started by hand: the wrapper and its daemon.
+struct Wrapped {
+    flock: Daemon,
+    daemon: Daemon,
+}
+
+fn flock_wrapped(dir: &std::path::Path, pf: &std::path::Path, name: &str) -> Wrapped {
+    flock_wrapped_by(Command::new("flock"), dir, pf, name)
+}
+
+fn flock_wrapped_by(
+    mut cmd: Command,
+    dir: &std::path::Path,
+    pf: &std::path::Path,
+    name: &str,
+) -> Wrapped {
+    let exe = sleep_copy(dir, name);
+    let child = cmd
+        .arg("-x")
+        .arg(pf)
+        .arg(&exe)
+        .arg("1000")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let flock = Daemon::from_child(child);
+    let mut daemon = None;
+    wait_until("flock to start its daemon", || {
+        let out = Command::new("pgrep")
+            .arg("-P")
+            .arg(flock.pid.to_string())
+            .output()
+            .unwrap();
+        let pid: Option<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok());
+        daemon = pid.filter(|p| comm(*p) == name);
+        daemon.is_some()
+    });
+    Wrapped {
+        daemon: Daemon::adopt(daemon.unwrap()),
+        flock,
+    }
+}
+
+/// Both the wrapper and the daemon it forked hold the lock through the one open file description;
+/// the daemon recorded in the file holds its lock (no `lock-foreign-holder` for its wrapper, whose
+/// read-only descriptor is util-linux flock's way of locking for it).
+#[test]
+fn flock_wrapper_and_its_daemon_share_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "wrapd");
+    write_pidfile(&pf, "");
+    let w = flock_wrapped(dir.path(), &pf, &name);
+    write_pid(&pf, w.daemon.pid);
+    let e = audit_one(&pf, &[]);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(codes(&e), Vec::<String>::new(), "{e:#}");
+    let mut holders: Vec<u64> = e["lock"]["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["pid"].as_u64().unwrap())
+        .collect();
+    holders.sort();
+    let mut want = vec![u64::from(w.flock.pid), u64::from(w.daemon.pid)];
+    want.sort();
+    assert_eq!(holders, want, "{e:#}");
+}
+
+/// The file overwritten with a dead PID: the daemon the wrapper forked, not the wrapper, is the
+/// likely instance and the orphan, and both are listed as holders.
+#[test]
+fn flock_wrapped_daemon_is_the_likely_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "wrapo");
+    write_pidfile(&pf, "");
+    let w = flock_wrapped(dir.path(), &pf, &name);
+    write_pid(&pf, dead_pid());
+    let e = audit_one(&pf, &[]);
+    assert_eq!(e["state"], "stale", "{e:#}");
+    let m = finding(&e, "lock-holder-mismatch");
+    assert_eq!(m["evidence"]["likely_instance"], w.daemon.pid, "{m:#}");
+    assert_eq!(
+        m["evidence"]["holders"].as_array().unwrap().len(),
+        2,
+        "{m:#}"
+    );
+    let o = finding(&e, "orphaned-instance");
+    assert_eq!(o["evidence"]["orphans"], json!([w.daemon.pid]), "{o:#}");
+    assert_eq!(o["evidence"]["found_by"], "lock");
+}
+
+/// Another user's `flock` on root's readable pidfile proves nothing, wrapper or not: no likely
+/// instance, and its lock is `lock-foreign-holder`.
+#[test]
+fn another_users_flock_wrapper_proves_nothing() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wrapu");
+    write_pid(&pf, dead_pid());
+    let _w = flock_wrapped_by(as_nobody("flock"), dir.path(), &pf, &name);
+    let e = audit_one(&pf, &[]);
+    assert_eq!(e["state"], "stale", "{e:#}");
+    assert!(
+        codes(&e).contains(&"lock-foreign-holder".to_string()),
+        "{e:#}"
+    );
+    assert!(
+        !codes(&e).contains(&"lock-holder-mismatch".to_string()),
+        "{e:#}"
+    );
+    assert!(
+        !codes(&e).contains(&"orphaned-instance".to_string()),
+        "{e:#}"
+    );
+}

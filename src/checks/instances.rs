@@ -19,7 +19,9 @@
 //!   is not the daemon, and a process that is very likely the daemon runs without any pidfile of this
 //!   run tracking it (nor being below a tracked process). "Very likely" means: it matches the
 //!   manifest's `exe`/`cmdline` (when given, at least one confirmed and none contradicted), or else
-//!   the *orphan rule* of [`super::name`] (one of its names is exactly the pidfile's name). Each
+//!   the *orphan rule* of [`super::name`] (one of its names is exactly the pidfile's name), and its
+//!   user could be the file's daemon (root, the file's owner, or for a root file a system account
+//!   below uid 1000 other than nobody: a root daemon may drop to its own account). Each
 //!   candidate is listed by the top of its tree: the highest ancestor running the same executable
 //!   file (a master that renamed itself, with workers that kept the daemon's name, is one instance),
 //!   except for interpreters, whose executable unrelated programs share.
@@ -309,6 +311,27 @@ fn names_pidfile(cx: &Cx<'_>, pid: i32, entry: &Entry) -> bool {
             .is_some_and(|argv| identity::argv_names_pidfile(argv, &entry.path))
 }
 
+/// The first uid of regular (login) users; below it are root and the system accounts daemons run
+/// as.
+const FIRST_USER_UID: u32 = 1000;
+/// The unprivileged user `nobody`.
+const NOBODY_UID: u32 = 65534;
+
+/// Whether a process's user could be the daemon of the entry's file: root, the file's owner, or a
+/// system account (a root daemon may drop to its own account after writing its file). A regular
+/// user's or nobody's process named like the daemon is no orphan of another user's pidfile, as a
+/// copy under another uid is no duplicate ([`Identity::same_daemon`] compares uids). Unknown
+/// (unreadable) is not a daemon user.
+fn daemon_user(cx: &Cx<'_>, p: &Process, entry: &Entry) -> bool {
+    let uid = cx.snapshot.details(p).uid();
+    match (uid, entry.facts().map(|f| f.uid)) {
+        (Some(0), _) => true,
+        (Some(uid), Some(owner)) if uid == owner => true,
+        (Some(uid), Some(0)) => uid < FIRST_USER_UID && uid != NOBODY_UID,
+        _ => false,
+    }
+}
+
 /// Whether a process could be a daemon instance at all.
 fn plausible(cx: &Cx<'_>, p: &Process) -> bool {
     p.pid() > 1
@@ -434,7 +457,14 @@ fn orphans(
     let service = service_for(cx, entry).filter(|s| s.has_identity());
     let mut name = super::name::name_tokens(&entry.path);
     // Only a lock the daemon could have taken names an instance (see `locks::proof`).
-    let lock_holders = super::locks::proving_holders(cx, entry);
+    // The daemon, not the wrapper that started it and shares its lock (`flock FILE daemon`).
+    let mut lock_holders = super::locks::proving_holders(cx, entry);
+    if lock_holders
+        .iter()
+        .any(|h| !identity::is_wrapper(&h.process.stat.comm))
+    {
+        lock_holders.retain(|h| !identity::is_wrapper(&h.process.stat.comm));
+    }
     let has_holder = !lock_holders.is_empty();
     if service.is_none() && name.is_empty() && !has_holder {
         return (
@@ -496,6 +526,8 @@ fn orphans(
                     }
                 }
             };
+            // By name or by the manifest, only a process whose user could be the file's daemon.
+            let how = how.filter(|h| *h == Found::Argv || daemon_user(cx, p, entry));
             if let Some(how) = how {
                 if !found.iter().any(|(p, _)| *p == pid) {
                     found.push((pid, how));

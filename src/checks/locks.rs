@@ -218,6 +218,7 @@ pub fn proof(
     }
     match h.write_fd {
         Some(true) => {}
+        Some(false) if flock_wrapped(cx, l, file_uid) => {}
         Some(false) => return Err("read_only_descriptor"),
         None => return Err("descriptor_unknown"),
     }
@@ -232,6 +233,34 @@ pub fn proof(
         },
         None => Err("file_unknown"),
     }
+}
+
+/// Whether a lock is util-linux `flock`'s, taken for the daemon it forked: `flock -x FILE daemon`
+/// opens the file read-only and shares that open file description with the daemon. It counts when
+/// a holder is a `flock` process whose user could have written the file (root, or the file's
+/// owner): another user's `flock` on a readable file proves nothing.
+fn flock_wrapped(cx: &Cx<'_>, l: &ResolvedLock, file_uid: Option<u32>) -> bool {
+    l.lock.line.kind.follows_descriptor()
+        && l.holders.iter().any(|w| {
+            w.verified
+                && w.process.stat.comm == "flock"
+                && match (
+                    cx.snapshot.status(&w.process).and_then(|s| s.uid()),
+                    file_uid,
+                ) {
+                    (Some(0), Some(_)) => true,
+                    (Some(uid), Some(owner)) => uid == owner,
+                    _ => false,
+                }
+        })
+}
+
+/// Holders in the order to name the likely instance in: the daemon before the known wrappers
+/// (`flock`, `timeout`, `sudo`, ...) that started it and share its lock.
+pub fn daemon_first<'h>(holders: &[&'h Holder]) -> Vec<&'h Holder> {
+    let mut out: Vec<&Holder> = holders.to_vec();
+    out.sort_by_key(|h| crate::system::identity::is_wrapper(&h.process.stat.comm));
+    out
 }
 
 /// The processes whose lock on the entry's file proves them the daemon (see [`proof`]).
@@ -352,6 +381,7 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
 /// that process is very likely the running daemon (a refused second start that truncates before
 /// it locks leaves this), and the file must not be removed.
 fn pidless(cx: &Cx<'_>, entry: &mut Entry, subject: &str, proving: &[&Holder]) {
+    let proving = daemon_first(proving);
     let Some(h) = proving.first() else { return };
     let holders: Vec<Value> = proving
         .iter()
@@ -538,6 +568,7 @@ fn mismatch(
     holders: &[&Holder],
 ) {
     let snap = cx.snapshot;
+    let holders = &daemon_first(holders)[..];
     let recorded = entry
         .process
         .clone()

@@ -18,6 +18,11 @@
 //!    acquirer's PID (a daemon that called `setsid()` and forked leaves its session ID to its
 //!    descendants). A POSIX lock is owned by one process and dies with it, so step 2 never applies.
 //!
+//! 3. for a lock that follows the descriptor, the children of every holder that is a known wrapper
+//!    ([`super::identity::WRAPPERS`]: `flock -x FILE daemon` forks the daemon, which shares the
+//!    locked open file description), down a chain of wrappers: every process sharing the lock is
+//!    listed as its holder.
+//!
 //! The recorded PID, when `/proc/locks` names it as a POSIX lock's owner, is that lock's holder
 //! without further examination (POSIX locks belong to a process and die with it); its descriptor
 //! of the file is looked up only when the report shows every detail (`--verbose`).
@@ -357,6 +362,9 @@ impl LockTable {
                     }
                 }
             }
+            if line.kind.follows_descriptor() {
+                self.wrapped(snap, &mut budget, &mut holders, dev, ino, line);
+            }
             holders.shrink_to_fit();
             out.locks.push(ResolvedLock {
                 lock: lock.clone(),
@@ -369,6 +377,47 @@ impl LockTable {
         out.examined = examined;
         out.capped = budget.left == 0;
         out
+    }
+
+    /// Adds the children of wrapper holders ([`super::identity::WRAPPERS`]: `flock FILE cmd`,
+    /// `timeout`, `sudo`) that share the locked open file description: the daemon a wrapper forked
+    /// holds the lock as much as the wrapper does. Followed down a chain of wrappers, within the
+    /// candidate budget.
+    fn wrapped(
+        &self,
+        snap: &Snapshot,
+        budget: &mut Budget,
+        holders: &mut Vec<Holder>,
+        dev: u64,
+        ino: u64,
+        line: &LockLine,
+    ) {
+        let tree = snap.tree();
+        let mut i = 0;
+        while i < holders.len() {
+            let parent = &holders[i].process;
+            i += 1;
+            if !super::identity::is_wrapper(&parent.stat.comm) {
+                continue;
+            }
+            let children: Vec<Arc<Process>> = tree
+                .children(parent.pid())
+                .iter()
+                .filter_map(|p| snap.get(*p))
+                .filter(|p| !holders.iter().any(|h| h.pid() == p.pid()))
+                .cloned()
+                .collect();
+            for p in children {
+                if let Probe::Holds(fd) = self.probe(snap, budget, &p, dev, ino, line) {
+                    holders.push(Holder {
+                        write_fd: self.write_fd(snap, p.pid(), Some(fd), line),
+                        process: p,
+                        fd: Some(fd),
+                        verified: true,
+                    });
+                }
+            }
+        }
     }
 
     /// Whether `process` holds `line` on the file, through which descriptor.

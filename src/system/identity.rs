@@ -16,6 +16,17 @@ use std::sync::Arc;
 /// Process supervisors recognised in an instance's parent chain (by comm).
 pub const SUPERVISORS: &[&str] = &["supervise", "runsv", "s6-supervise", "supervisord"];
 
+/// Programs that start a daemon (by `exec` or by forking it) and are not the daemon themselves:
+/// `flock FILE cmd` forks the daemon and shares the locked open file description with it.
+pub const WRAPPERS: &[&str] = &[
+    "flock", "setsid", "nohup", "timeout", "chpst", "setpriv", "su", "sudo", "runuser", "env",
+];
+
+/// Whether a process's comm is one of the known [`WRAPPERS`].
+pub fn is_wrapper(comm: &str) -> bool {
+    WRAPPERS.contains(&comm)
+}
+
 /// How far up the parent chain a supervisor is looked for.
 const MAX_ANCESTORS: usize = 64;
 
