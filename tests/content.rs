@@ -378,6 +378,10 @@ fn fhs_reader_forms_are_read_and_judged() {
         if *pid == dead {
             expected.push("stale".into());
         }
+        if *case == "several" {
+            // The dead second PID is judged too.
+            expected.insert(0, "listed-pid-not-running".into());
+        }
         assert_eq!(got, expected, "{case}: {e:#}");
         let f = finding(e, "nonstandard-format");
         assert_eq!(f["severity"], "info", "{case}");
@@ -391,5 +395,78 @@ fn fhs_reader_forms_are_read_and_judged() {
     assert_eq!(
         finding(several, "nonstandard-format")["evidence"]["more_pids"],
         serde_json::json!([dead])
+    );
+    assert_eq!(
+        several["pids"],
+        serde_json::json!([
+            {"pid": d.pid, "verdict": "running", "comm": name},
+            {"pid": dead, "verdict": "stale", "comm": null},
+        ])
+    );
+}
+
+/// Several PIDs in one file, each judged: the file's PID is the first that runs, the dead one is
+/// `listed-pid-not-running`, and PIDs now other processes' (started after the write) are `reused`
+/// there; the human report lists them all.
+#[test]
+fn several_pids_are_each_judged() {
+    let bin = open_tempdir();
+    let name = unique_name("mpid");
+    let dead = dead_pid();
+    let dir = open_tempdir();
+    let pf = dir.path().join(format!("{name}.pid"));
+    let d = named_sleep(bin.path(), &name);
+    let other = named_sleep(bin.path(), &unique_name("mpido"));
+    write_pidfile(&pf, &format!("{dead}\n{}\n{}\n", d.pid, other.pid));
+    // Dated before both started: neither can have written it.
+    age(&pf, 60);
+    let e = audit_one(&pf, &["--ignore", "unlocked"]);
+    let listed: Vec<(u64, String)> = e["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["pid"].as_u64().unwrap(),
+                l["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (u64::from(dead), "stale".to_string()),
+            (u64::from(d.pid), "reused".to_string()),
+            (u64::from(other.pid), "reused".to_string()),
+        ],
+        "{e:#}"
+    );
+    // None runs as the writer: the file is judged by its first PID; the reused ones are named.
+    assert_eq!(e["pid"], dead, "{e:#}");
+    assert_eq!(e["state"], "stale", "{e:#}");
+    assert_eq!(
+        findings_with(&e, "listed-pid-not-running").len(),
+        2,
+        "{e:#}"
+    );
+    // Rewritten now: both live PIDs could have written it.
+    write_pidfile(&pf, &format!("{dead}\n{}\n{}\n", d.pid, other.pid));
+    let e = audit_one(&pf, &["--ignore", "unlocked"]);
+    assert_eq!(e["pid"], d.pid, "the first that runs: {e:#}");
+    assert_eq!(e["state"], "running", "{e:#}");
+    let f = finding(&e, "listed-pid-not-running");
+    assert_eq!(f["evidence"]["pid"], dead);
+    assert_eq!(f["evidence"]["verdict"], "stale");
+    assert_eq!(
+        findings_with(&e, "listed-pid-not-running").len(),
+        1,
+        "{e:#}"
+    );
+    let out = run(&[pf.to_str().unwrap(), "--ignore", "unlocked"]);
+    assert!(
+        out.stdout
+            .contains(&format!("pids: {dead} stale, {} running ({name})", d.pid)),
+        "{}",
+        out.stdout
     );
 }

@@ -564,3 +564,31 @@ fn another_users_namesake_is_no_orphan_of_roots_file() {
         vec!["stale", "orphaned-instance"]
     );
 }
+
+/// haproxy's pidfile lists each of its processes, several on a line: every listed PID that runs is
+/// tracked by the file (no copy it lists is a duplicate); a copy it does not list is one.
+#[test]
+fn every_pid_a_multi_pid_file_lists_is_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("haproxy");
+    assert!(name.len() <= 15, "{name} fits in comm");
+    let exe = sleep_copy(dir.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let first = background(&exe);
+    let second = background(&exe);
+    write_pidfile(&pf, &format!("{} {}\n", first.pid, second.pid));
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(e["pid"], first.pid, "{e:#}");
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(codes(e), vec!["nonstandard-format"], "{e:#}");
+    assert_eq!(e["pids"].as_array().unwrap().len(), 2, "{e:#}");
+    let third = background(&exe);
+    let (_, doc) = audit_path(&pf, NO_UNLOCKED);
+    let e = pidfile(&doc, &pf);
+    assert_eq!(
+        finding(e, "duplicate-instance")["evidence"]["duplicates"],
+        serde_json::json!([third.pid]),
+        "{e:#}"
+    );
+}

@@ -69,7 +69,7 @@ pub const NONSTANDARD_FORMAT: Code = Code::new(&CodeDoc {
     code: "nonstandard-format",
     severity: Severity::Info,
     summary: "The PID is read, but the file is not in the writer's form (decimal digits and one newline).",
-    why: "The FHS (3.0, /run) asks readers to ignore whitespace, leading zeroes, a missing newline and additional lines, and writers to write the PID and one newline. pidaudit reads the PID as readers should and judges it; stricter tools (some init scripts, monitoring plugins) may not. Evidence names each deviation: `whitespace` around the number, `crlf` line ends, `extra_lines` after the PID (sendmail writes its command line there), `several_pids` (one PID per line, as some multi-process daemons write; the first is judged, the others are listed in `more_pids`).",
+    why: "The FHS (3.0, /run) asks readers to ignore whitespace, leading zeroes, a missing newline and additional lines, and writers to write the PID and one newline. pidaudit reads the PID as readers should and judges it; stricter tools (some init scripts, monitoring plugins) may not. Evidence names each deviation: `whitespace` around the number, `crlf` line ends, `extra_lines` after the PID (sendmail writes its command line there), `several_pids` (one PID per line, as some multi-process daemons write, or several on a line in a file whose writer does so, haproxy's; each is judged, the file's state comes from the first that runs, else the first, the others are listed in `more_pids` and a report's `pids`, and one that is not running is `listed-pid-not-running`).",
     fix: "Nothing is wrong with the process. If a tool misreads the file, fix the writer (or the tool); `--ignore nonstandard-format` hides the finding.",
 });
 

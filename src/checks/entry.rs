@@ -51,6 +51,49 @@ pub enum ProcessFact {
     Alive,
 }
 
+/// What one PID of a file that lists several is (recorded by the liveness check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidVerdict {
+    Running,
+    /// No process has it.
+    Stale,
+    Zombie,
+    /// A process has it that started after the file was written.
+    Reused,
+    /// `/proc` hides it (hidepid).
+    Hidden,
+    /// It could not be examined.
+    Unknown,
+    /// A thread, not a process.
+    Thread,
+    KernelThread,
+}
+
+impl PidVerdict {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PidVerdict::Running => "running",
+            PidVerdict::Stale => "stale",
+            PidVerdict::Zombie => "zombie",
+            PidVerdict::Reused => "reused",
+            PidVerdict::Hidden => "hidden",
+            PidVerdict::Unknown => "unknown",
+            PidVerdict::Thread => "thread",
+            PidVerdict::KernelThread => "kernel_thread",
+        }
+    }
+}
+
+/// One PID of a file that lists several, and what it is.
+#[derive(Clone, Debug)]
+pub struct ListedPid {
+    pub pid: u32,
+    pub verdict: PidVerdict,
+    /// The comm of the process that has it, when one does.
+    pub comm: Option<String>,
+}
+
 /// The facts the checks record about a pidfile; [`super::resolve`] derives the state from them.
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
@@ -78,8 +121,11 @@ pub struct Entry {
     pub explicit: bool,
     pub read: ReadOutcome,
     pub parsed: Option<Parsed>,
-    /// The valid PID the file names.
+    /// The valid PID the file names (of a file listing several, the first that runs, else the
+    /// first).
     pub pid: Option<u32>,
+    /// Every PID of a file that lists several, each judged; empty otherwise.
+    pub listed: Vec<ListedPid>,
     /// The live process with that PID.
     pub process: Option<Arc<Process>>,
     /// What the checks established; the state is derived from it.
@@ -127,6 +173,7 @@ impl Entry {
             read,
             parsed: None,
             pid: None,
+            listed: Vec::new(),
             process: None,
             facts: Facts::default(),
             findings: Vec::new(),

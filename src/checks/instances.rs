@@ -186,6 +186,20 @@ pub fn survey_all(cx: &Cx<'_>, entries: &[Entry]) -> Vec<Survey> {
             tracked_set.extend(tree.subtree(*root));
         }
     }
+    // The other running PIDs a tracking file lists (one per process of a multi-process daemon)
+    // are tracked by it too.
+    for (e, _) in entries.iter().zip(&tracked).filter(|(_, t)| t.is_some()) {
+        for l in e
+            .listed
+            .iter()
+            .filter(|l| l.verdict == super::PidVerdict::Running)
+        {
+            let pid = l.pid as i32;
+            if !tracked_set.contains(&pid) {
+                tracked_set.extend(tree.subtree(pid));
+            }
+        }
+    }
     // Processes the machine's other pidfiles track (when only some are audited): a live process
     // that could have written its file (not younger than it, and the file root's or its user's:
     // any user can write a file naming any PID where users may create files).

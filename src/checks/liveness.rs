@@ -12,10 +12,11 @@
 //! late) shifts every computed start time by the step: the evidence carries both times so an operator
 //! can see it.
 
-use super::entry::ProcessFact;
+use super::entry::{ListedPid, PidVerdict, ProcessFact};
 use super::Cx;
 use super::Entry;
 use crate::model::{Code, CodeDoc, Finding, Severity};
+use crate::pidfile::Parsed;
 use crate::system::Lookup;
 
 /// Slack for the comparison of a process's start time with a file's mtime, in seconds.
@@ -85,9 +86,18 @@ pub const NOT_VISIBLE: Code = Code::new(&CodeDoc {
     fix: "Run pidaudit as root (for Nagios, through sudo: see contrib/), or accept that these checks are incomplete and `--ignore not-visible`.",
 });
 
+pub const LISTED_PID_NOT_RUNNING: Code = Code::new(&CodeDoc {
+    code: "listed-pid-not-running",
+    severity: Severity::Warning,
+    summary: "A file that lists several PIDs names one that no longer runs (gone, a zombie, or reused).",
+    why: "Multi-process daemons (haproxy without a master, some LSB scripts) write one PID per process. Each is judged: the file's state comes from the first PID that runs (else the first), and every other listed PID that is gone, a zombie or now another process's is reported here, since a stop script that signals every PID in the file would signal it too. Evidence: `pid`, `verdict` (`stale`, `zombie`, `reused`), `comm`, and the judged `pid` of the file.",
+    fix: "Restart the daemon so it rewrites the file with the PIDs it runs as; do not signal a `reused` PID.",
+});
+
 /// Every code this check emits, in catalogue order.
 pub const CODES: &[Code] = &[
     STALE,
+    LISTED_PID_NOT_RUNNING,
     ZOMBIE,
     MAIN_THREAD_EXITED,
     PID_REUSED,
@@ -113,8 +123,43 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             );
         }
     }
+    if entry.pid.is_none() {
+        return;
+    }
+    let listed = judge_listed(cx, entry);
     let Some(pid) = entry.pid else { return };
     let pid = pid as i32;
+    for l in listed.iter().filter(|l| l.pid != pid as u32).filter(|l| {
+        matches!(
+            l.verdict,
+            PidVerdict::Stale | PidVerdict::Zombie | PidVerdict::Reused
+        )
+    }) {
+        let what = match l.verdict {
+            PidVerdict::Stale => "no process has it".to_string(),
+            PidVerdict::Zombie => format!("it is a zombie ({})", l.comm.as_deref().unwrap_or("?")),
+            _ => format!(
+                "it is now {}, which started after the file was written",
+                l.comm.as_deref().unwrap_or("?")
+            ),
+        };
+        entry.findings.push(
+            Finding::new(
+                LISTED_PID_NOT_RUNNING,
+                &subject,
+                format!(
+                    "the file lists {} PIDs; PID {} is not running: {what}",
+                    listed.len(),
+                    l.pid
+                ),
+            )
+            .with("pid", l.pid)
+            .with("verdict", l.verdict.as_str())
+            .with("comm", l.comm.clone())
+            .with("judged_pid", pid),
+        );
+    }
+    entry.listed = listed;
     match cx.snapshot.lookup(pid) {
         Lookup::Absent => {
             entry.facts.process = Some(ProcessFact::Absent);
@@ -221,6 +266,59 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                 }
             }
             entry.process = Some(process);
+        }
+    }
+}
+
+/// Judges every PID of a file that lists several, and makes the first that runs (else the first)
+/// the entry's PID. Empty for a file naming one PID.
+fn judge_listed(cx: &Cx<'_>, entry: &mut Entry) -> Vec<ListedPid> {
+    let (Some(first), Some(Parsed::Lenient { deviation, .. })) = (entry.pid, &entry.parsed) else {
+        return Vec::new();
+    };
+    if deviation.more_pids.is_empty() {
+        return Vec::new();
+    }
+    let mtime = entry.facts().map(|f| f.mtime_f64());
+    let pids: Vec<u32> = std::iter::once(first)
+        .chain(deviation.more_pids.iter().copied())
+        .collect();
+    let listed: Vec<ListedPid> = pids
+        .into_iter()
+        .map(|pid| {
+            let (verdict, comm) = verdict(cx, pid as i32, mtime);
+            ListedPid { pid, verdict, comm }
+        })
+        .collect();
+    if let Some(l) = listed.iter().find(|l| l.verdict == PidVerdict::Running) {
+        entry.pid = Some(l.pid);
+    }
+    listed
+}
+
+/// What one PID is, by the rules of [`check`], and the comm of its process.
+fn verdict(cx: &Cx<'_>, pid: i32, mtime: Option<f64>) -> (PidVerdict, Option<String>) {
+    let snap = cx.snapshot;
+    match snap.lookup(pid) {
+        Lookup::Absent => (PidVerdict::Stale, None),
+        Lookup::Hidden => (PidVerdict::Hidden, None),
+        Lookup::Unknown(_) => (PidVerdict::Unknown, None),
+        Lookup::Thread { .. } => (PidVerdict::Thread, None),
+        Lookup::Process(p) => {
+            let comm = Some(p.stat.comm.clone());
+            let v = if snap.is_dead(&p) {
+                PidVerdict::Zombie
+            } else if p.stat.is_kernel_thread() {
+                PidVerdict::KernelThread
+            } else {
+                match (snap.start_time(&p.stat), mtime) {
+                    (Some(start), Some(m)) if start > m + REUSE_TOLERANCE_SECS => {
+                        PidVerdict::Reused
+                    }
+                    _ => PidVerdict::Running,
+                }
+            };
+            (v, comm)
         }
     }
 }

@@ -29,7 +29,7 @@ pub mod target;
 mod testing;
 pub mod trust;
 
-pub use entry::{Entry, Facts, FileFact, ProcessFact};
+pub use entry::{Entry, Facts, FileFact, ListedPid, PidVerdict, ProcessFact};
 
 use crate::config::Config;
 use crate::discover::WalkProblem;

@@ -5,17 +5,17 @@
 //! | rule | when | then |
 //! |---|---|---|
 //! | file | the content check found no PID to judge | not-a-file, missing, unreadable, unknown (unstable) or invalid |
-//! | process | the file holds a PID | from the process table: stale (absent), unknown (hidden, unexaminable), invalid (thread, kernel thread), zombie, reused (started after the write), running |
+//! | process | the file holds a PID (of a file listing several, the first that runs, else the first) | from the process table: stale (absent), unknown (hidden, unexaminable), invalid (thread, kernel thread), zombie, reused (started after the write), running |
 //! | leader-exited | the main thread exited (state `Z`) but other threads live | running |
 //! | targets-init | PID 1 is the init system, not the file's daemon | invalid |
 //! | own-lock | reused, and the recorded process holds the file's lock | running; `pid-reused` is withdrawn |
-//! | foreign-namespace | stale, or naming init or a kernel thread here, and the PID may live in another PID namespace | unknown; `stale`, `targets-init`, `kernel-thread` are withdrawn (`foreign-namespace` says why) |
+//! | foreign-namespace | stale, or naming init or a kernel thread here, and the PID may live in another PID namespace | unknown; `stale`, `listed-pid-not-running`, `targets-init`, `kernel-thread` are withdrawn (`foreign-namespace` says why) |
 //! | lock-required | the manifest requires the lock | `unlocked` is raised to error |
 //!
 //! The table is the contract; `ARCHITECTURE.md` repeats it.
 
 use super::entry::{Entry, Facts, FileFact, ProcessFact};
-use super::liveness::{PID_REUSED, STALE};
+use super::liveness::{LISTED_PID_NOT_RUNNING, PID_REUSED, STALE};
 use super::locks::UNLOCKED;
 use super::target::{KERNEL_THREAD, TARGETS_INIT};
 use crate::model::{Severity, State};
@@ -59,7 +59,7 @@ pub fn finish(entry: &mut Entry) {
     let own_lock = f.own_lock && f.process == Some(ProcessFact::StartedAfterWrite);
     let foreign = f.foreign_namespace;
     let lock_required = f.lock_required.clone();
-    let foreign_codes = [STALE, TARGETS_INIT, KERNEL_THREAD];
+    let foreign_codes = [STALE, LISTED_PID_NOT_RUNNING, TARGETS_INIT, KERNEL_THREAD];
     entry.findings.retain(|x| {
         !((own_lock && x.code == PID_REUSED) || (foreign && foreign_codes.contains(&x.code)))
     });

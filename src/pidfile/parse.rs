@@ -8,6 +8,14 @@
 //! the writer's form. Lenient never means guessing: the first line must hold one decimal number
 //! and nothing else (`12abc`, `1 2`, a `+`, a NUL anywhere are not a PID). Known multi-line
 //! formats (PostgreSQL's `postmaster.pid`) are read by their first line.
+//!
+//! # Several PIDs
+//! A file is read as naming several PIDs when every line after the first holds one PID too (one
+//! PID per line, as haproxy and some LSB scripts write): [`Deviation::more_pids`]. Several PIDs
+//! on *one* line are read only for a [`Format::Several`] file, whose writer is known to write
+//! them so (haproxy's `haproxy*.pid`), and only when every word of every line is a PID: in any
+//! other file `1 2` is malformed, since it may be one number split by a space, and a reader must
+//! not guess which PID the writer meant.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -20,13 +28,19 @@ pub enum Format {
     /// PostgreSQL's `postmaster.pid`: the PID on the first line, then the data directory, start time,
     /// port, socket directory, listen address, shared memory key and status.
     Postmaster,
+    /// A file whose writer may put several PIDs on a line, separated by spaces (haproxy's
+    /// `haproxy*.pid`).
+    Several,
 }
 
 impl Format {
     /// The format a file of this name is written in.
     pub fn for_name(name: &OsStr) -> Format {
+        let bytes = name.as_encoded_bytes();
         if name == "postmaster.pid" {
             Format::Postmaster
+        } else if bytes.starts_with(b"haproxy") && bytes.ends_with(b".pid") {
+            Format::Several
         } else {
             Format::Plain
         }
@@ -95,7 +109,7 @@ impl fmt::Display for Deviation {
         }
         if !self.more_pids.is_empty() {
             parts.push(format!(
-                "{} more PID{} on further lines",
+                "{} more PID{}",
                 self.more_pids.len(),
                 if self.more_pids.len() == 1 { "" } else { "s" }
             ));
@@ -217,6 +231,7 @@ pub fn parse(bytes: &[u8], size: u64, format: Format, pid_max: u32) -> Parsed {
     }
     let line = match format {
         Format::Plain => return plain(bytes, pid_max),
+        Format::Several => return several(bytes, pid_max).unwrap_or_else(|| plain(bytes, pid_max)),
         Format::Postmaster => match bytes.iter().position(|&b| b == b'\n') {
             // No PID, but not an empty file either: the other lines were written.
             Some(0) if bytes.len() > 1 => {
@@ -286,6 +301,41 @@ fn plain(bytes: &[u8], pid_max: u32) -> Parsed {
     } else {
         Parsed::Pid(pid)
     }
+}
+
+/// A [`Format::Several`] file naming PIDs separated by spaces and newlines: `None` unless every
+/// word is a valid PID and some line holds more than one (then the plain reading decides).
+fn several(bytes: &[u8], pid_max: u32) -> Option<Parsed> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    let mut pids = Vec::new();
+    let mut same_line = false;
+    for line in bytes.split(|&b| b == b'\n') {
+        let words: Vec<&[u8]> = line
+            .split(|&b| is_space(b))
+            .filter(|w| !w.is_empty())
+            .collect();
+        same_line |= words.len() > 1;
+        for w in words {
+            match check(classify(w), pid_max) {
+                Parsed::Pid(p) => pids.push(p),
+                _ => return None,
+            }
+        }
+    }
+    if !same_line {
+        return None;
+    }
+    let (&pid, more) = pids.split_first()?;
+    Some(Parsed::Lenient {
+        pid,
+        deviation: Deviation {
+            whitespace: true,
+            more_pids: more.to_vec(),
+            ..Deviation::default()
+        },
+    })
 }
 
 /// Trims C's `isspace` characters (`trim_ascii` leaves the vertical tab).
@@ -508,5 +558,48 @@ mod tests {
             Format::Postmaster
         );
         assert_eq!(Format::for_name(OsStr::new("nginx.pid")), Format::Plain);
+    }
+
+    /// Several PIDs on one line only where the writer is known to write them so, and only when
+    /// every word is a PID; one PID per line in any file.
+    #[test]
+    fn several_pids() {
+        let several = |b: &[u8]| parse(b, b.len() as u64, Format::Several, 32768);
+        let want = |pid, more: Vec<u32>| {
+            lenient(
+                pid,
+                Deviation {
+                    whitespace: true,
+                    more_pids: more,
+                    ..Deviation::default()
+                },
+            )
+        };
+        assert_eq!(several(b"10 11 12\n"), want(10, vec![11, 12]));
+        assert_eq!(several(b"10 11\n12\n"), want(10, vec![11, 12]));
+        assert_eq!(
+            several(b"10 11a\n"),
+            Parsed::Malformed(Malformed::Whitespace)
+        );
+        assert_eq!(several(b"10 0\n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(several(b"10 1\x002\n"), Parsed::Malformed(Malformed::Nul));
+        assert_eq!(several(b"10\n"), Parsed::Pid(10));
+        assert_eq!(
+            several(b"10\n11\n"),
+            lenient(
+                10,
+                Deviation {
+                    extra_lines: 1,
+                    more_pids: vec![11],
+                    ..Deviation::default()
+                }
+            )
+        );
+        assert_eq!(p(b"10 11\n"), Parsed::Malformed(Malformed::Whitespace));
+        assert_eq!(Format::for_name(OsStr::new("haproxy.pid")), Format::Several);
+        assert_eq!(
+            Format::for_name(OsStr::new("haproxy-web.pid")),
+            Format::Several
+        );
     }
 }

@@ -120,6 +120,17 @@ fn pidfile(
         write!(out, " ({})", text(&proc.comm))?;
     }
     writeln!(out)?;
+    if !p.pids.is_empty() {
+        let listed: Vec<String> = p
+            .pids
+            .iter()
+            .map(|l| match &l.comm {
+                Some(c) => format!("{} {} ({})", l.pid, l.verdict, text(c)),
+                None => format!("{} {}", l.pid, l.verdict),
+            })
+            .collect();
+        writeln!(out, "    pids: {}", listed.join(", "))?;
+    }
     if config.verbosity == Verbosity::Verbose {
         if let Some(proc) = &p.process {
             let user = proc

@@ -40,6 +40,9 @@ pub struct PidfileReport {
     pub path_bytes: Option<Vec<u8>>,
     pub state: State,
     pub pid: Option<u32>,
+    /// Every PID of a file that lists several, each judged (absent for a file naming one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<ListedPidReport>,
     pub file: Option<FileFacts>,
     pub process: Option<ProcessInfo>,
     pub lock: Option<LockReport>,
@@ -48,6 +51,15 @@ pub struct PidfileReport {
     pub trusted: bool,
     /// The finding codes that make it untrusted (all of them, whatever `--select`/`--ignore` show).
     pub trust_reasons: Vec<Code>,
+}
+
+/// One PID of a file that lists several, as reports show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListedPidReport {
+    pub pid: u32,
+    /// `running`, `stale`, `zombie`, `reused`, `hidden`, `unknown`, `thread`, `kernel_thread`.
+    pub verdict: &'static str,
+    pub comm: Option<String>,
 }
 
 /// Everything a reporter renders.
@@ -220,6 +232,15 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
         path_bytes: (!text::is_verbatim(raw)).then(|| raw.to_vec()),
         state: e.state(),
         pid: e.pid,
+        pids: e
+            .listed
+            .iter()
+            .map(|l| ListedPidReport {
+                pid: l.pid,
+                verdict: l.verdict.as_str(),
+                comm: l.comm.clone(),
+            })
+            .collect(),
         file: e.facts().copied(),
         process,
         lock: e.lock.as_ref().map(LockReport::from),

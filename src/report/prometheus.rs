@@ -232,6 +232,7 @@ mod tests {
                 State::Running
             },
             pid: Some(1),
+            pids: Vec::new(),
             file: None,
             process: None,
             lock: None,
