@@ -64,6 +64,8 @@ pub struct WalkProblem {
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub roots: Vec<PathBuf>,
+    /// The directories walked as roots, as discovery resolved them (parallel to `roots`).
+    pub root_dirs: Vec<Arc<Dir>>,
     pub candidates: Vec<Candidate>,
     pub problems: Vec<WalkProblem>,
     /// Files named explicitly whose directory does not exist (so they do not either).
@@ -108,6 +110,7 @@ pub fn discover(opts: &Options) -> Discovery {
             Ok(Resolved::Dir(dir)) => {
                 if seen_dirs.insert(dir.id()) {
                     out.roots.push(root.clone());
+                    out.root_dirs.push(Arc::clone(&dir));
                     walk(opts, dir, &root, &mut out);
                 }
             }

@@ -664,3 +664,53 @@ fn another_users_flock_wrapper_proves_nothing() {
         "{e:#}"
     );
 }
+
+/// A stop script deleted the pidfile before its daemon exited: a scan of the directory (where no
+/// file is left) still finds the live daemon through its lock on the deleted file, as a finding
+/// about the deleted path. (An OFD lock names no acquirer in `/proc/locks`, so no holder is
+/// searched for: not found, as for `replaced-while-locked`.)
+#[test]
+fn deleted_pidfile_held_by_its_daemon_is_found_by_a_directory_scan() {
+    for lock in [Lock::Lockf, Lock::Flock] {
+        let dir = tempfile::tempdir().unwrap();
+        let (name, pf) = unique_pidfile(dir.path(), "delh");
+        let d = Testd::new(&pf).name(&name).lock(lock).start();
+        std::fs::remove_file(&pf).unwrap();
+        let (code, doc) = audit(&[dir.path().to_str().unwrap()]);
+        assert!(doc["pidfiles"].as_array().unwrap().is_empty(), "{doc:#}");
+        let found = findings_with(&doc, "deleted-pidfile-held");
+        assert_eq!(found.len(), 1, "{lock:?}: {doc:#}");
+        let f = found[0];
+        assert_eq!(f["subject"], pf.to_str().unwrap(), "{f:#}");
+        assert_eq!(f["severity"], "error");
+        assert_eq!(f["evidence"]["holder_pid"], d.pid, "{f:#}");
+        assert_eq!(f["evidence"]["holder_fd"], d.id("fd"), "{f:#}");
+        assert_eq!(code, 1, "{lock:?}");
+    }
+}
+
+/// A read-only descriptor's lock on a deleted file proves nothing (any reader could take it), and
+/// a deleted file outside the audited directory is not reported.
+#[test]
+fn deleted_pidfile_lock_that_proves_nothing_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "delr");
+    write_pid(&pf, dead_pid());
+    let w = flock_wrapped_by(as_nobody("flock"), dir.path(), &pf, &name);
+    std::fs::remove_file(&pf).unwrap();
+    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
+    assert!(
+        findings_with(&doc, "deleted-pidfile-held").is_empty(),
+        "{doc:#}"
+    );
+    drop(w);
+    let other = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(other.path(), "delo");
+    let _d = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
+    std::fs::remove_file(&pf).unwrap();
+    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
+    assert!(
+        findings_with(&doc, "deleted-pidfile-held").is_empty(),
+        "{doc:#}"
+    );
+}

@@ -153,6 +153,7 @@ pub fn judge(config: &Config) -> Audit {
             config,
             trust: Default::default(),
             elsewhere: tracked_elsewhere(config, &snapshot, &entries),
+            root_dirs: discovery.root_dirs.clone(),
         };
         checks::run(&cx, &mut entries, &discovery.problems)
     };

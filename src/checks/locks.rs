@@ -115,11 +115,20 @@ pub const LOCKS_UNKNOWN: Code = Code::new(&CodeDoc {
     fix: "Run pidaudit where /proc is mounted and readable; report unparsed lines (in the evidence) as a bug.",
 });
 
+pub const DELETED_PIDFILE_HELD: Code = Code::new(&CodeDoc {
+    code: "deleted-pidfile-held",
+    severity: Severity::Error,
+    summary: "A live process holds a write lock on a pidfile deleted from an audited directory: the daemon runs without its pidfile.",
+    why: "A stop script that deletes the pidfile before the daemon has exited (and a daemon that ignores the signal) leaves the daemon running with no file at the path: status scripts say it is stopped, and the next start runs a second copy, whose new pidfile's lock no longer excludes the first. The deleted file is found from `/proc/locks` (write locks on an audited directory's file system, on no audited file) and the holder's descriptor link (`PATH (deleted)`, matched as text with the audited directories, never looked up). Only a write lock through a descriptor opened for writing counts, on a file that was root's (error) or the holder's own (warning: a user's daemon). Evidence names the holder, its descriptor, the lock and the deleted inode.",
+    fix: "Check the process in the evidence: if it is the daemon, stop it by PID (after checking), then start the daemon cleanly; fix the stop script so it removes the pidfile only after the daemon has exited.",
+});
+
 /// Every code this check emits, in catalogue order.
 pub const CODES: &[Code] = &[
     UNLOCKED,
     LOCK_HOLDER_MISMATCH,
     REPLACED_WHILE_LOCKED,
+    DELETED_PIDFILE_HELD,
     LOCK_FOREIGN_HOLDER,
     INHERITED_LOCK,
     LOCKS_UNKNOWN,
@@ -754,9 +763,10 @@ fn is_ancestor(snap: &Snapshot, ancestor: i32, start: i32) -> bool {
 pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
     let mut system = Vec::new();
     // A regular file to judge, or an explicitly named one that is gone (perhaps deleted while locked).
-    if !entries
-        .iter()
-        .any(|e| matches!(e.read, ReadOutcome::Content { .. } | ReadOutcome::Vanished))
+    if cx.root_dirs.is_empty()
+        && !entries
+            .iter()
+            .any(|e| matches!(e.read, ReadOutcome::Content { .. } | ReadOutcome::Vanished))
     {
         return system;
     }
@@ -799,13 +809,68 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
             .with("first_error", first.map(|e| e.to_string())),
         );
     }
-    system.extend(replaced(cx, entries));
+    let cut = replaced(cx, entries, &mut system);
+    system.extend(cut);
     system
+}
+
+/// `deleted-pidfile-held`: `p` holds a write lock through descriptor `fd` on the deleted pidfile
+/// whose last path was `path`, in an audited directory. Counted only when the file was root's or
+/// the holder's own (its owner read through the descriptor, never looked up by path).
+fn deleted_held(
+    cx: &Cx<'_>,
+    p: &Arc<Process>,
+    l: &Lock,
+    fd: i32,
+    (dev, ino): (u64, u64),
+    path: &Path,
+) -> Option<Finding> {
+    let snap = cx.snapshot;
+    let pid = p.pid();
+    let owner = snap.proc_dir().and_then(|proc| {
+        rustix::fs::statx(
+            proc,
+            format!("{}/fd/{fd}", snap.files_dir(pid)).as_str(),
+            rustix::fs::AtFlags::STATX_DONT_SYNC,
+            rustix::fs::StatxFlags::UID | rustix::fs::StatxFlags::INO,
+        )
+        .ok()
+        .filter(|st| st.stx_ino == ino)
+        .map(|st| st.stx_uid)
+    })?;
+    let holder_uid = snap.status(p).and_then(|s| s.uid());
+    if owner != 0 && Some(owner) != holder_uid {
+        return None;
+    }
+    let subject = crate::model::text::path(path);
+    let mut f = Finding::new(
+        DELETED_PIDFILE_HELD,
+        &subject,
+        format!(
+            "{subject} was deleted, but PID {pid} ({}) still runs holding a {} on it through fd {fd}: it is very likely the daemon, now running without a pidfile (a stop script deleted the file before the daemon exited)",
+            p.stat.comm,
+            describe_line(&l.line),
+        ),
+    )
+    .with("holder_pid", pid)
+    .with("holder_comm", p.stat.comm.clone())
+    .with("holder_fd", fd)
+    .with("holder_uid", holder_uid)
+    .with("file_uid", owner)
+    .with("kind", l.line.kind.as_str())
+    .with("mode", l.line.mode.as_str())
+    .with("locked_dev", dev)
+    .with("locked_ino", ino);
+    if owner != 0 {
+        // A user's own file: that user's daemon, not the machine's.
+        f = f.severity(Severity::Warning);
+    }
+    Some(f)
 }
 
 /// Finds pidfiles replaced while a live process kept a lock on the earlier file; returns a
 /// `locks-unknown` finding when the search was cut short.
-fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
+fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Option<Finding> {
     let snap = cx.snapshot;
     let table = snap.locks();
     let current: HashSet<(u64, u64)> = entries
@@ -820,7 +885,12 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             None => e.dir.as_ref().map(|d| d.id().0),
         })
         .collect();
-    let devs: HashSet<u64> = entry_devs.iter().flatten().copied().collect();
+    let devs: HashSet<u64> = entry_devs
+        .iter()
+        .flatten()
+        .copied()
+        .chain(cx.root_dirs.iter().map(|d| d.id().0))
+        .collect();
     // Write locks (only those can be a daemon's) on a pidfile device, on no current pidfile, whose
     // acquirer is alive.
     let mut all: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
@@ -901,6 +971,18 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             by_key.insert((shown.clone(), e.name.clone()), i);
         }
     }
+    // The audited directories as the kernel names them: every entry's, and the roots walked (a
+    // deleted pidfile below one of them was in an audited directory).
+    let audited: HashSet<PathBuf> = dirs.values().flatten().cloned().collect();
+    let roots: Vec<PathBuf> = cx
+        .root_dirs
+        .iter()
+        .filter_map(|d| {
+            d.open()
+                .ok()
+                .and_then(|fd| crate::pidfile::chase::fd_path(rustix::fd::AsFd::as_fd(&*fd)))
+        })
+        .collect();
     let own_mnt = snap
         .proc_dir()
         .and_then(|p| rustix::fs::readlinkat(p, "self/ns/mnt", Vec::new()).ok());
@@ -941,15 +1023,23 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             let (Some(parent), Some(name)) = (shown.parent(), shown.file_name()) else {
                 continue;
             };
-            let Some(&idx) = by_key.get(&(parent.to_path_buf(), name.to_os_string())) else {
+            let idx = by_key
+                .get(&(parent.to_path_buf(), name.to_os_string()))
+                .copied();
+            // A deleted pidfile whose last path was in an audited directory, which no entry names.
+            let gone = idx.is_none()
+                && deleted
+                && crate::discover::is_pidfile_name(name, parent)
+                && (audited.contains(parent) || roots.iter().any(|r| parent.starts_with(r)));
+            if idx.is_none() && !gone {
                 continue;
-            };
+            }
             // Only a write lock through a descriptor opened for writing can be the daemon's: any
             // reader of the file can take the others.
             if !table.fd_holds(snap, pid, open.fd, &l.line)
                 || l.line.mode != LockMode::Write
                 || table.write_fd(snap, pid, Some(open.fd), &l.line) != Some(true)
-                || !reported.insert((idx, pid, open.fd))
+                || !reported.insert((idx.unwrap_or(usize::MAX), pid, open.fd))
             {
                 continue;
             }
@@ -960,6 +1050,10 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry]) -> Option<Finding> {
             if own_mnt.is_some() && mnt.is_some() && own_mnt != mnt {
                 continue;
             }
+            let Some(idx) = idx else {
+                system.extend(deleted_held(cx, &p, l, open.fd, (dev, ino), shown));
+                continue;
+            };
             let e = &mut entries[idx];
             let now = match (e.facts(), e.pid) {
                 (Some(f), Some(pid)) => {
