@@ -291,7 +291,7 @@ fn quiet_and_verbose() {
     );
     assert!(
         verbose.stdout.contains(&format!(
-            "    process: ppid {}, uid 0, state S, exe ",
+            "    process: ppid {}, uid 0 (root), state S, exe ",
             std::process::id()
         )),
         "{}",

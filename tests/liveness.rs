@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A live daemon named by its own pidfile is `running` with no finding but `unlocked` (info).
 #[test]
@@ -83,4 +83,51 @@ fn file_from_before_boot() {
     let e = audit_one(&pf, &[]);
     assert_eq!(e["state"], "stale");
     assert_eq!(codes(&e), vec!["previous-boot", "stale"]);
+}
+
+/// Readable by people: the human report says how much later a reused PID's process started in
+/// hours and minutes, shows the timestamps in its evidence in RFC 3339, and names the user next to
+/// a uid.
+#[test]
+fn human_report_reads_as_times_and_names() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "hread");
+    let d = Testd::without_pidfile().name(&name).unprivileged().start();
+    write_pid(&pf, d.pid);
+    // About two hours before the process started (less on a machine booted more recently).
+    age(&pf, 7200);
+    let out = run(&[pf.to_str().unwrap(), "--verbose"]);
+    let text = &out.stdout;
+    let line = text
+        .lines()
+        .find(|l| l.contains("[pid-reused]"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!line.contains(" s after"), "{line}");
+    let booted = boot_time();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now - booted > 7300 {
+        assert!(
+            line.contains("(started 2h after the file was written)"),
+            "{line}"
+        );
+    }
+    let mtime = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("file_mtime:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(mtime.contains("Z)"), "RFC 3339 after the number: {mtime}");
+    assert!(
+        text.contains(&format!("uid {NOBODY} (nobody)")),
+        "the user's name next to its uid: {text}"
+    );
+    // JSON keeps the numbers.
+    let e = audit_one(&pf, &["--verbose"]);
+    assert_eq!(e["process"]["uid"], NOBODY, "{e:#}");
+    assert!(
+        finding(&e, "pid-reused")["evidence"]["file_mtime"].is_f64(),
+        "{e:#}"
+    );
 }

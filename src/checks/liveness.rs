@@ -230,9 +230,9 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                                 PID_REUSED,
                                 &subject,
                                 format!(
-                                    "PID {pid} is now {} (started {:.0} s after the file was written): not the writer",
+                                    "PID {pid} is now {} (started {} after the file was written): not the writer",
                                     stat.comm,
-                                    start - mtime
+                                    crate::util::time::human_duration(start - mtime)
                                 ),
                             )
                             .with("pid", pid)

@@ -15,6 +15,7 @@ use std::io::Write;
 
 struct Paint {
     on: bool,
+    users: Users,
 }
 
 impl Paint {
@@ -60,10 +61,68 @@ impl<'a> Human<'a> {
     pub fn new(config: &'a Config) -> Human<'a> {
         Human {
             config,
-            paint: Paint { on: config.color },
+            paint: Paint {
+                on: config.color,
+                users: Users::new(config),
+            },
             counts: Counts::default(),
             other: Vec::new(),
         }
+    }
+}
+
+/// User names from the system's user database, next to uid numbers. Only for the live `/proc`: the
+/// uids of another `/proc` (`--proc-root`) are another machine's.
+struct Users {
+    live: bool,
+    cache: std::cell::RefCell<std::collections::HashMap<u32, Option<String>>>,
+}
+
+impl Users {
+    fn new(config: &Config) -> Users {
+        Users {
+            live: config.proc_root == std::path::Path::new("/proc"),
+            cache: Default::default(),
+        }
+    }
+
+    /// `1000 (alice)`, or the number alone when the name is unknown.
+    fn uid(&self, uid: u32) -> String {
+        if !self.live {
+            return uid.to_string();
+        }
+        let name = self
+            .cache
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            })
+            .clone();
+        match name {
+            Some(n) => format!("{uid} ({})", text(&n)),
+            None => uid.to_string(),
+        }
+    }
+}
+
+/// How one evidence value reads: timestamps (keys ending in `time`, `mtime`, `started_after`) in
+/// RFC 3339 after the number, uids (`uid`, `*_uid`) with the user's name.
+fn evidence_value(users: &Users, key: &str, v: &serde_json::Value) -> String {
+    let is_time = key.ends_with("time") || key.ends_with("mtime") || key == "started_after";
+    let is_uid = key == "uid" || key.ends_with("_uid");
+    match v.as_f64() {
+        Some(t) if is_time && t > 0.0 => {
+            format!("{v} ({})", crate::util::time::rfc3339(t))
+        }
+        _ if is_uid => match v.as_u64().and_then(|u| u32::try_from(u).ok()) {
+            Some(uid) => users.uid(uid),
+            None => text(&v.to_string()),
+        },
+        _ => text(&v.to_string()),
     }
 }
 
@@ -135,7 +194,7 @@ fn pidfile(
         if let Some(proc) = &p.process {
             let user = proc
                 .uid
-                .map(|u| u.to_string())
+                .map(|u| paint.users.uid(u))
                 .unwrap_or_else(|| "?".into());
             let exe = text(proc.exe.as_deref().unwrap_or("?"));
             writeln!(
@@ -205,7 +264,7 @@ fn finding(
     )?;
     if config.verbosity == Verbosity::Verbose {
         for (k, v) in &f.evidence {
-            writeln!(out, "      {k}: {}", text(&v.to_string()))?;
+            writeln!(out, "      {k}: {}", evidence_value(&paint.users, k, v))?;
         }
     }
     Ok(())

@@ -122,9 +122,39 @@ pub fn rfc3339(unix_secs: f64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs_f64(unix_secs)).to_string()
 }
 
+/// A span of time for people: `45s`, `1h 2m`, `3days 4h` (humantime's units), rounded to what
+/// matters: seconds under an hour, minutes under a day, hours beyond. Negative or not finite spans
+/// are `0s`.
+pub fn human_duration(secs: f64) -> String {
+    let secs = if secs.is_finite() && secs > 0.0 {
+        secs.round() as u64
+    } else {
+        0
+    };
+    let unit = match secs {
+        0..3_600 => 1,
+        3_600..86_400 => 60,
+        _ => 3_600,
+    };
+    let rounded = secs.saturating_add(unit / 2) / unit * unit;
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(3600.0), "1h");
+        assert_eq!(human_duration(3725.0), "1h 2m");
+        assert_eq!(human_duration(44.6), "45s");
+        assert_eq!(human_duration(0.2), "0s");
+        assert_eq!(human_duration(-5.0), "0s");
+        assert_eq!(human_duration(f64::NAN), "0s");
+        assert_eq!(human_duration(90_061.0), "1day 1h");
+        assert_eq!(human_duration(1e30), human_duration(1e30));
+    }
 
     fn secs(s: &str) -> f64 {
         unix(parse(s).unwrap())
