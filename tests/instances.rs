@@ -592,3 +592,52 @@ fn every_pid_a_multi_pid_file_lists_is_tracked() {
         "{e:#}"
     );
 }
+
+/// An interpreted daemon (`python3 NAME.py`, comm `python3`) is named by its script in the report
+/// and in the orphan's message.
+#[test]
+fn interpreted_daemon_is_named_by_its_script() {
+    let dir = open_tempdir();
+    let name = unique_name("scrd");
+    let script = dir.path().join(format!("{name}.py"));
+    std::fs::write(&script, "import time\nwhile True:\n    time.sleep(3600)\n").unwrap();
+    let pf = dir.path().join(format!("{name}.pid"));
+    let d = Daemon::from_child(spawn(
+        Command::new("python3")
+            .arg(&script)
+            .current_dir(dir.path())
+            .stdin(Stdio::null()),
+    ));
+    let pid = d.pid;
+    wait_until("python to run the script", || {
+        comm(pid).starts_with("python")
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&name))
+    });
+    write_pid(&pf, pid);
+    let e = audit_one(&pf, NO_UNLOCKED);
+    let script_name = format!("{name}.py");
+    assert_eq!(e["process"]["name"], script_name.as_str(), "{e:#}");
+    assert!(
+        e["process"]["comm"].as_str().unwrap().starts_with("python"),
+        "{e:#}"
+    );
+    let out = run(&[pf.to_str().unwrap(), "--ignore", "unlocked"]);
+    assert!(
+        out.stdout
+            .contains(&format!("running, PID {pid} ({script_name})")),
+        "{}",
+        out.stdout
+    );
+    write_pid(&pf, dead_pid());
+    let e = audit_one(&pf, NO_UNLOCKED);
+    let f = finding(&e, "orphaned-instance");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{script_name} runs untracked as PID {pid}")),
+        "{f:#}"
+    );
+    assert_eq!(f["evidence"]["instances"][0]["name"], script_name.as_str());
+}

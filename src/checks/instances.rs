@@ -617,7 +617,8 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
                         format!(
                             "{} also runs as {} outside the tracked PID {root}'s tree",
                             p.as_ref()
-                                .map(|p| p.stat.comm.as_str())
+                                .map(|p| identity::display_name(snap, p))
+                                .as_deref()
                                 .unwrap_or("the daemon"),
                             pid_list(&s.duplicates)
                         ),
@@ -671,7 +672,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry], surveys: &[Survey]) {
         }
         if !s.orphans.is_empty() {
             let pids: Vec<i32> = s.orphans.iter().map(|(p, _)| *p).collect();
-            let first = snap.get(pids[0]).map(|p| p.stat.comm.clone());
+            let first = snap.get(pids[0]).map(|p| identity::display_name(snap, p));
             let why = match (entry.state(), entry.pid, &entry.process) {
                 (State::Missing, _, _) => "the pidfile is missing".to_string(),
                 (State::Stale, Some(pid), _) => format!("the recorded PID {pid} is gone"),

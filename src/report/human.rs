@@ -176,7 +176,7 @@ fn pidfile(
         write!(out, ", PID {pid}")?;
     }
     if let Some(proc) = &p.process {
-        write!(out, " ({})", text(&proc.comm))?;
+        write!(out, " ({})", text(&proc.name))?;
     }
     writeln!(out)?;
     if !p.pids.is_empty() {
@@ -197,11 +197,17 @@ fn pidfile(
                 .map(|u| paint.users.uid(u))
                 .unwrap_or_else(|| "?".into());
             let exe = text(proc.exe.as_deref().unwrap_or("?"));
+            // The comm, when the process is named by the script it runs.
+            let comm = if proc.name == proc.comm {
+                String::new()
+            } else {
+                format!(", comm {}", text(&proc.comm))
+            };
             writeln!(
                 out,
-                "    process: ppid {}, uid {user}, state {}, exe {exe}",
+                "    process: ppid {}, uid {user}, state {}{comm}, exe {exe}",
                 proc.ppid,
-                text(&proc.state)
+                text(&proc.state),
             )?;
             if let Some(argv) = proc.cmdline.as_ref().filter(|a| !a.is_empty()) {
                 writeln!(out, "    cmdline: {}", text(&argv.join(" ")))?;

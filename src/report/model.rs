@@ -20,6 +20,9 @@ pub struct ProcessInfo {
     pub ppid: i32,
     pub state: String,
     pub comm: String,
+    /// What the process is called: the script an interpreter runs (`gunicorn` for `python3
+    /// /usr/bin/gunicorn`), else `comm`.
+    pub name: String,
     /// Read only when a check needed it, or with `--verbose`; escaped like `path`.
     pub exe: Option<String>,
     pub cmdline: Option<Vec<String>>,
@@ -208,6 +211,8 @@ impl From<Audit> for Report {
 
 fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport {
     let process = e.process.as_ref().map(|p| {
+        // First: an interpreter's name reads its command line, which the details then show.
+        let name = crate::system::identity::display_name(snapshot, p);
         let d = if details {
             snapshot.details(p)
         } else {
@@ -218,6 +223,7 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
             ppid: p.stat.ppid,
             state: p.stat.state.to_string(),
             comm: p.stat.comm.clone(),
+            name,
             exe: d.exe.map(text::path),
             cmdline: d.cmdline.map(<[String]>::to_vec),
             uid: d.uid(),

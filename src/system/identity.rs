@@ -27,6 +27,61 @@ pub fn is_wrapper(comm: &str) -> bool {
     WRAPPERS.contains(&comm)
 }
 
+/// Interpreters whose processes are named by the script or module they run (by comm: the name,
+/// or the name and a version, `python3.11`, `php8.2`).
+const SCRIPT_RUNNERS: &[&str] = &[
+    "python", "perl", "ruby", "node", "nodejs", "php", "bash", "sh", "dash", "java",
+];
+
+/// Whether a comm is one of [`SCRIPT_RUNNERS`], with or without a version.
+pub fn runs_scripts(comm: &str) -> bool {
+    SCRIPT_RUNNERS.iter().any(|r| {
+        comm.strip_prefix(r)
+            .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    })
+}
+
+/// The name of the program an interpreter runs, from its command line: the script's basename
+/// (`python3 /usr/bin/gunicorn app:app` is `gunicorn`, `perl ./preforkd.pl` is `preforkd.pl`), a
+/// Python module (`python3 -m celery worker` is `celery`), a Java archive or main class (`java
+/// -jar /opt/x/app.jar` is `app.jar`, `java -cp lib org.example.Server` is `Server`). `None` when
+/// `comm` is no interpreter, or the program comes from the command line itself (`-c`, `-e`). Pure.
+pub fn script_name(comm: &str, argv: &[String]) -> Option<String> {
+    if !runs_scripts(comm) {
+        return None;
+    }
+    let java = comm.starts_with("java");
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-c" | "-e" | "--eval" | "-E" | "-r" => return None,
+            "-m" if !java => return args.next().cloned().filter(|m| !m.is_empty()),
+            "-jar" if java => return args.next().map(|j| basename(j).to_string()),
+            "-cp" | "-classpath" | "--class-path" | "-p" | "--module-path" if java => {
+                args.next();
+            }
+            "--" => return args.next().map(|s| basename(s).to_string()),
+            _ if a.starts_with('-') => {}
+            _ if java => return a.rsplit('.').next().map(str::to_string),
+            _ => return Some(basename(a).to_string()).filter(|s| !s.is_empty()),
+        }
+    }
+    None
+}
+
+/// What reports call a process: the script an interpreter runs ([`script_name`]), else its comm.
+pub fn display_name(snapshot: &Snapshot, process: &Process) -> String {
+    let comm = &process.stat.comm;
+    if !runs_scripts(comm) {
+        return comm.clone();
+    }
+    snapshot
+        .details(process)
+        .cmdline
+        .and_then(|argv| script_name(comm, argv))
+        .unwrap_or_else(|| comm.clone())
+}
+
 /// How far up the parent chain a supervisor is looked for.
 const MAX_ANCESTORS: usize = 64;
 
@@ -236,6 +291,7 @@ pub fn describe(snapshot: &Snapshot, pid: i32, tracked: bool) -> serde_json::Val
     let ident = Identity::of(snapshot, p);
     serde_json::json!({
         "pid": pid,
+        "name": display_name(snapshot, p),
         "ppid": p.stat.ppid,
         "parent_comm": parent.map(|q| q.stat.comm.clone()),
         "start_time": snapshot.start_time(&p.stat).map(|t| (t * 100.0).round() / 100.0),
@@ -260,6 +316,50 @@ mod tests {
             argv: Some(argv.iter().map(|s| s.to_string()).collect()),
             uid: Some(uid),
         }
+    }
+
+    /// An interpreter's process is named by its script, module, archive or main class.
+    #[test]
+    fn script_names() {
+        let n = |comm: &str, argv: &[&str]| {
+            script_name(
+                comm,
+                &argv.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            n(
+                "python3",
+                &["/usr/bin/python3", "/usr/bin/gunicorn", "app:app"]
+            )
+            .as_deref(),
+            Some("gunicorn")
+        );
+        assert_eq!(
+            n("python3.11", &["python3", "-u", "-m", "celery", "worker"]).as_deref(),
+            Some("celery")
+        );
+        assert_eq!(
+            n("perl", &["perl", "-w", "./preforkd.pl"]).as_deref(),
+            Some("preforkd.pl")
+        );
+        assert_eq!(
+            n("java", &["java", "-Xmx1g", "-jar", "/opt/app/app.jar"]).as_deref(),
+            Some("app.jar")
+        );
+        assert_eq!(
+            n("java", &["java", "-cp", "lib/*", "org.example.Server"]).as_deref(),
+            Some("Server")
+        );
+        assert_eq!(n("python3", &["python3", "-c", "import x"]), None);
+        assert_eq!(n("python3", &["python3"]), None);
+        assert_eq!(n("sshd", &["sshd", "/x"]), None);
+        assert_eq!(n("shutdown", &["shutdown", "/x"]), None);
+        assert_eq!(
+            n("bash", &["bash", "/etc/init.d/foo"]).as_deref(),
+            Some("foo")
+        );
+        assert!(runs_scripts("php8.2") && !runs_scripts("phpd"));
     }
 
     /// Same exe (by inode or by path), same arguments and uid make the same daemon; any difference
