@@ -470,3 +470,29 @@ fn several_pids_are_each_judged() {
         out.stdout
     );
 }
+
+/// A file of /proc or /sys named as a PATH is no pidfile: `not-a-file` saying so, never read (not
+/// "emptied moments ago" or "kept changing").
+#[test]
+fn proc_and_sys_files_are_not_pidfiles() {
+    let mut paths = vec![
+        "/proc/1/stat",
+        "/proc/sys/kernel/pid_max",
+        "/proc/self/status",
+    ];
+    if std::path::Path::new("/sys/kernel/uevent_seqnum").exists() {
+        paths.push("/sys/kernel/uevent_seqnum");
+    }
+    let (_, doc) = audit(&paths);
+    for path in paths {
+        let e = pidfile(&doc, std::path::Path::new(path));
+        assert_eq!(e["state"], "not-a-file", "{path}: {e:#}");
+        let f = only_finding(e);
+        assert_eq!(f["code"], "not-a-file", "{path}: {f:#}");
+        assert_eq!(f["evidence"]["reason"], "kernel_filesystem", "{path}");
+        assert!(
+            f["message"].as_str().unwrap().contains("not a pidfile"),
+            "{path}: {f:#}"
+        );
+    }
+}

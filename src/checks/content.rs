@@ -36,8 +36,8 @@ pub const INVALID_PID: Code = Code::new(&CodeDoc {
 pub const NOT_A_FILE: Code = Code::new(&CodeDoc {
     code: "not-a-file",
     severity: Severity::Warning,
-    summary: "A FIFO, socket, device or directory stands where a pidfile should be.",
-    why: "Opening a FIFO blocks, opening a device runs driver code; a naive `cat` in a stop script hangs or worse. pidaudit never opens such a file. A directory named `*.pid` usually comes from a packaging mistake.",
+    summary: "A FIFO, socket, device or directory stands where a pidfile should be, or the path is a file of /proc or /sys.",
+    why: "Opening a FIFO blocks, opening a device runs driver code; a naive `cat` in a stop script hangs or worse. pidaudit never opens such a file. A directory named `*.pid` usually comes from a packaging mistake. A file of procfs or sysfs (`reason: kernel_filesystem`) is kernel state generated when read, never a pidfile: it is not opened either.",
     fix: "Find out who created it (`ls -l`, the owner), then remove it.",
 });
 
@@ -171,12 +171,22 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
         ReadOutcome::NotAFile { facts } => {
             entry.facts.file = Some(FileFact::NotAFile);
             let what = facts.kind.describe();
-            Finding::new(
-                NOT_A_FILE,
-                &subject,
-                format!("a {what}, not a regular file; not opened"),
-            )
-            .with("kind", serde_json::to_value(facts.kind).unwrap_or_default())
+            let f = if facts.kind == crate::pidfile::FileKind::Regular {
+                // Only a file of procfs or sysfs is a regular file refused unopened.
+                Finding::new(
+                    NOT_A_FILE,
+                    &subject,
+                    "a file of the kernel's proc or sys file system (state generated when read), not a pidfile; not opened",
+                )
+                .with("reason", "kernel_filesystem")
+            } else {
+                Finding::new(
+                    NOT_A_FILE,
+                    &subject,
+                    format!("a {what}, not a regular file; not opened"),
+                )
+            };
+            f.with("kind", serde_json::to_value(facts.kind).unwrap_or_default())
         }
         // Only reached for a link met at the end of a chain, which the chase never returns.
         ReadOutcome::Symlink { .. } => {

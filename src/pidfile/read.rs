@@ -160,7 +160,7 @@ impl FileFacts {
 pub enum ReadOutcome {
     /// A regular file and (up to [`READ_CAP`] bytes of) its content.
     Content { facts: FileFacts, bytes: Vec<u8> },
-    /// Not a regular file; never opened.
+    /// Not a regular file, or a file of procfs or sysfs (`facts.kind` regular); never opened.
     NotAFile { facts: FileFacts },
     /// A symbolic link (`facts` are the link's own), with where its chain leads: followed and read
     /// only when every step was safe.
@@ -356,6 +356,11 @@ fn read_once(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
     }
     let facts = FileFacts::from_statx(&st);
     match facts.kind {
+        // A file of procfs or sysfs is kernel state generated on read (sysfs runs driver code):
+        // never a pidfile, never opened.
+        FileKind::Regular if matches!(kind, mounts::FsKind::Proc | mounts::FsKind::Sys) => {
+            return ReadOutcome::NotAFile { facts };
+        }
         FileKind::Regular => {}
         FileKind::Symlink => {
             return match rustix::fs::readlinkat(&handle, "", Vec::new()) {
