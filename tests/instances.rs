@@ -602,8 +602,14 @@ fn interpreted_daemon_is_named_by_its_script() {
     let script = dir.path().join(format!("{name}.py"));
     std::fs::write(&script, "import time\nwhile True:\n    time.sleep(3600)\n").unwrap();
     let pf = dir.path().join(format!("{name}.pid"));
+    // The interpreter itself, not a wrapper script (pyenv's shims exec through bash).
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
     let d = Daemon::from_child(spawn(
-        Command::new("python3")
+        Command::new(python)
             .arg(&script)
             .current_dir(dir.path())
             .stdin(Stdio::null()),
@@ -611,6 +617,8 @@ fn interpreted_daemon_is_named_by_its_script() {
     let pid = d.pid;
     wait_until("python to run the script", || {
         comm(pid).starts_with("python")
+            && std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e.to_string_lossy().contains("python"))
             && std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&name))
     });
