@@ -714,3 +714,29 @@ fn deleted_pidfile_lock_that_proves_nothing_is_not_reported() {
         "{doc:#}"
     );
 }
+
+/// A pidfile named on its own does not make its directory audited: a per-service check says
+/// nothing about a neighbour deleted under its daemon.
+#[test]
+fn deleted_neighbour_of_a_named_pidfile_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "deln");
+    let _d = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
+    std::fs::remove_file(&pf).unwrap();
+    let (other_name, other) = unique_pidfile(dir.path(), "delm");
+    let _o = Testd::new(&other)
+        .name(&other_name)
+        .lock(Lock::Lockf)
+        .start();
+    let (_, doc) = audit(&[other.to_str().unwrap()]);
+    assert!(
+        findings_with(&doc, "deleted-pidfile-held").is_empty(),
+        "{doc:#}"
+    );
+    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
+    assert_eq!(
+        findings_with(&doc, "deleted-pidfile-held").len(),
+        1,
+        "{doc:#}"
+    );
+}

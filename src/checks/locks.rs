@@ -971,9 +971,9 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
             by_key.insert((shown.clone(), e.name.clone()), i);
         }
     }
-    // The audited directories as the kernel names them: every entry's, and the roots walked (a
-    // deleted pidfile below one of them was in an audited directory).
-    let audited: HashSet<PathBuf> = dirs.values().flatten().cloned().collect();
+    // The directories walked as roots, as the kernel names them: a deleted pidfile below one of
+    // them was in an audited directory. (The directory of a pidfile named on its own is not
+    // audited: a per-service check says nothing about its neighbours.)
     let roots: Vec<PathBuf> = cx
         .root_dirs
         .iter()
@@ -1030,7 +1030,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
             let gone = idx.is_none()
                 && deleted
                 && crate::discover::is_pidfile_name(name, parent)
-                && (audited.contains(parent) || roots.iter().any(|r| parent.starts_with(r)));
+                && roots.iter().any(|r| parent.starts_with(r));
             if idx.is_none() && !gone {
                 continue;
             }
