@@ -782,9 +782,10 @@ impl WorkerSockets {
 fn worker_sockets(cx: &Cx<'_>, workers: &[i32]) -> WorkerSockets {
     let snap = cx.snapshot;
     let mut out = WorkerSockets::default();
+    let mut tables = crate::system::net::Tables::default();
     for &w in workers.iter().take(MAX_LISTED) {
         let Some(p) = snap.get(w) else { continue };
-        match crate::system::net::listening(snap, p) {
+        match crate::system::net::listening(snap, p, &mut tables) {
             Ok(l) if l.is_empty() => {}
             Ok(l) => out.held.push((w, l)),
             // Exited meanwhile: it holds nothing.

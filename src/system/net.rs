@@ -4,13 +4,14 @@
 //!
 //! Read only for the few processes a check asks about (orphaned workers, which may keep a port a
 //! new master needs), through the process's verified `/proc/PID`, at most [`MAX_SOCKET_FDS`]
-//! descriptors and [`TABLE_READ_CAP`] bytes of each table. [`parse_table`] is a pure parser.
+//! descriptors each, and [`TABLE_READ_CAP`] bytes of each table once per network namespace
+//! ([`Tables`]). [`parse_table`] is a pure parser.
 
 use super::{read_at, Process, Snapshot};
 use rustix::fd::AsFd;
 use rustix::io::Errno;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most descriptors looked at in one process.
@@ -122,14 +123,47 @@ pub fn socket_inode(link: &[u8]) -> Option<u64> {
         .ok()
 }
 
+/// The bound sockets of each network namespace read so far, by the namespace's link text
+/// (`net:[INODE]`): the processes of one namespace (a dead master's workers) share its tables,
+/// which are read once.
+#[derive(Default)]
+pub struct Tables {
+    by_ns: HashMap<Vec<u8>, Result<Vec<Listener>, Errno>>,
+}
+
 /// The sockets `process` listens on (sorted, without duplicates), read through its verified
 /// `/proc/PID`; `Err` when its descriptors or its network tables could not be read.
-pub fn listening(snap: &Snapshot, process: &Process) -> Result<Vec<Listener>, Errno> {
+pub fn listening(
+    snap: &Snapshot,
+    process: &Process,
+    tables: &mut Tables,
+) -> Result<Vec<Listener>, Errno> {
     let dir = snap.verified_dir(process).ok_or(Errno::SRCH)?;
     let inodes = socket_inodes(&dir)?;
     if inodes.is_empty() {
         return Ok(Vec::new());
     }
+    let ns = rustix::fs::readlinkat(&dir, "ns/net", Vec::new())?.into_bytes();
+    let bound = tables
+        .by_ns
+        .entry(ns)
+        .or_insert_with(|| read_tables(&dir))
+        .as_ref()
+        .map_err(|e| *e)?;
+    let mut out: Vec<Listener> = bound
+        .iter()
+        .filter(|l| inodes.contains(&l.inode))
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| (a.port, a.proto.as_str(), a.addr).cmp(&(b.port, b.proto.as_str(), b.addr)));
+    out.dedup();
+    Ok(out)
+}
+
+/// Every bound socket of the network namespace `/proc/PID` (`dir`) is in. The kernel prints a
+/// TCP table's listening sockets before its connections, so a table cut at [`TABLE_READ_CAP`]
+/// keeps them.
+fn read_tables(dir: impl AsFd) -> Result<Vec<Listener>, Errno> {
     let mut out = Vec::new();
     for (table, proto) in [
         ("net/tcp", Proto::Tcp),
@@ -138,18 +172,12 @@ pub fn listening(snap: &Snapshot, process: &Process) -> Result<Vec<Listener>, Er
         ("net/udp6", Proto::Udp),
     ] {
         match read_at(&dir, table, TABLE_READ_CAP) {
-            Ok(bytes) => out.extend(
-                parse_table(&bytes, proto)
-                    .into_iter()
-                    .filter(|l| inodes.contains(&l.inode)),
-            ),
+            Ok(bytes) => out.extend(parse_table(&bytes, proto)),
             // A kernel without IPv6 has no tcp6/udp6.
             Err(Errno::NOENT) => {}
             Err(e) => return Err(e),
         }
     }
-    out.sort_by(|a, b| (a.port, a.proto.as_str(), a.addr).cmp(&(b.port, b.proto.as_str(), b.addr)));
-    out.dedup();
     Ok(out)
 }
 
