@@ -444,10 +444,11 @@ fn several_pids_are_each_judged() {
     // None runs as the writer: the file is judged by its first PID; the reused ones are named.
     assert_eq!(e["pid"], dead, "{e:#}");
     assert_eq!(e["state"], "stale", "{e:#}");
+    let f = finding(&e, "listed-pid-not-running");
+    assert_eq!(f["evidence"]["pids"], serde_json::json!([d.pid, other.pid]));
     assert_eq!(
-        findings_with(&e, "listed-pid-not-running").len(),
-        2,
-        "{e:#}"
+        f["evidence"]["verdicts"],
+        serde_json::json!(["reused", "reused"])
     );
     // Rewritten now: both live PIDs could have written it.
     write_pidfile(&pf, &format!("{dead}\n{}\n{}\n", d.pid, other.pid));
@@ -455,13 +456,8 @@ fn several_pids_are_each_judged() {
     assert_eq!(e["pid"], d.pid, "the first that runs: {e:#}");
     assert_eq!(e["state"], "running", "{e:#}");
     let f = finding(&e, "listed-pid-not-running");
-    assert_eq!(f["evidence"]["pid"], dead);
-    assert_eq!(f["evidence"]["verdict"], "stale");
-    assert_eq!(
-        findings_with(&e, "listed-pid-not-running").len(),
-        1,
-        "{e:#}"
-    );
+    assert_eq!(f["evidence"]["pids"], serde_json::json!([dead]), "{f:#}");
+    assert_eq!(f["evidence"]["verdicts"], serde_json::json!(["stale"]));
     let out = run(&[pf.to_str().unwrap(), "--ignore", "unlocked"]);
     assert!(
         out.stdout

@@ -19,6 +19,9 @@ use crate::model::{Code, CodeDoc, Finding, Severity};
 use crate::pidfile::Parsed;
 use crate::system::Lookup;
 
+/// How many PIDs of a file that lists several a message names before it says how many more.
+const MAX_NAMED: usize = 16;
+
 /// Slack for the comparison of a process's start time with a file's mtime, in seconds.
 pub const REUSE_TOLERANCE_SECS: f64 = 2.0;
 
@@ -90,7 +93,7 @@ pub const LISTED_PID_NOT_RUNNING: Code = Code::new(&CodeDoc {
     code: "listed-pid-not-running",
     severity: Severity::Warning,
     summary: "A file that lists several PIDs names one that no longer runs (gone, a zombie, or reused).",
-    why: "Multi-process daemons (haproxy without a master, some LSB scripts) write one PID per process. Each is judged: the file's state comes from the first PID that runs (else the first), and every other listed PID that is gone, a zombie or now another process's is reported here, since a stop script that signals every PID in the file would signal it too. Evidence: `pid`, `verdict` (`stale`, `zombie`, `reused`), `comm`, and the judged `pid` of the file.",
+    why: "Multi-process daemons (haproxy without a master, some LSB scripts) write one PID per process. Each is judged: the file's state comes from the first PID that runs (else the first), and every other listed PID that is gone, a zombie or now another process's is reported here, since a stop script that signals every PID in the file would signal it too. One finding names them all. Evidence: `pids`, with `verdicts` (`stale`, `zombie`, `reused`) and `comms` in the same order, and the file's judged PID (`judged_pid`).",
     fix: "Restart the daemon so it rewrites the file with the PIDs it runs as; do not signal a `reused` PID.",
 });
 
@@ -129,33 +132,60 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     let listed = judge_listed(cx, entry);
     let Some(pid) = entry.pid else { return };
     let pid = pid as i32;
-    for l in listed.iter().filter(|l| l.pid != pid as u32).filter(|l| {
-        matches!(
-            l.verdict,
-            PidVerdict::Stale | PidVerdict::Zombie | PidVerdict::Reused
-        )
-    }) {
-        let what = match l.verdict {
-            PidVerdict::Stale => "no process has it".to_string(),
-            PidVerdict::Zombie => format!("it is a zombie ({})", l.comm.as_deref().unwrap_or("?")),
-            _ => format!(
-                "it is now {}, which started after the file was written",
-                l.comm.as_deref().unwrap_or("?")
-            ),
-        };
+    let down: Vec<&ListedPid> = listed
+        .iter()
+        .filter(|l| l.pid != pid as u32)
+        .filter(|l| {
+            matches!(
+                l.verdict,
+                PidVerdict::Stale | PidVerdict::Zombie | PidVerdict::Reused
+            )
+        })
+        .collect();
+    if !down.is_empty() {
+        // One finding for all of them: a file of a few KiB can list hundreds.
+        let said: Vec<String> = down
+            .iter()
+            .take(MAX_NAMED)
+            .map(|l| {
+                let comm = l.comm.as_deref().unwrap_or("?");
+                match l.verdict {
+                    PidVerdict::Stale => format!("PID {} (gone)", l.pid),
+                    PidVerdict::Zombie => format!("PID {} (a zombie, {comm})", l.pid),
+                    _ => format!(
+                        "PID {} (now {comm}, started after the file was written)",
+                        l.pid
+                    ),
+                }
+            })
+            .collect();
+        let more = down.len().saturating_sub(MAX_NAMED);
         entry.findings.push(
             Finding::new(
                 LISTED_PID_NOT_RUNNING,
                 &subject,
                 format!(
-                    "the file lists {} PIDs; PID {} is not running: {what}",
+                    "the file lists {} PIDs; {} of them {} not running: {}{}",
                     listed.len(),
-                    l.pid
+                    down.len(),
+                    if down.len() == 1 { "is" } else { "are" },
+                    said.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
                 ),
             )
-            .with("pid", l.pid)
-            .with("verdict", l.verdict.as_str())
-            .with("comm", l.comm.clone())
+            .with("pids", down.iter().map(|l| l.pid).collect::<Vec<_>>())
+            .with(
+                "verdicts",
+                down.iter().map(|l| l.verdict.as_str()).collect::<Vec<_>>(),
+            )
+            .with(
+                "comms",
+                down.iter().map(|l| l.comm.clone()).collect::<Vec<_>>(),
+            )
             .with("judged_pid", pid),
         );
     }
