@@ -27,19 +27,7 @@ fn a_flood_of_locks_neither_stalls_nor_blinds() {
         .lock(Lock::Flock)
         .start();
     let b = Testd::new(&bare).name("floodbare").start();
-    let mut child = Command::new("python3")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/manylocks.py"))
-        .arg("120000")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _flood = Daemon::from_child(child);
-    assert_eq!(line.trim(), "ready");
+    let _flood = many_locks(120_000, dir.path());
 
     let mut cmd = pidaudit();
     cmd.args(["--format", "json", "--fail-on", "never"])
@@ -63,6 +51,47 @@ fn a_flood_of_locks_neither_stalls_nor_blinds() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     assert_eq!(system, vec!["locks-unknown"], "{doc:#}");
+}
+
+/// Holds `n` POSIX locks on private files in `dir` until dropped.
+fn many_locks(n: u32, dir: &std::path::Path) -> Daemon {
+    let mut child = Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/manylocks.py"))
+        .arg(n.to_string())
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let d = Daemon::from_child(child);
+    assert_eq!(line.trim(), "ready");
+    d
+}
+
+/// With enough locks on the machine that `/proc/locks` is read in several pieces (2,000: about 30
+/// pages), a reader's lock on a daemon's pidfile is listed but the daemon's own absence is still
+/// confirmed from its descriptors: `unlocked` beside `lock-foreign-holder`, as on a quiet machine.
+#[test]
+fn a_readers_lock_in_a_long_table_does_not_hide_unlocked() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "longt");
+    let d = Testd::new(&pf).name(&name).start();
+    let _reader = Testd::new(&pf)
+        .readonly()
+        .lock(Lock::FlockShared)
+        .name("reader")
+        .unprivileged()
+        .start();
+    let _locks = many_locks(2000, dir.path());
+    let e = audit_one(&pf, &[]);
+    let mut got = codes(&e);
+    got.sort();
+    assert_eq!(got, vec!["lock-foreign-holder", "unlocked"], "{e:#}");
+    assert_eq!(finding(&e, "unlocked")["evidence"]["pid"], d.pid);
 }
 
 /// With 300 other processes holding write locks on the pidfiles' filesystem, the daemon that still

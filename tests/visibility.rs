@@ -117,7 +117,16 @@ fn unprivileged_audit_says_what_it_could_not_see() {
     // Nobody sees neither, and says so.
     let (_, doc) = audit_cmd(as_nobody(BIN).args(args).arg(&dup_pf).arg(&pf));
     let e = pidfile(&doc, &dup_pf);
-    assert_eq!(codes(e), vec!["not-visible"], "{e:#}");
+    // On a machine whose other locks make /proc/locks longer than one read, the daemon's own
+    // descriptors must confirm "no lock", and nobody cannot read them: that is said too.
+    let mut got = codes(e);
+    got.retain(|c| {
+        c != "locks-unknown"
+            || finding(e, "locks-unknown")["evidence"]["reads"]
+                .as_u64()
+                .is_none_or(|r| r <= 1)
+    });
+    assert_eq!(got, vec!["not-visible"], "{e:#}");
     let f = finding(e, "not-visible");
     assert_eq!(f["severity"], "unknown");
     assert_eq!(f["evidence"]["incomplete"], "duplicate-instance");

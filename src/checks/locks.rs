@@ -150,15 +150,23 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
         .filter(|p| p.stat.pid as u32 == entry.pid.unwrap_or(0));
     let mut fl = table.resolve(cx.snapshot, facts.dev, facts.ino, recorded);
     // A lock absent from a table read in pieces (or cut short) may have been missed: the recorded
-    // process's own descriptors say whether it holds one.
+    // process's own descriptors say whether it holds one, also when other processes' locks on the
+    // file were listed (a reader's lock says nothing of the daemon's).
     let mut confirmed = table.consistent();
-    if !fl.locked() && !confirmed {
+    let recorded_listed = recorded.is_some_and(|r| {
+        fl.locks
+            .iter()
+            .any(|l| l.holders.iter().any(|h| h.pid() == r.pid()))
+    });
+    if !confirmed && !recorded_listed {
         if let Some(p) = recorded.filter(|p| !cx.snapshot.is_dead(p)) {
             let p = Arc::clone(p);
             match table.held_by(cx.snapshot, p.pid(), facts.dev, facts.ino) {
                 Ok(held) => {
                     confirmed = true;
-                    fl = from_fdinfo(cx, &p, held);
+                    if !held.is_empty() {
+                        fl.locks.extend(from_fdinfo(cx, &p, held).locks);
+                    }
                 }
                 Err(errno) => {
                     let subject = entry.path.display().to_string();
