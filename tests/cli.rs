@@ -572,8 +572,8 @@ fn dumb_terminal_no_colour() {
 #[test]
 fn quiet_hides_info_only_pidfiles() {
     let dir = open_tempdir();
-    let pf = dir.path().join("quietd.pid");
-    let _d = Testd::new(&pf).name("quietd").start();
+    let (name, pf) = unique_pidfile(dir.path(), "quietd");
+    let _d = Testd::new(&pf).name(&name).start();
     let normal = run(&[pf.to_str().unwrap()]);
     assert!(
         normal.stdout.contains("info[unlocked]"),
@@ -581,7 +581,7 @@ fn quiet_hides_info_only_pidfiles() {
         normal.stdout
     );
     let quiet = run(&["--quiet", pf.to_str().unwrap()]);
-    assert!(!quiet.stdout.contains("quietd.pid"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains(&name), "{}", quiet.stdout);
     assert!(
         quiet.stdout.ends_with("1 pidfile (1 running): 1 info\n"),
         "{}",
