@@ -32,8 +32,21 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The roots walked when no PATH is given.
-pub const DEFAULT_ROOTS: [&str; 2] = ["/run", "/var/run"];
+/// The roots walked when no PATH is given: the runtime directories, and the usual homes of
+/// supervised service directories (daemontools' `/service` and `/etc/service`, runit's `/etc/sv`
+/// and `/var/service`, s6's `/run/service` and s6-rc's service directories, which lie deeper below
+/// `/run` than its walk goes). Roots met twice (a link, or a directory inside another root) are
+/// walked once per path; a file found twice is one candidate.
+pub const DEFAULT_ROOTS: [&str; 8] = [
+    "/run",
+    "/var/run",
+    "/service",
+    "/etc/service",
+    "/etc/sv",
+    "/var/service",
+    "/run/service",
+    "/run/s6-rc/servicedirs",
+];
 /// How deep the default roots are walked (`/run/a/b/c/x.pid` is depth 4).
 pub const DEFAULT_MAX_DEPTH: usize = 4;
 /// The most symbolic links followed while resolving one PATH (as the kernel allows).
@@ -82,16 +95,27 @@ pub struct Options {
 }
 
 /// Whether a directory entry is audited as a pidfile: `*.pid` (which covers PostgreSQL's
-/// `postmaster.pid`), and runit's `supervise/pid`.
+/// `postmaster.pid`), and in a supervisor's control directory ([`is_supervise_dir`]) runit's `pid`
+/// and the binary `status` of daemontools and s6 (a directory with both is audited once, by its
+/// `pid`: see [`Discovery::candidates`]).
 pub fn is_pidfile_name(name: &OsStr, parent: &Path) -> bool {
     let bytes = name.as_bytes();
     if bytes.len() > 4 && bytes.ends_with(b".pid") {
         return true;
     }
-    bytes == b"pid"
-        && parent
-            .file_name()
-            .is_some_and(|p| p.as_bytes().starts_with(b"supervise"))
+    (bytes == b"pid" || bytes == b"status") && is_supervise_dir(parent)
+}
+
+/// Whether `dir` (a path) is a supervisor's control directory: named `supervise` (or
+/// `supervise.*`), or a service's directory below one named `supervise` (Debian's runit links
+/// `/etc/sv/NAME/supervise` to `/run/runit/supervise/NAME`).
+pub fn is_supervise_dir(dir: &Path) -> bool {
+    dir.file_name()
+        .is_some_and(|n| n.as_bytes().starts_with(b"supervise"))
+        || dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "supervise")
 }
 
 /// Finds the candidate pidfiles.
@@ -137,6 +161,19 @@ pub fn discover(opts: &Options) -> Discovery {
         }
     }
     out.candidates.sort_by(|a, b| a.path.cmp(&b.path));
+    // runit writes both `pid` and `status`: its service is audited once, by the `pid`.
+    let runit: HashSet<(u64, u64)> = out
+        .candidates
+        .iter()
+        .filter(|c| c.name == "pid" && is_supervise_dir(c.path.parent().unwrap_or(Path::new(""))))
+        .map(|c| c.dir.id())
+        .collect();
+    out.candidates.retain(|c| {
+        c.explicit
+            || c.name != "status"
+            || !runit.contains(&c.dir.id())
+            || !is_supervise_dir(c.path.parent().unwrap_or(Path::new("")))
+    });
     // A file both walked and named explicitly is explicit.
     out.candidates.dedup_by(|a, b| {
         let same = a.path == b.path;
@@ -530,4 +567,32 @@ fn list(
     path.truncate(here);
     subdirs.reverse();
     subdirs
+}
+
+#[cfg(test)]
+mod supervise_tests {
+    use super::*;
+
+    #[test]
+    fn supervise_dirs() {
+        assert!(is_supervise_dir(Path::new("/etc/sv/a/supervise")));
+        assert!(is_supervise_dir(Path::new("/etc/sv/a/log/supervise")));
+        assert!(is_supervise_dir(Path::new("/run/runit/supervise/a")));
+        assert!(is_supervise_dir(Path::new("supervise")));
+        assert!(!is_supervise_dir(Path::new("/run/a")));
+        assert!(!is_supervise_dir(Path::new("/run/supervisor/a/b")));
+        assert!(is_pidfile_name(
+            OsStr::new("status"),
+            Path::new("/s/a/supervise")
+        ));
+        assert!(is_pidfile_name(
+            OsStr::new("pid"),
+            Path::new("/run/runit/supervise/a")
+        ));
+        assert!(!is_pidfile_name(OsStr::new("status"), Path::new("/run/a")));
+        assert!(!is_pidfile_name(
+            OsStr::new("lock"),
+            Path::new("/s/a/supervise")
+        ));
+    }
 }

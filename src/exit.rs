@@ -243,7 +243,7 @@ pub fn lsb_status(state: State, doubts: Doubts) -> LsbStatus {
         State::Running if doubts.mismatch => LsbStatus::Dead,
         State::Running => LsbStatus::Running,
         State::Stale | State::Zombie | State::Reused => LsbStatus::Dead,
-        State::Missing => LsbStatus::NotRunning,
+        State::Missing | State::Down => LsbStatus::NotRunning,
         State::Invalid | State::Unreadable | State::Unknown | State::NotAFile => LsbStatus::Unknown,
     }
 }

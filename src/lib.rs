@@ -6,7 +6,8 @@
 //! 0. [`model`] (finding codes, severities, findings, pidfile states) and [`util`].
 //! 1. [`discover`]: roots and paths -> candidate pidfiles (a dirfd walk that never follows links);
 //!    [`pidfile`]: each is read safely and parsed strictly (the parser does no I/O); [`system`]: one
-//!    [`system::Snapshot`] of `/proc`, read once, under a configurable root.
+//!    [`system::Snapshot`] of `/proc`, read once, under a configurable root; [`supervise`]: what
+//!    daemontools, runit and s6 keep in a service's `supervise/` directory (pure status parsers).
 //! 2. [`config`]: options validated into a [`config::Config`] before any work; [`exit`]: every exit
 //!    status and the policies that choose them.
 //! 3. [`checks`]: one file per family; they record facts and findings on each entry, and
@@ -33,6 +34,7 @@ pub mod manpage;
 pub mod model;
 pub mod pidfile;
 pub mod report;
+pub mod supervise;
 pub mod system;
 pub mod textfile;
 pub mod util;

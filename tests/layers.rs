@@ -12,6 +12,7 @@ const STAGES: &[(&str, u8)] = &[
     ("discover", 1),
     ("pidfile", 1),
     ("system", 1),
+    ("supervise", 1),
     ("config", 2),
     ("exit", 2),
     ("checks", 3),

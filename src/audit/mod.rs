@@ -10,8 +10,11 @@ use crate::discover;
 use crate::exit::Tally;
 use crate::model::Finding;
 use crate::pidfile::ReadOutcome;
+use crate::supervise::Supervision;
 use crate::system::Snapshot;
+use rustix::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Everything one audit judged.
@@ -58,15 +61,9 @@ impl Audit {
 }
 
 /// Where pidfiles are looked for when only some paths are audited, to know which processes other
-/// pidfiles track: the default roots and the usual service directories (runit's, daemontools').
-pub const TRACKING_ROOTS: [&str; 6] = [
-    "/run",
-    "/var/run",
-    "/etc/sv",
-    "/etc/service",
-    "/service",
-    "/var/service",
-];
+/// pidfiles track: the default roots, which hold the usual service directories (runit's,
+/// daemontools', s6's).
+pub const TRACKING_ROOTS: [&str; 8] = discover::DEFAULT_ROOTS;
 
 /// The PIDs that the machine's other pidfiles record (with their files' mtimes), when only some
 /// paths are audited: a per-service check (`pidaudit /run/nginx.pid`) must not call a process
@@ -108,13 +105,36 @@ fn tracked_elsewhere(
                 if !audited.contains(&(facts.dev, facts.ino)) && facts.mode & 0o022 == 0 =>
             {
                 let format = crate::pidfile::Format::for_name(&c.name);
-                crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max)
-                    .pid()
-                    .map(|pid| (pid as i32, facts.mtime_f64(), facts.uid))
+                let pid = if c.name == "status" {
+                    // A supervisor's binary status (discovery lists `status` only in `supervise/`).
+                    crate::supervise::parse_status(&bytes)
+                        .ok()
+                        .and_then(|s| s.pid)
+                } else {
+                    crate::pidfile::parse(&bytes, facts.size, format, snapshot.pid_max).pid()
+                };
+                pid.map(|pid| (pid as i32, facts.mtime_f64(), facts.uid))
             }
             _ => None,
         })
         .collect()
+}
+
+/// What the supervisor keeps beside a candidate in its `supervise/` directory, for runit's `pid`
+/// and the `status` of daemontools and s6 (see [`crate::supervise`]).
+fn supervision_of(c: &discover::Candidate) -> Option<Arc<Supervision>> {
+    let parent = c.path.parent()?;
+    if !discover::is_supervise_dir(parent) || !(c.name == "pid" || c.name == "status") {
+        return None;
+    }
+    let fd = c.dir.open().ok()?;
+    let service = c.dir.parent().and_then(|p| p.open().ok());
+    Some(Arc::new(crate::supervise::read(
+        &*fd,
+        parent,
+        &c.name,
+        service.as_deref().map(AsFd::as_fd),
+    )))
 }
 
 /// Runs the whole audit.
@@ -136,14 +156,20 @@ pub fn judge(config: &Config) -> Audit {
     snapshot.set_eager(config.details);
     let mut entries: Vec<Entry> =
         Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
+    let supervisions = crate::util::parallel::map(&discovery.candidates, supervision_of);
     entries.extend(
         discovery
             .candidates
             .iter()
             .zip(reads)
+            .zip(supervisions)
             // A walked file that vanished before it was opened was removed by its daemon: nothing to audit.
-            .filter(|(c, r)| c.explicit || !matches!(r, ReadOutcome::Vanished))
-            .map(|(c, r)| Entry::new(c, r)),
+            .filter(|((c, r), _)| c.explicit || !matches!(r, ReadOutcome::Vanished))
+            .map(|((c, r), sv)| {
+                let mut e = Entry::new(c, r);
+                e.supervision = sv;
+                e
+            }),
     );
     entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
     entries.sort_by(|a, b| a.path.cmp(&b.path));

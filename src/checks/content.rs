@@ -149,6 +149,10 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
 
 /// Judges one read outcome (the pidfile's own, or that of a symlink's target).
 fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
+    // A supervisor's binary status, or runit's `pid` emptied by `sv down`.
+    if super::supervised::content(entry, read) {
+        return;
+    }
     let subject = entry.subject();
     let finding = match read {
         ReadOutcome::Vanished => {

@@ -25,6 +25,8 @@ pub enum FileFact {
     Unstable,
     /// Read, but empty, malformed or an invalid PID.
     NoPid,
+    /// A supervised service's status names no process: it is down (see `supervise`).
+    Down,
 }
 
 /// What the process table showed for the recorded PID (recorded by the liveness check).
@@ -138,6 +140,12 @@ pub struct Entry {
     pub dir: Option<Arc<crate::discover::Dir>>,
     /// Whether repairs may act on this pidfile (set by the trust check).
     pub trusted: bool,
+    /// The supervised service this file belongs to (a `supervise/pid` or `supervise/status`):
+    /// what its supervisor's files say. Repair never acts on such a file; the supervisor's control
+    /// command does ([`crate::supervise::Supervision::term_command`]).
+    pub supervision: Option<Arc<crate::supervise::Supervision>>,
+    /// What the supervisor check found out about the service (set by `supervised`).
+    pub service: Option<super::supervised::ServiceFacts>,
     /// The codes that make it untrusted.
     pub trust_reasons: Vec<Code>,
 }
@@ -181,6 +189,8 @@ impl Entry {
             dir,
             trusted: false,
             trust_reasons: Vec::new(),
+            supervision: None,
+            service: None,
         }
     }
 

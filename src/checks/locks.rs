@@ -319,7 +319,8 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, fl: &FileLocks, complete: bool) {
             .any(|l| l.lock.line.mode == LockMode::Write && l.holders.is_empty())
         || judged.iter().any(|(_, _, p)| p.is_ok());
     if !daemon_locked {
-        if entry.state() == State::Running && complete {
+        // A supervisor's file: the supervisor holds `supervise/lock` instead (see `supervised`).
+        if entry.state() == State::Running && complete && entry.supervision.is_none() {
             if let Some(p) = &recorded {
                 let mut f = Finding::new(
                     UNLOCKED,

@@ -7,7 +7,8 @@
 //! namespace), with `locks` (who holds the file's lock) after `target`, and `deploy` (is the
 //! running executable still on disk, did it start after the deploy). Checks across pidfiles see
 //! every entry at once and may attach findings to them: `check_across` (locks), then
-//! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers) and, last, `expect` (the
+//! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers), `supervised` (what a
+//! supervisor's status says against the process table and its lock) and, last, `expect` (the
 //! manifest's expectations). System-wide checks return findings of their own.
 //!
 //! Checks record facts on the entry ([`Facts`]) and add findings; none writes a state or removes
@@ -24,6 +25,7 @@ pub mod liveness;
 pub mod locks;
 pub mod name;
 pub mod resolve;
+pub mod supervised;
 pub mod target;
 #[cfg(test)]
 mod testing;
@@ -93,6 +95,7 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
 pub fn check_entries(cx: &Cx<'_>, entries: &mut [Entry]) {
     let surveys = instances::survey_all(cx, entries);
     instances::check(cx, entries, &surveys);
+    supervised::check(cx, entries);
     expect::check(cx, entries, &surveys);
 }
 
@@ -141,6 +144,7 @@ pub fn catalogue() -> impl Iterator<Item = Code> {
         locks::CODES,
         deploy::CODES,
         instances::CODES,
+        supervised::CODES,
         expect::CODES,
         trust::CODES,
     ]

@@ -313,7 +313,9 @@ pub fn verdict(cx: &Cx<'_>, entry: &Entry, process: &Process) -> (Option<bool>, 
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     // A process that holds the file's write lock, as only its daemon could (`locks`), is that
     // daemon whatever its name: a service whose pidfile is named after the service, not the program.
-    if entry.state() != State::Running || entry.facts.own_lock {
+    // A supervised service's process is whatever its `run` script runs, under any name: whether it
+    // is the supervisor's child decides (`supervised`).
+    if entry.state() != State::Running || entry.facts.own_lock || entry.supervision.is_some() {
         return;
     }
     let Some(process) = entry.process.clone() else {

@@ -4,19 +4,22 @@
 //!
 //! | rule | when | then |
 //! |---|---|---|
-//! | file | the content check found no PID to judge | not-a-file, missing, unreadable, unknown (unstable) or invalid |
+//! | file | the content check found no PID to judge | not-a-file, missing, unreadable, unknown (unstable) or invalid; down when a supervisor's status says the service is down |
 //! | process | the file holds a PID (of a file listing several, the first that runs, else the first) | from the process table: stale (absent), unknown (hidden, unexaminable), invalid (thread, kernel thread), zombie, reused (started after the write), running |
 //! | leader-exited | the main thread exited (state `Z`) but other threads live | running |
 //! | targets-init | PID 1 is the init system, not the file's daemon | invalid |
 //! | own-lock | reused, and the recorded process holds the file's lock | running; `pid-reused` is withdrawn |
 //! | foreign-namespace | stale, or naming init or a kernel thread here, and the PID may live in another PID namespace | unknown; `stale`, `listed-pid-not-running`, `targets-init`, `kernel-thread` are withdrawn (`foreign-namespace` says why) |
 //! | lock-required | the manifest requires the lock | `unlocked` is raised to error |
+//! | double-managed | a supervised daemon runs more copies outside its supervisor | `duplicate-instance` is withdrawn (`double-managed` says it) |
 //!
 //! The table is the contract; `ARCHITECTURE.md` repeats it.
 
 use super::entry::{Entry, Facts, FileFact, ProcessFact};
+use super::instances::DUPLICATE_INSTANCE;
 use super::liveness::{LISTED_PID_NOT_RUNNING, PID_REUSED, STALE};
 use super::locks::UNLOCKED;
+use super::supervised::DOUBLE_MANAGED;
 use super::target::{KERNEL_THREAD, TARGETS_INIT};
 use crate::model::{Severity, State};
 
@@ -29,6 +32,7 @@ pub fn state(f: &Facts) -> State {
             FileFact::Unreadable => State::Unreadable,
             FileFact::Unstable => State::Unknown,
             FileFact::NoPid => State::Invalid,
+            FileFact::Down => State::Down,
         };
     }
     if f.targets_init {
@@ -60,8 +64,11 @@ pub fn finish(entry: &mut Entry) {
     let foreign = f.foreign_namespace;
     let lock_required = f.lock_required.clone();
     let foreign_codes = [STALE, LISTED_PID_NOT_RUNNING, TARGETS_INIT, KERNEL_THREAD];
+    let double = entry.has(DOUBLE_MANAGED);
     entry.findings.retain(|x| {
-        !((own_lock && x.code == PID_REUSED) || (foreign && foreign_codes.contains(&x.code)))
+        !((own_lock && x.code == PID_REUSED)
+            || (foreign && foreign_codes.contains(&x.code))
+            || (double && x.code == DUPLICATE_INSTANCE))
     });
     if let Some(service) = lock_required {
         for x in entry.findings.iter_mut().filter(|x| x.code == UNLOCKED) {

@@ -164,6 +164,9 @@ pub enum Reason {
     NotLive,
     /// No repair for these findings in this version.
     NoRepair,
+    /// A supervisor's file (`supervise/pid`, `supervise/status`): the supervisor owns it and is
+    /// controlled through its own command (`svc -t`, `sv term`, `s6-svc -t`), never fought.
+    Supervised,
 }
 
 impl Reason {
@@ -179,6 +182,7 @@ impl Reason {
             Reason::Oversize => "oversize",
             Reason::NotLive => "not-live",
             Reason::NoRepair => "no-repair",
+            Reason::Supervised => "supervised",
         }
     }
 }

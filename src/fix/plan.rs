@@ -96,6 +96,20 @@ fn one(audit: &Audit, entry: &Entry) -> Option<Decision> {
     let codes: Vec<Code> = shown.iter().map(|f| f.code).collect();
     let state = entry.state();
     let refuse = |reason, msg: String| Some(Decision::Refuse(refusal(entry, &codes, reason, msg)));
+    // A supervisor's file is the supervisor's: it is restarted through its control command.
+    if let Some(sv) = &entry.supervision {
+        if shown.iter().all(|f| f.severity == Severity::Info) {
+            return None;
+        }
+        let how = sv
+            .term_command()
+            .map(|c| format!("; restart the service with `{c}`"))
+            .unwrap_or_default();
+        return refuse(
+            Reason::Supervised,
+            format!("a supervisor's file: only the supervisor writes or removes it{how}"),
+        );
+    }
     match state {
         State::Running => {
             if shown.iter().all(|f| f.severity == Severity::Info) {
@@ -142,7 +156,7 @@ fn one(audit: &Audit, entry: &Entry) -> Option<Decision> {
                 "the file's state could not be determined: nothing is done on a guess".into(),
             );
         }
-        State::NotAFile | State::Missing => {
+        State::NotAFile | State::Missing | State::Down => {
             return refuse(
                 Reason::NotARegularFile,
                 format!("{}: only regular files are repaired", state.as_str()),

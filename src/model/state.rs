@@ -25,10 +25,13 @@ pub enum State {
     NotAFile,
     /// A pidfile named explicitly does not exist.
     Missing,
+    /// A supervised service that is down: its supervisor's status names no process (runit empties
+    /// `supervise/pid`), on purpose or between a death and the restart.
+    Down,
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Running,
         State::Stale,
         State::Zombie,
@@ -38,6 +41,7 @@ impl State {
         State::Unknown,
         State::NotAFile,
         State::Missing,
+        State::Down,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl State {
             State::Unknown => "unknown",
             State::NotAFile => "not-a-file",
             State::Missing => "missing",
+            State::Down => "down",
         }
     }
 }

@@ -41,6 +41,7 @@ impl Paint {
         let style = match s {
             State::Running => Style::new().green(),
             State::Stale | State::NotAFile | State::Missing => Style::new().yellow(),
+            State::Down => Style::new().blue(),
             State::Zombie | State::Reused | State::Invalid => Style::new().red(),
             State::Unreadable | State::Unknown => Style::new().magenta(),
         };
@@ -190,6 +191,9 @@ fn pidfile(
             .collect();
         writeln!(out, "    pids: {}", listed.join(", "))?;
     }
+    if let Some(sv) = &p.supervised {
+        supervised_line(sv, out)?;
+    }
     if config.verbosity == Verbosity::Verbose {
         if let Some(proc) = &p.process {
             let user = proc
@@ -221,6 +225,44 @@ fn pidfile(
         finding(paint, config, f, out)?;
     }
     Ok(())
+}
+
+/// What the supervisor says, in the words of its status command.
+fn supervised_line(
+    sv: &crate::checks::supervised::ServiceFacts,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut parts: Vec<String> = Vec::new();
+    let who = sv.supervisor.map_or("supervisor unknown", |s| s.as_str());
+    parts.push(format!("{who} service {}", text(&sv.service)));
+    if let Some(phase) = sv.phase {
+        let mut s = phase.as_str().to_string();
+        if let Some(secs) = sv.for_secs {
+            s.push_str(&format!(" {secs:.0} s"));
+        }
+        parts.push(s);
+    }
+    if let Some(want) = sv.want {
+        parts.push(format!("want {want}"));
+    }
+    if sv.paused {
+        parts.push("paused".into());
+    }
+    match sv.normally_up {
+        Some(true) => parts.push("normally up".into()),
+        Some(false) => parts.push("normally down".into()),
+        None => {}
+    }
+    match (sv.supervisor_alive, sv.supervisor_pid) {
+        (Some(true), Some(pid)) => parts.push(format!("supervisor PID {pid}")),
+        (Some(false), _) => parts.push("supervisor not running".into()),
+        _ => parts.push("supervisor unknown".into()),
+    }
+    write!(out, "    supervised: {}", parts.join(", "))?;
+    if let Some(c) = &sv.control {
+        write!(out, "; restart: {}", text(c))?;
+    }
+    writeln!(out)
 }
 
 fn lock_line(lock: &LockReport, out: &mut dyn Write) -> std::io::Result<()> {

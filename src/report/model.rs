@@ -2,6 +2,7 @@
 //! [`Report::from`]. Findings are filtered by `--select`/`--ignore` here, never in a reporter.
 
 use crate::audit::Audit;
+use crate::checks::supervised::ServiceFacts;
 use crate::checks::Entry;
 use crate::model::{text, Code, Finding, Severity, State};
 use crate::pidfile::FileFacts;
@@ -54,6 +55,11 @@ pub struct PidfileReport {
     pub trusted: bool,
     /// The finding codes that make it untrusted (all of them, whatever `--select`/`--ignore` show).
     pub trust_reasons: Vec<Code>,
+    /// For a supervisor's file (`supervise/pid`, `supervise/status`): the service, its state as
+    /// the supervisor says it, the supervisor process, and the command that restarts the service
+    /// through it (`control`). Absent for other pidfiles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervised: Option<ServiceFacts>,
 }
 
 /// One PID of a file that lists several, as reports show it.
@@ -253,6 +259,7 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
         findings: Vec::new(),
         trusted: e.trusted,
         trust_reasons: e.trust_reasons.clone(),
+        supervised: e.service.clone(),
     }
 }
 

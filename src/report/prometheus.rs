@@ -238,6 +238,7 @@ mod tests {
             lock: None,
             trusted: true,
             trust_reasons: Vec::new(),
+            supervised: None,
             findings: sev
                 .map(|s| vec![Finding::new(STALE, path, "m").severity(s)])
                 .unwrap_or_default(),
