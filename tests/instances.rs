@@ -34,7 +34,7 @@ fn background(exe: &Path) -> Daemon {
 }
 
 /// The incident: a daemon supervised by runsv plus a forgotten double-forked copy of the same binary
-/// and arguments. Exactly the background copy is the duplicate; the evidence names the supervisor and
+/// and arguments. Exactly the background copy is the other copy (`double-managed`); the evidence names the supervisor and
 /// which instance the pidfile tracks.
 #[test]
 fn incident_replay_supervised_plus_background_copy() {
@@ -73,8 +73,10 @@ fn incident_replay_supervised_plus_background_copy() {
     let _supervised = Daemon::adopt(supervised);
     let e = pidfile(&doc, &pf);
     assert_eq!(code, 1);
-    assert_eq!(codes(e), vec!["duplicate-instance"], "{e:#}");
-    let f = finding(e, "duplicate-instance");
+    // A supervised daemon's copy outside the supervisor: `double-managed` says it (and replaces
+    // `duplicate-instance`), with the same evidence.
+    assert_eq!(codes(e), vec!["double-managed"], "{e:#}");
+    let f = finding(e, "double-managed");
     assert_eq!(f["evidence"]["duplicates"], serde_json::json!([bg.pid]));
     assert_eq!(f["evidence"]["tracked_pid"], supervised);
     let inst = f["evidence"]["instances"].as_array().unwrap();

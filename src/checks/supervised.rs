@@ -410,6 +410,19 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry]) {
                 );
             }
             running.push((i, Arc::clone(d)));
+        } else if let (State::Zombie, Holder::Alive(sup), Some(true)) = (state, &holder, want_up) {
+            // Died moments ago; the supervisor reaps it and restarts the service (a zombie it
+            // never reaps is the `zombie` finding's business).
+            if entry
+                .process
+                .as_ref()
+                .is_some_and(|p| p.stat.ppid == sup.pid())
+            {
+                out.push(base(
+                    FLAPPING,
+                    "wanted up but its process has just died (a zombie its supervisor has not reaped yet): it is being restarted".into(),
+                ));
+            }
         } else if let Holder::Gone = holder {
             out.push(base(
                 SUPERVISOR_GONE,
@@ -512,8 +525,9 @@ fn across(cx: &Cx<'_>, entries: &mut [Entry], running: &[(usize, Arc<Process>)])
                     ),
                 )
                 .with("pid", d.pid())
+                .with("tracked_pid", d.pid())
                 .with("service", service)
-                .with("copies", copies.clone())
+                .with("duplicates", copies.clone())
                 .with("instances", instances),
             );
         }

@@ -1,0 +1,397 @@
+//! Supervised services with the real supervisors from Debian: daemontools (`supervise`, `svc`,
+//! `svstat`), runit (`runsv`, `sv`) and s6 (`s6-supervise`, `s6-svc`, `s6-svstat`), each in a
+//! private service directory running a uniquely named copy of `sleep`. Every verdict is compared
+//! with what the supervisor's own status command prints for the same state.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Daemontools,
+    Runit,
+    S6,
+}
+
+const KINDS: [Kind; 3] = [Kind::Daemontools, Kind::Runit, Kind::S6];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Daemontools => "daemontools",
+            Kind::Runit => "runit",
+            Kind::S6 => "s6",
+        }
+    }
+}
+
+/// A service directory under a running supervisor.
+struct Service {
+    kind: Kind,
+    _dir: tempfile::TempDir,
+    svc: PathBuf,
+    name: String,
+    supervisor: Daemon,
+}
+
+impl Service {
+    /// Starts the supervisor on a service whose `run` script is `run` (`{exe}` is replaced by the
+    /// path of a copy of sleep named `name`).
+    fn start(kind: Kind, base: &str, run: &str) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let name = unique_name(base);
+        let exe = sleep_copy(dir.path(), &name);
+        let svc = dir.path().join("svc").join(&name);
+        std::fs::create_dir_all(&svc).unwrap();
+        let script = svc.join("run");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n{}\n",
+                run.replace("{exe}", &exe.display().to_string())
+            ),
+        )
+        .unwrap();
+        chmod(&script, 0o755);
+        let program = match kind {
+            Kind::Daemontools => "supervise",
+            Kind::Runit => "runsv",
+            Kind::S6 => "s6-supervise",
+        };
+        let supervisor = Daemon::from_child(spawn(
+            Command::new(program)
+                .arg(&svc)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        ));
+        let s = Service {
+            kind,
+            _dir: dir,
+            svc,
+            name,
+            supervisor,
+        };
+        wait_until("the supervisor's status", || s.status_file().exists());
+        s
+    }
+
+    /// A service running `exec {exe} 1000`, up.
+    fn up(kind: Kind, base: &str) -> Service {
+        let s = Service::start(kind, base, "exec '{exe}' 1000");
+        wait_until("the service to run", || s.daemon().is_some());
+        s
+    }
+
+    /// The file pidaudit audits for the service.
+    fn status_file(&self) -> PathBuf {
+        match self.kind {
+            Kind::Runit => self.svc.join("supervise/pid"),
+            _ => self.svc.join("supervise/status"),
+        }
+    }
+
+    /// What the supervisor's own status command prints.
+    fn tool_status(&self) -> String {
+        let out = match self.kind {
+            Kind::Daemontools => Command::new("svstat").arg(&self.svc).output(),
+            Kind::Runit => Command::new("sv").arg("status").arg(&self.svc).output(),
+            Kind::S6 => Command::new("s6-svstat").arg(&self.svc).output(),
+        }
+        .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// The PID of the service's process, as the status command says it (`(pid N)`), when it is
+    /// the uniquely named daemon.
+    fn daemon(&self) -> Option<u32> {
+        let text = self.tool_status();
+        let at = text.find("(pid ")? + 5;
+        let pid: u32 = text[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()?;
+        (comm(pid) == self.name).then_some(pid)
+    }
+
+    /// Sends a control command (`u`, `d`, `t`...) through the supervisor's own tool.
+    fn control(&self, what: &str) {
+        let status = match self.kind {
+            Kind::Daemontools => Command::new("svc")
+                .arg(format!("-{what}"))
+                .arg(&self.svc)
+                .status(),
+            Kind::Runit => {
+                let word = match what {
+                    "u" => "up",
+                    "d" => "down",
+                    "t" => "term",
+                    other => panic!("no sv command for {other}"),
+                };
+                Command::new("sv")
+                    .arg(word)
+                    .arg(&self.svc)
+                    .stdout(Stdio::null())
+                    .status()
+            }
+            Kind::S6 => Command::new("s6-svc")
+                .arg(format!("-{what}"))
+                .arg(&self.svc)
+                .status(),
+        };
+        // sv waits up to 7 s for the change and fails if it is late; the tests wait themselves.
+        let _ = status.unwrap();
+    }
+
+    fn audit(&self, extra: &[&Path]) -> (i32, serde_json::Value) {
+        let mut cmd = pidaudit();
+        cmd.args(["--format", "json"]).arg(&self.svc).args(extra);
+        audit_cmd(&mut cmd)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let daemon = self.daemon();
+        self.supervisor.kill();
+        if let Some(pid) = daemon {
+            drop(Daemon::adopt(pid));
+        }
+    }
+}
+
+fn supervised(e: &serde_json::Value) -> &serde_json::Value {
+    &e["supervised"]
+}
+
+/// A healthy service: running, the supervisor's child, the supervisor alive and holding its lock;
+/// no finding (no `unlocked`: the supervisor's lock is judged). The PID is the one the status
+/// command prints.
+#[test]
+fn healthy_service() {
+    for kind in KINDS {
+        let s = Service::up(kind, "svok");
+        let pid = s.daemon().unwrap();
+        let (code, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert_eq!(code, 0, "{kind:?} {e:#}");
+        assert_eq!(e["state"], "running", "{kind:?} {e:#}");
+        assert_eq!(e["pid"], pid, "{kind:?}: {}", s.tool_status());
+        assert!(codes(e).is_empty(), "{kind:?} {e:#}");
+        let sv = supervised(e);
+        assert_eq!(sv["supervisor"], kind.name());
+        assert_eq!(sv["phase"], "run");
+        assert_eq!(sv["want"], "up");
+        assert_eq!(sv["normally_up"], true);
+        assert_eq!(sv["supervisor_pid"], s.supervisor.pid);
+        assert_eq!(sv["supervisor_alive"], true);
+        assert_eq!(sv["child_of_supervisor"], true);
+        let control = sv["control"].as_str().unwrap();
+        assert!(control.ends_with(&*s.svc.to_string_lossy()), "{control}");
+        assert!(s.tool_status().contains(&format!("(pid {pid})")));
+    }
+}
+
+/// Wanted down (`svc -d`, `sv down`, `s6-svc -d`): the state is `down` with an informational
+/// `supervised-down`, never `empty` or `invalid` (runit empties `supervise/pid`), and the status
+/// command agrees that it is down. A `down` file makes it normally down.
+#[test]
+fn wanted_down_is_down_not_broken() {
+    for kind in KINDS {
+        let s = Service::up(kind, "svdown");
+        s.control("d");
+        wait_until("the service to go down", || s.daemon().is_none());
+        wait_until("the status to say down", || {
+            let st = s.tool_status();
+            st.starts_with("down") || st.contains(": down")
+        });
+        std::fs::write(s.svc.join("down"), "").unwrap();
+        let (code, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert_eq!(code, 0, "{kind:?} {e:#}");
+        assert_eq!(e["state"], "down", "{kind:?} {e:#}");
+        assert_eq!(codes(e), ["supervised-down"], "{kind:?} {e:#}");
+        let f = finding(e, "supervised-down");
+        assert_eq!(f["severity"], "info");
+        assert_eq!(f["evidence"]["want"], "down");
+        assert_eq!(supervised(e)["normally_up"], false);
+        if kind == Kind::Runit {
+            assert_eq!(std::fs::read(s.status_file()).unwrap(), b"");
+        }
+        // Repair leaves a supervisor's file alone.
+        let run = run_cmd(pidaudit().args(["fix", "--format", "json"]).arg(&s.svc));
+        let plan = run.json();
+        assert!(
+            plan.to_string().find("\"remove\"").is_none(),
+            "{kind:?} {plan:#}"
+        );
+    }
+}
+
+/// Killed and restarted: the new PID is judged (running, the supervisor's child), and the old one
+/// is gone from the report.
+#[test]
+fn killed_and_restarted() {
+    for kind in KINDS {
+        let s = Service::up(kind, "svkill");
+        let old = s.daemon().unwrap();
+        kill9(old);
+        wait_until("the restart", || s.daemon().is_some_and(|p| p != old));
+        let new = s.daemon().unwrap();
+        let (_, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert_eq!(e["state"], "running", "{kind:?} {e:#}");
+        assert_eq!(e["pid"], new);
+        assert_eq!(supervised(e)["child_of_supervisor"], true);
+        // A restart moments ago may be called flapping (see `pidaudit explain flapping`); nothing
+        // else is said.
+        for c in codes(e) {
+            assert_eq!(c, "flapping", "{kind:?} {e:#}");
+        }
+    }
+}
+
+/// The supervisor SIGKILLed, its child left running: `unsupervised` (an error), where the status
+/// commands only say that the supervisor does not run.
+#[test]
+fn supervisor_killed_child_left_running() {
+    for kind in KINDS {
+        let mut s = Service::up(kind, "svorph");
+        let pid = s.daemon().unwrap();
+        let _child = Daemon::adopt(pid);
+        s.supervisor.kill();
+        let tool = s.tool_status();
+        assert!(
+            tool.contains("not running") || tool.contains("unable to"),
+            "{kind:?}: {tool}"
+        );
+        let (code, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert_eq!(code, 1, "{kind:?} {e:#}");
+        assert_eq!(e["state"], "running");
+        assert_eq!(e["pid"], pid);
+        assert_eq!(codes(e), ["unsupervised"], "{kind:?} {e:#}");
+        assert_eq!(supervised(e)["supervisor_alive"], false);
+        assert_eq!(finding(e, "unsupervised")["evidence"]["pid"], pid);
+        // Then the child dies too: the files are leftovers.
+        drop(_child);
+        let (_, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert!(
+            codes(e).contains(&"supervisor-gone".to_string()),
+            "{kind:?} {e:#}"
+        );
+    }
+}
+
+/// A second copy of the supervised daemon started by hand, outside the supervisor:
+/// `double-managed` on the service (instead of `duplicate-instance`), listing the copy. The status
+/// commands know nothing of it.
+#[test]
+fn hand_started_second_copy() {
+    for kind in KINDS {
+        let s = Service::up(kind, "svtwo");
+        let pid = s.daemon().unwrap();
+        let exe = s._dir.path().join(&s.name);
+        let copy = Daemon::from_child(spawn(
+            Command::new(&exe)
+                .arg("1000")
+                .current_dir(s._dir.path())
+                .stdin(Stdio::null()),
+        ));
+        let (code, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        assert_eq!(code, 1, "{kind:?} {e:#}");
+        assert_eq!(codes(e), ["double-managed"], "{kind:?} {e:#}");
+        let f = finding(e, "double-managed");
+        assert_eq!(f["evidence"]["pid"], pid);
+        assert_eq!(f["evidence"]["duplicates"], serde_json::json!([copy.pid]));
+        assert!(s.tool_status().contains(&format!("(pid {pid})")));
+    }
+}
+
+/// A crash loop (the run script dies at once): `flapping`, while the status commands show a
+/// service that is up or just restarting.
+#[test]
+fn crash_loop_is_flapping() {
+    for kind in KINDS {
+        let s = Service::start(kind, "svloop", "'{exe}' 0.2; exit 1");
+        let started = std::time::Instant::now();
+        // Flapping is told once the service's current run did not start with its supervisor
+        // (within FLAP_GRACE_SECS); wait for a later restart.
+        let status = s.svc.join("supervise/status");
+        let first = std::fs::read(&status).unwrap();
+        wait_until("a later restart", || {
+            started.elapsed().as_secs_f64() > 2.5
+                && std::fs::read(&status).is_ok_and(|b| b[..12] != first[..12])
+        });
+        let (_, doc) = s.audit(&[]);
+        let e = pidfile(&doc, &s.status_file());
+        // The audit may catch the dead process before its supervisor reaps it: a zombie, said too.
+        for c in codes(e) {
+            assert!(c == "flapping" || c == "zombie", "{kind:?} {e:#}");
+        }
+        assert!(
+            codes(e).contains(&"flapping".to_string()),
+            "{kind:?} {e:#} {}",
+            s.tool_status()
+        );
+        assert_eq!(finding(e, "flapping")["severity"], "warning");
+        assert_eq!(supervised(e)["want"], "up");
+    }
+}
+
+/// The daemon's own pidfile (named in its command line) disagreeing with its supervisor:
+/// `supervisor-mismatch` on the pidfile.
+#[test]
+fn own_pidfile_disagrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "svmis");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/testd.py");
+    let run = format!(
+        "exec python3 '{}' --pidfile '{}' --name {name}",
+        script.display(),
+        pf.display()
+    );
+    let s = Service::start(Kind::Runit, "svmis", &run);
+    wait_until("the daemon's pidfile", || {
+        std::fs::read_to_string(&pf).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid: u32 = std::fs::read_to_string(s.status_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _daemon = Daemon::adopt(pid);
+    let other = named_sleep(dir.path(), &unique_name("svoth"));
+    write_pid(&pf, other.pid);
+    let (_, doc) = s.audit(&[&pf]);
+    let e = pidfile(&doc, &pf);
+    let f = finding(e, "supervisor-mismatch");
+    assert_eq!(f["evidence"]["supervised_pid"], pid, "{e:#}");
+    assert_eq!(f["evidence"]["pid"], other.pid);
+    let sup = pidfile(&doc, &s.status_file());
+    assert!(codes(sup).is_empty(), "{sup:#}");
+}
+
+/// Bytes that are not a supervisor's status are `malformed`, with the reason; nothing panics.
+#[test]
+fn foreign_status_is_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = dir.path().join("svc/supervise");
+    std::fs::create_dir_all(&sup).unwrap();
+    std::fs::write(sup.join("status"), b"hello").unwrap();
+    let doc = audit_json(&[dir.path().to_str().unwrap()]);
+    let e = pidfile(&doc, &sup.join("status"));
+    assert_eq!(e["state"], "invalid");
+    assert_eq!(finding(e, "malformed")["evidence"]["reason"], "status_size");
+}
