@@ -163,3 +163,68 @@ proptest! {
         prop_assert_eq!(l.end, end);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The supervisors' status parsers never panic, whatever the bytes (each size they accept is
+    /// tried), and only ever return a PID a process can have.
+    #[test]
+    fn supervise_status_never_panics(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(any::<u8>(), 18..=18),
+            proptest::collection::vec(any::<u8>(), 20..=20),
+            proptest::collection::vec(any::<u8>(), 35..=35),
+        ],
+    ) {
+        if let Ok(s) = pidaudit::supervise::parse_status(&bytes) {
+            prop_assert!(s.pid.is_none_or(|p| (1..=PID_MAX).contains(&p)));
+            prop_assert!(s.since >= 0.0);
+        }
+        let _ = pidaudit::supervise::parse_runit_stat(&bytes);
+    }
+
+    /// What daemontools, runit and s6 write (their layouts, any time, PID and flags) parses back to
+    /// what was written.
+    #[test]
+    fn supervise_status_round_trips(
+        secs in 0u64..(1 << 34),
+        nanos in 0u32..1_000_000_000,
+        pid in 0u32..=PID_MAX,
+        paused in any::<bool>(),
+        want_up in any::<bool>(),
+        phase in 0u8..3,
+    ) {
+        use pidaudit::supervise::{parse_status, Phase, Supervisor};
+        let tai = |offset: u64| {
+            let mut b = ((1u64 << 62) + offset + secs).to_be_bytes().to_vec();
+            b.extend(nanos.to_be_bytes());
+            b
+        };
+        let want = if want_up { b'u' } else { b'd' };
+        // daemontools and runit: TAI64N, PID little-endian, paused, want (runit: term, phase).
+        let mut dt = tai(10);
+        dt.extend(pid.to_le_bytes());
+        dt.extend([u8::from(paused), want]);
+        let mut runit = dt.clone();
+        runit.extend([0, phase]);
+        // s6: TAI64N twice, PID as 8 bytes big-endian, wait status, flags.
+        let mut s6 = tai(37);
+        s6.extend(tai(37));
+        s6.extend(u64::from(pid).to_be_bytes());
+        s6.extend([0, 0, u8::from(paused) | (u8::from(want_up) << 2)]);
+        for (bytes, sup) in [(dt, Supervisor::Daemontools), (runit, Supervisor::Runit), (s6, Supervisor::S6)] {
+            let s = parse_status(&bytes).unwrap();
+            prop_assert_eq!(s.supervisor, sup);
+            prop_assert_eq!(s.pid, (pid != 0).then_some(pid));
+            prop_assert_eq!(s.paused, paused);
+            prop_assert_eq!(s.want_up, Some(want_up));
+            prop_assert!((s.since - (secs as f64 + f64::from(nanos) / 1e9)).abs() < 1e-3);
+            if sup == Supervisor::Runit {
+                let want_phase = [Phase::Down, Phase::Run, Phase::Finish][phase as usize];
+                prop_assert_eq!(s.phase, want_phase);
+            }
+        }
+    }
+}
