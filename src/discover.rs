@@ -129,13 +129,15 @@ pub fn discover(opts: &Options) -> Discovery {
     } else {
         DEFAULT_ROOTS.iter().map(PathBuf::from).collect()
     };
+    let mut walked: Vec<(Arc<Dir>, PathBuf)> = Vec::new();
     for root in roots {
         match resolve(&mut bases, &root) {
             Ok(Resolved::Dir(dir)) => {
                 if seen_dirs.insert(dir.id()) {
                     out.roots.push(root.clone());
                     out.root_dirs.push(Arc::clone(&dir));
-                    walk(opts, dir, &root, &mut out);
+                    walk(opts, Arc::clone(&dir), &root, &mut out);
+                    walked.push((dir, root));
                 }
             }
             // A PATH that is not a directory is audited as a pidfile whatever its name.
@@ -160,6 +162,10 @@ pub fn discover(opts: &Options) -> Discovery {
             }),
         }
     }
+    // After every root: a file found through a link and directly is kept under its direct path.
+    for (dir, root) in walked {
+        service_links(&mut bases, opts, &dir, &root, &mut out, &mut seen_dirs);
+    }
     out.candidates.sort_by(|a, b| a.path.cmp(&b.path));
     // runit writes both `pid` and `status`: its service is audited once, by the `pid`.
     let runit: HashSet<(u64, u64)> = out
@@ -183,6 +189,89 @@ pub fn discover(opts: &Options) -> Discovery {
         same
     });
     out
+}
+
+/// Follows a scan directory's links to service directories (`/etc/service/NAME -> /etc/sv/NAME`,
+/// as `svscan` and `runsvdir` use them), one level deep, only where nobody but root could have made
+/// them: the scan directory (a root) is owned by root and writable by nobody else, the link is
+/// root's, and its target is a directory that holds `supervise`. The target is resolved like a
+/// PATH (one component at a time, never through a mount that may hang) and walked under the
+/// link's path (`/etc/service/NAME/supervise/status`); files already found directly keep their
+/// direct path.
+fn service_links(
+    bases: &mut Bases,
+    opts: &Options,
+    dir: &Arc<Dir>,
+    root: &Path,
+    out: &mut Discovery,
+    seen_dirs: &mut HashSet<(u64, u64)>,
+) {
+    let Ok(fd) = dir.open() else {
+        return;
+    };
+    match rustix::fs::fstat(&*fd) {
+        Ok(st) if st.st_uid == 0 && st.st_mode & 0o022 == 0 => {}
+        _ => return,
+    }
+    let Ok(listing) = rustix::fs::openat(
+        &*fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    let Ok(entries) = rustix::fs::Dir::new(listing) else {
+        return;
+    };
+    let links: Vec<OsString> = entries
+        .flatten()
+        .filter(|e| {
+            matches!(
+                e.file_type(),
+                rustix::fs::FileType::Symlink | rustix::fs::FileType::Unknown
+            )
+        })
+        .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    let known: HashSet<((u64, u64), OsString)> = out
+        .candidates
+        .iter()
+        .map(|c| (c.dir.id(), c.name.clone()))
+        .collect();
+    for name in links {
+        let path = root.join(&name);
+        if excluded(opts, &path, &name) {
+            continue;
+        }
+        match mounts::open_component(fd.as_fd(), &name) {
+            Ok(c) if c.is_symlink() && c.st.stx_uid == 0 => {}
+            _ => continue,
+        }
+        let Ok(Resolved::Dir(target)) = resolve(bases, &path) else {
+            continue;
+        };
+        let holds_supervise = target
+            .open()
+            .and_then(|t| mounts::open_component(t.as_fd(), OsStr::new("supervise")))
+            .is_ok();
+        if !holds_supervise || !seen_dirs.insert(target.id()) {
+            continue;
+        }
+        let mut found = Discovery::default();
+        walk(opts, target, &path, &mut found);
+        out.candidates.extend(
+            found
+                .candidates
+                .into_iter()
+                .filter(|c| !known.contains(&(c.dir.id(), c.name.clone()))),
+        );
+        out.problems.extend(found.problems);
+    }
 }
 
 /// The directories held for the whole run: `/` and the working directory, opened when first needed.

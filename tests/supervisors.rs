@@ -395,3 +395,31 @@ fn foreign_status_is_malformed() {
     assert_eq!(e["state"], "invalid");
     assert_eq!(finding(e, "malformed")["evidence"]["reason"], "status_size");
 }
+
+/// A scan directory's links to service directories (`/etc/service/NAME -> /etc/sv/NAME`) are
+/// followed when only root could have made them, and the service is audited under the link's path;
+/// a scan directory others may write, or a link another user owns, is not followed.
+#[test]
+fn scan_directory_links_followed_only_when_root_made_them() {
+    let s = Service::up(Kind::Daemontools, "svlink");
+    let scan = tempfile::tempdir().unwrap();
+    let link = scan.path().join(&s.name);
+    std::os::unix::fs::symlink(&s.svc, &link).unwrap();
+    let audited = link.join("supervise/status");
+    let doc = audit_json(&[scan.path().to_str().unwrap()]);
+    let e = pidfile(&doc, &audited);
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(e["pid"], s.daemon().unwrap());
+    // Another user's link: not followed.
+    std::os::unix::fs::lchown(&link, Some(NOBODY), Some(NOBODY)).unwrap();
+    let doc = audit_json(&[scan.path().to_str().unwrap()]);
+    assert_eq!(doc["pidfiles"], serde_json::json!([]), "{doc:#}");
+    // Root's link in a directory anyone may write: not followed either.
+    std::os::unix::fs::lchown(&link, Some(0), Some(0)).unwrap();
+    chmod(scan.path(), 0o777);
+    let doc = audit_json(&[scan.path().to_str().unwrap()]);
+    assert_eq!(doc["pidfiles"], serde_json::json!([]), "{doc:#}");
+    chmod(scan.path(), 0o755);
+    let doc = audit_json(&[scan.path().to_str().unwrap()]);
+    assert_eq!(pidfile(&doc, &audited)["state"], "running");
+}
