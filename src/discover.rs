@@ -213,15 +213,7 @@ fn service_links(
         Ok(st) if st.st_uid == 0 && st.st_mode & 0o022 == 0 => {}
         _ => return,
     }
-    let Ok(listing) = rustix::fs::openat(
-        &*fd,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return;
-    };
-    let Ok(entries) = rustix::fs::Dir::new(listing) else {
+    let Ok(entries) = list_dir(&*fd) else {
         return;
     };
     let links: Vec<OsString> = entries
@@ -272,6 +264,41 @@ fn service_links(
         );
         out.problems.extend(found.problems);
     }
+}
+
+/// The entries of a directory held as an `O_PATH` descriptor (`.` reopened for listing: never
+/// another directory).
+pub fn list_dir(fd: impl AsFd) -> Result<rustix::fs::Dir, Errno> {
+    let listing = rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::Dir::new(listing)
+}
+
+/// Opens a directory by path the way a PATH is resolved (one component at a time, links read and
+/// followed in this process, never through a mount that may hang): for fixed places such as
+/// systemd's unit directories. `None` when it is missing or not a directory.
+pub fn open_dir(path: &Path) -> Option<Arc<Dir>> {
+    let mut bases = Bases::new(dirs::FdCache::new());
+    match resolve(&mut bases, path) {
+        Ok(Resolved::Dir(dir)) => Some(dir),
+        _ => None,
+    }
+}
+
+/// A candidate for a file outside the walked roots (a systemd unit's `PIDFile=`): its directory
+/// opened like a PATH. `None` when the directory does not exist.
+pub fn candidate_at(path: &Path) -> Option<Candidate> {
+    let dir = open_dir(path.parent()?)?;
+    Some(Candidate {
+        path: path.to_path_buf(),
+        dir,
+        name: path.file_name()?.to_os_string(),
+        explicit: false,
+    })
 }
 
 /// The directories held for the whole run: `/` and the working directory, opened when first needed.

@@ -7,7 +7,8 @@
 //! 1. [`discover`]: roots and paths -> candidate pidfiles (a dirfd walk that never follows links);
 //!    [`pidfile`]: each is read safely and parsed strictly (the parser does no I/O); [`system`]: one
 //!    [`system::Snapshot`] of `/proc`, read once, under a configurable root; [`supervise`]: what
-//!    daemontools, runit and s6 keep in a service's `supervise/` directory (pure status parsers).
+//!    daemontools, runit and s6 keep in a service's `supervise/` directory (pure status parsers);
+//!    [`units`]: systemd units' `PIDFile=` and their cgroups.
 //! 2. [`config`]: options validated into a [`config::Config`] before any work; [`exit`]: every exit
 //!    status and the policies that choose them.
 //! 3. [`checks`]: one file per family; they record facts and findings on each entry, and
@@ -37,4 +38,5 @@ pub mod report;
 pub mod supervise;
 pub mod system;
 pub mod textfile;
+pub mod units;
 pub mod util;

@@ -209,6 +209,13 @@ fn environment(roff: &mut Roff) {
         "When set to a non-empty value, the human report is not coloured unless --color always is \
          given.",
     );
+    item(
+        roff,
+        [bold("PIDAUDIT_UNIT_PATH")],
+        "Colon-separated directories searched for systemd unit files instead of /etc/systemd/system, \
+         /run/systemd/system, /lib/systemd/system and /usr/lib/systemd/system (highest precedence \
+         first): for tests, and for auditing another root's units.",
+    );
 }
 
 fn files(roff: &mut Roff) {
@@ -217,6 +224,33 @@ fn files(roff: &mut Roff) {
         roff,
         [italic("/run"), roman(", "), italic("/var/run")],
         "The default roots, walked 4 levels deep (once when one is a link to the other).",
+    );
+    item(
+        roff,
+        [
+            italic("/service"),
+            roman(", "),
+            italic("/etc/service"),
+            roman(", "),
+            italic("/etc/sv"),
+            roman(", "),
+            italic("/var/service"),
+            roman(", "),
+            italic("/run/service"),
+            roman(", "),
+            italic("/run/s6-rc/servicedirs"),
+        ],
+        "Also walked without PATH: supervised service directories (daemontools, runit, s6), whose \
+         supervise/pid or supervise/status is audited.",
+    );
+    item(
+        roff,
+        [
+            italic("/etc/systemd/system"),
+            roman(", "),
+            italic("/lib/systemd/system"),
+        ],
+        "Unit files (and their .d drop-ins) read for PIDFile=; see PIDAUDIT_UNIT_PATH.",
     );
     item(
         roff,

@@ -13,6 +13,7 @@ const STAGES: &[(&str, u8)] = &[
     ("pidfile", 1),
     ("system", 1),
     ("supervise", 1),
+    ("units", 1),
     ("config", 2),
     ("exit", 2),
     ("checks", 3),

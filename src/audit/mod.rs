@@ -144,15 +144,39 @@ pub fn judge(config: &Config) -> Audit {
     // The /proc snapshot and the pidfiles are independent: read them at the same time, so the serial
     // parts of each (the directory walk, listing /proc) overlap with the other's reads. A process
     // started meanwhile is looked up in /proc directly (`Snapshot::lookup`).
-    let (discovery, reads, snapshot) = std::thread::scope(|scope| {
+    let (discovery, reads, snapshot, units) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
-        let discovery = discover::discover(&config.discover);
+        let units = scope.spawn(|| crate::units::load(&crate::units::unit_dirs()));
+        let mut discovery = discover::discover(&config.discover);
+        let units = units
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        // A unit's pidfile outside the walked roots is audited too (with no PATH given).
+        if config.discover.paths.is_empty() {
+            let known: std::collections::HashSet<PathBuf> = discovery
+                .candidates
+                .iter()
+                .map(|c| c.path.clone())
+                .collect();
+            let extra: Vec<discover::Candidate> = units
+                .iter()
+                .filter(|u| !known.contains(&u.pidfile))
+                .filter_map(|u| discover::candidate_at(&u.pidfile))
+                .collect();
+            discovery.candidates.extend(extra);
+            discovery.candidates.sort_by(|a, b| a.path.cmp(&b.path));
+            discovery.candidates.dedup_by(|a, b| a.path == b.path);
+        }
         let reads = crate::pidfile::read_candidates(&discovery.candidates);
         let snapshot = snapshot
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (discovery, reads, snapshot)
+        (discovery, reads, snapshot, units)
     });
+    let units: std::collections::HashMap<PathBuf, Arc<crate::units::Unit>> = units
+        .into_iter()
+        .map(|u| (u.pidfile.clone(), Arc::new(u)))
+        .collect();
     snapshot.set_eager(config.details);
     let mut entries: Vec<Entry> =
         Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
@@ -168,6 +192,7 @@ pub fn judge(config: &Config) -> Audit {
             .map(|((c, r), sv)| {
                 let mut e = Entry::new(c, r);
                 e.supervision = sv;
+                e.unit = units.get(&c.path).cloned();
                 e
             }),
     );

@@ -144,6 +144,8 @@ pub struct Entry {
     /// what its supervisor's files say. Repair never acts on such a file; the supervisor's control
     /// command does ([`crate::supervise::Supervision::term_command`]).
     pub supervision: Option<Arc<crate::supervise::Supervision>>,
+    /// The systemd unit whose `PIDFile=` names this file.
+    pub unit: Option<Arc<crate::units::Unit>>,
     /// What the supervisor check found out about the service (set by `supervised`).
     pub service: Option<super::supervised::ServiceFacts>,
     /// The codes that make it untrusted.
@@ -190,6 +192,7 @@ impl Entry {
             trusted: false,
             trust_reasons: Vec::new(),
             supervision: None,
+            unit: None,
             service: None,
         }
     }

@@ -158,7 +158,8 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             .iter()
             .any(|l| l.holders.iter().any(|h| h.pid() == r.pid()))
     });
-    if !confirmed && !recorded_listed {
+    // A supervisor's file is never the daemon's to lock (`supervised` judges `supervise/lock`).
+    if !confirmed && !recorded_listed && entry.supervision.is_none() {
         if let Some(p) = recorded.filter(|p| !cx.snapshot.is_dead(p)) {
             let p = Arc::clone(p);
             match table.held_by(cx.snapshot, p.pid(), facts.dev, facts.ino) {

@@ -4,8 +4,9 @@
 //! hold a PID), `liveness` (is that PID alive, a zombie, reused, from a previous boot), `target` (is it
 //! a PID a daemon can have at all), `name` (does the process look like the daemon the file is named
 //! after), `trust` (may the file be believed and acted on; can its PID be judged from this PID
-//! namespace), with `locks` (who holds the file's lock) after `target`, and `deploy` (is the
-//! running executable still on disk, did it start after the deploy). Checks across pidfiles see
+//! namespace), with `locks` (who holds the file's lock) after `target`, `deploy` (is the
+//! running executable still on disk, did it start after the deploy) and `units` (is the PID in the
+//! cgroup of the systemd unit whose `PIDFile=` names the file). Checks across pidfiles see
 //! every entry at once and may attach findings to them: `check_across` (locks), then
 //! [`check_entries`]: `instances` (duplicates, orphans, orphaned workers), `supervised` (what a
 //! supervisor's status says against the process table and its lock) and, last, `expect` (the
@@ -30,6 +31,7 @@ pub mod target;
 #[cfg(test)]
 mod testing;
 pub mod trust;
+pub mod units;
 
 pub use entry::{Entry, Facts, FileFact, ListedPid, PidVerdict, ProcessFact};
 
@@ -87,6 +89,7 @@ pub fn check_pidfile(cx: &Cx<'_>, entry: &mut Entry) {
     locks::check(cx, entry);
     name::check(cx, entry);
     deploy::check(cx, entry);
+    units::check(cx, entry);
     trust::check(cx, entry);
 }
 
@@ -145,6 +148,7 @@ pub fn catalogue() -> impl Iterator<Item = Code> {
         deploy::CODES,
         instances::CODES,
         supervised::CODES,
+        units::CODES,
         expect::CODES,
         trust::CODES,
     ]

@@ -216,19 +216,39 @@ fn supervisor(cx: &Cx<'_>, sv: &Supervision, daemon: Option<&Arc<Process>>) -> H
     if table.consistent() {
         return Holder::Gone;
     }
-    // A table read in pieces: ask the daemon's parent, if it is the supervisor.
-    let parent = daemon.and_then(|d| cx.snapshot.get(d.stat.ppid)).cloned();
-    if let (Some(p), Some(s)) = (parent, sv.supervisor) {
-        if p.stat.comm == s.comm() {
-            return match table.held_by(cx.snapshot, p.pid(), lock.dev, lock.ino) {
-                Ok(held) if !held.is_empty() => Holder::Alive(p),
-                Ok(_) => Holder::Gone,
-                Err(_) => Holder::Unknown("fdinfo_unreadable"),
-            };
+    // A table read in pieces (a busy machine's /proc/locks takes several reads) may miss the lock:
+    // ask the processes that could be the supervisor (its comm), the daemon's parent first, at
+    // most MAX_SUPERVISOR_CANDIDATES of them.
+    let Some(kind) = sv.supervisor else {
+        return Holder::Unknown("locks_inconsistent");
+    };
+    let snap = cx.snapshot;
+    let mut candidates: Vec<i32> = daemon
+        .map(|d| d.stat.ppid)
+        .filter(|pp| snap.get(*pp).is_some_and(|p| p.stat.comm == kind.comm()))
+        .into_iter()
+        .collect();
+    candidates.extend(snap.tree().with_comm(kind.comm()).iter().copied());
+    candidates.dedup();
+    if candidates.len() > MAX_SUPERVISOR_CANDIDATES {
+        return Holder::Unknown("locks_inconsistent");
+    }
+    for pid in candidates {
+        let Some(p) = snap.get(pid).filter(|p| !snap.is_dead(p)) else {
+            continue;
+        };
+        match table.held_by(snap, pid, lock.dev, lock.ino) {
+            Ok(held) if !held.is_empty() => return Holder::Alive(Arc::clone(p)),
+            Ok(_) => {}
+            Err(_) => return Holder::Unknown("fdinfo_unreadable"),
         }
     }
-    Holder::Unknown("locks_inconsistent")
+    Holder::Gone
 }
+
+/// The most processes of a supervisor's comm whose descriptors are read to find the holder of
+/// `supervise/lock` when `/proc/locks` was not one consistent view.
+pub const MAX_SUPERVISOR_CANDIDATES: usize = 64;
 
 fn secs(x: f64) -> f64 {
     (x * 10.0).round() / 10.0

@@ -194,6 +194,9 @@ fn pidfile(
     if let Some(sv) = &p.supervised {
         supervised_line(sv, out)?;
     }
+    if let Some(unit) = &p.unit {
+        writeln!(out, "    unit: {} (PIDFile=)", text(unit))?;
+    }
     if config.verbosity == Verbosity::Verbose {
         if let Some(proc) = &p.process {
             let user = proc

@@ -60,6 +60,9 @@ pub struct PidfileReport {
     /// through it (`control`). Absent for other pidfiles.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supervised: Option<ServiceFacts>,
+    /// The systemd unit whose `PIDFile=` names this file (`NAME.service`). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// One PID of a file that lists several, as reports show it.
@@ -260,6 +263,7 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
         trusted: e.trusted,
         trust_reasons: e.trust_reasons.clone(),
         supervised: e.service.clone(),
+        unit: e.unit.as_ref().map(|u| u.name.clone()),
     }
 }
 

@@ -239,6 +239,7 @@ mod tests {
             trusted: true,
             trust_reasons: Vec::new(),
             supervised: None,
+            unit: None,
             findings: sev
                 .map(|s| vec![Finding::new(STALE, path, "m").severity(s)])
                 .unwrap_or_default(),
