@@ -194,7 +194,8 @@ pub fn discover(opts: &Options) -> Discovery {
 /// Follows a scan directory's links to service directories (`/etc/service/NAME -> /etc/sv/NAME`,
 /// as `svscan` and `runsvdir` use them), one level deep, only where nobody but root could have made
 /// them: the scan directory (a root) is owned by root and writable by nobody else, the link is
-/// root's, and its target is a directory that holds `supervise`. The target is resolved like a
+/// root's, and its target is a directory that holds `supervise` (or is the root's own `supervise`:
+/// `pidaudit /etc/sv/NAME` on Debian, whose runit links it to `/run/runit/supervise/NAME`). The target is resolved like a
 /// PATH (one component at a time, never through a mount that may hang) and walked under the
 /// link's path (`/etc/service/NAME/supervise/status`); files already found directly keep their
 /// direct path.
@@ -247,10 +248,13 @@ fn service_links(
         let Ok(Resolved::Dir(target)) = resolve(bases, &path) else {
             continue;
         };
-        let holds_supervise = target
-            .open()
-            .and_then(|t| mounts::open_component(t.as_fd(), OsStr::new("supervise")))
-            .is_ok();
+        // A service directory's own `supervise` link (Debian's runit: to
+        // `/run/runit/supervise/NAME`) when the service directory is the root.
+        let holds_supervise = name == "supervise"
+            || target
+                .open()
+                .and_then(|t| mounts::open_component(t.as_fd(), OsStr::new("supervise")))
+                .is_ok();
         if !holds_supervise || !seen_dirs.insert(target.id()) {
             continue;
         }

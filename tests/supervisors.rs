@@ -76,7 +76,9 @@ impl Service {
             name,
             supervisor,
         };
-        wait_until("the supervisor's status", || s.status_file().exists());
+        wait_until("the supervisor's status", || {
+            s.status_file().exists() && s.svc.join("supervise/status").exists()
+        });
         s
     }
 
@@ -422,4 +424,80 @@ fn scan_directory_links_followed_only_when_root_made_them() {
     chmod(scan.path(), 0o755);
     let doc = audit_json(&[scan.path().to_str().unwrap()]);
     assert_eq!(pidfile(&doc, &audited)["state"], "running");
+}
+
+/// A service directory named as a PATH whose `supervise` is a root-made link (Debian's runit:
+/// `/etc/sv/NAME/supervise -> /run/runit/supervise/NAME`) is audited through the link; the files
+/// under the link target's own path (`.../supervise/NAME/pid`) are recognised too.
+#[test]
+fn debian_runit_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("svdeb");
+    let exe = sleep_copy(dir.path(), &name);
+    let sv = dir.path().join("etc/sv").join(&name);
+    let run = dir.path().join("run/runit/supervise").join(&name);
+    std::fs::create_dir_all(&sv).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    std::os::unix::fs::symlink(&run, sv.join("supervise")).unwrap();
+    let script = sv.join("run");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec '{}' 1000\n", exe.display()),
+    )
+    .unwrap();
+    chmod(&script, 0o755);
+    let runsv = Daemon::from_child(spawn(
+        Command::new("runsv")
+            .arg(&sv)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    ));
+    let mut pid = 0u32;
+    wait_until("runsv to start the service", || {
+        pid = std::fs::read_to_string(run.join("pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0 && comm(pid) == name
+    });
+    let _daemon = Daemon::adopt(pid);
+    let (code, doc) = audit_path(&sv, &[]);
+    let e = pidfile(&doc, &sv.join("supervise/pid"));
+    assert_eq!(code, 0, "{e:#}");
+    assert_eq!(
+        (e["state"].as_str(), e["pid"].as_u64()),
+        (Some("running"), Some(u64::from(pid)))
+    );
+    assert_eq!(e["supervised"]["supervisor_pid"], runsv.pid);
+    let (_, doc) = audit_path(&dir.path().join("run"), &[]);
+    let e = pidfile(&doc, &run.join("pid"));
+    assert_eq!(e["state"], "running", "{e:#}");
+    // Named by its service name, as sv finds it in /etc/service.
+    assert_eq!(e["supervised"]["control"], format!("sv term {name}"));
+}
+
+/// s6 counts deaths (`supervise/death_tally`, which `s6-svdt` prints): three in the last minute are
+/// `flapping` whatever the audit's instant shows.
+#[test]
+fn s6_death_tally_is_flapping() {
+    let s = Service::start(Kind::S6, "svdt", "'{exe}' 0.2; exit 3");
+    let tally = s.svc.join("supervise/death_tally");
+    wait_until("three deaths", || {
+        std::fs::metadata(&tally).is_ok_and(|m| m.len() >= 42)
+    });
+    let out = Command::new("s6-svdt").arg(&s.svc).output().unwrap();
+    let svdt = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        svdt.lines().filter(|l| l.contains("exitcode 3")).count() >= 3,
+        "{svdt}"
+    );
+    let (_, doc) = s.audit(&[]);
+    let e = pidfile(&doc, &s.status_file());
+    let f = finding(e, "flapping");
+    assert!(
+        f["evidence"]["deaths_last_minute"].as_u64().unwrap() >= 3,
+        "{f:#}"
+    );
 }

@@ -47,7 +47,7 @@ pub const FLAPPING: Code = Code::new(&CodeDoc {
     code: "flapping",
     severity: Severity::Warning,
     summary: "A supervised service is wanted up but keeps dying: it is down, finishing, or up for only seconds while its supervisor has run much longer.",
-    why: "A supervisor restarts a dying service about once a second for ever, so a crash loop looks healthy to anything that only asks whether a process exists. One audit tells it this way: the service is wanted up and either has no process (between a death and the restart, or running its `finish` script), or its process has been up less than 5 seconds although its supervisor started more than 2 seconds before that process (it is not the supervisor's first start). A manual restart (`svc -t`) looks the same for those 5 seconds: audit again, or watch `supervise/status` change. s6 also records the last death's wait status (evidence `last_exit` / `last_signal`).",
+    why: "A supervisor restarts a dying service about once a second for ever, so a crash loop looks healthy to anything that only asks whether a process exists. One audit tells it this way: the service is wanted up and either has no process (between a death and the restart, or running its `finish` script), or its process has been up less than 5 seconds although its supervisor started more than 2 seconds before that process (it is not the supervisor's first start). A manual restart (`svc -t`) looks the same for those 5 seconds: audit again, or watch `supervise/status` change. s6 records its deaths (`supervise/death_tally`): 3 or more in the last 60 seconds is flapping whatever the instant shows (evidence `deaths_last_minute`), and the last death's wait status (evidence `last_exit` / `last_signal`).",
     fix: "Run the service's `run` script by hand to see why it dies (its log service, `svlogd`/`multilog`/`s6-log` output), fix the cause; take it down meanwhile if its restarts cause harm (`svc -d`, `sv down`, `s6-svc -d`).",
 });
 
@@ -93,6 +93,9 @@ pub const CODES: &[Code] = &[
     DOUBLE_MANAGED,
 ];
 
+/// s6 records deaths: this many within [`FLAP_DEATHS_WINDOW_SECS`] of the audit is flapping.
+pub const FLAP_DEATHS: usize = 3;
+pub const FLAP_DEATHS_WINDOW_SECS: f64 = 60.0;
 /// A service up for less than this (seconds) while its supervisor is older is flapping.
 pub const FLAP_UPTIME_SECS: f64 = 5.0;
 /// The supervisor's own start-up: a service started within this of its supervisor is its first start.
@@ -240,6 +243,8 @@ fn supervisor(cx: &Cx<'_>, sv: &Supervision, daemon: Option<&Arc<Process>>) -> H
         match table.held_by(snap, pid, lock.dev, lock.ino) {
             Ok(held) if !held.is_empty() => return Holder::Alive(Arc::clone(p)),
             Ok(_) => {}
+            // Exited since the snapshot: it holds nothing.
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) => {}
             Err(_) => return Holder::Unknown("fdinfo_unreadable"),
         }
     }
@@ -272,7 +277,8 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry]) {
         let daemon = entry
             .process
             .clone()
-            .filter(|p| matches!(state, State::Running | State::Reused) && !cx.snapshot.is_dead(p));
+            // A reused PID is not the service (`pid-reused` says so).
+            .filter(|p| state == State::Running && !cx.snapshot.is_dead(p));
         let holder = supervisor(cx, &sv, daemon.as_ref());
         let mut facts = ServiceFacts {
             supervisor: sv.supervisor,
@@ -451,6 +457,26 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry]) {
                     sv.supervise_dir.join("lock").display()
                 ),
             ));
+        }
+        // s6 counts deaths: several in the last minute, whatever the look at this instant showed.
+        let recent = sv
+            .deaths
+            .iter()
+            .filter(|d| now - d.at < FLAP_DEATHS_WINDOW_SECS && d.at <= now + 1.0)
+            .count();
+        if recent >= FLAP_DEATHS && want_up == Some(true) && !out.iter().any(|f| f.code == FLAPPING)
+        {
+            out.push(base(
+                FLAPPING,
+                format!(
+                    "died {recent} times in the last {FLAP_DEATHS_WINDOW_SECS:.0} s (its supervisor's death tally)"
+                ),
+            ));
+        }
+        if let Some(f) = out.iter_mut().find(|f| f.code == FLAPPING) {
+            if !sv.deaths.is_empty() {
+                f.evidence.insert("deaths_last_minute", recent.into());
+            }
         }
         entry.findings.extend(out);
         entry.service = Some(facts);

@@ -5,7 +5,9 @@
 //! `/run/runit/supervise/NAME`). Discovery audits one file per `supervise/` directory: runit's
 //! text `pid` when it is there, else the binary `status` (daemontools, s6). [`read`] reads the rest
 //! of the directory through the same descriptors and the same safe read as pidfiles (never a link,
-//! never a FIFO: `control` and `ok` are FIFOs and are never opened): `status`, runit's `stat`, the
+//! never a FIFO: `control` and `ok` are FIFOs and are never opened): `status`, runit's `stat`, s6's
+//! `death_tally` (not read beyond the safe read's 4 KiB, 292 records; s6 keeps 100 unless
+//! configured otherwise), the
 //! `fstat` facts of `lock` (the supervisor holds a lock on it for its whole life) and whether the
 //! service directory has a `down` file (the service is normally down). The bytes are decoded by
 //! [`status`], which does no I/O.
@@ -13,7 +15,8 @@
 pub mod status;
 
 pub use status::{
-    parse_runit_stat, parse_status, Phase, RunitStat, Status, StatusError, Supervisor,
+    parse_death_tally, parse_runit_stat, parse_status, Death, Phase, RunitStat, Status,
+    StatusError, Supervisor,
 };
 
 use crate::discover::mounts;
@@ -46,6 +49,8 @@ pub struct Supervision {
     pub stat: Option<RunitStat>,
     /// The `lock` file the supervisor holds locked, when it is a regular file.
     pub lock: Option<FileFacts>,
+    /// s6's recorded deaths (`death_tally`), oldest first; empty for other supervisors.
+    pub deaths: Vec<Death>,
     /// `Some(false)` when the service directory has a `down` file (normally down); `None` when the
     /// service directory is not known (runit's `/run/runit/supervise/NAME`).
     pub normally_up: Option<bool>,
@@ -101,6 +106,16 @@ pub fn read(
     } else {
         None
     };
+    let deaths = if supervisor == Some(Supervisor::S6) {
+        match crate::pidfile::read_at(dir, OsStr::new("death_tally")) {
+            ReadOutcome::Content { bytes, facts } if facts.size == bytes.len() as u64 => {
+                parse_death_tally(&bytes).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let lock = mounts::open_component(dir, OsStr::new("lock"))
         .ok()
         .map(|c| FileFacts::from_statx(&c.st))
@@ -126,6 +141,7 @@ pub fn read(
         service,
         status,
         stat,
+        deaths,
         lock,
         normally_up,
     }

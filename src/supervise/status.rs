@@ -298,6 +298,35 @@ pub fn parse_status(b: &[u8]) -> Result<Status, StatusError> {
     }
 }
 
+/// One death s6 recorded in `supervise/death_tally` (s6 2.11): 14 bytes each, the TAI64N of the
+/// death, the exit code and the signal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Death {
+    /// When, in Unix seconds.
+    pub at: f64,
+    pub exit: u8,
+    pub signal: u8,
+}
+
+/// The size of one `death_tally` record.
+pub const DEATH_SIZE: usize = 14;
+
+/// Decodes s6's `death_tally`; `None` when it is not whole records with valid timestamps.
+pub fn parse_death_tally(b: &[u8]) -> Option<Vec<Death>> {
+    if b.len() % DEATH_SIZE != 0 {
+        return None;
+    }
+    b.chunks_exact(DEATH_SIZE)
+        .map(|r| {
+            Some(Death {
+                at: tai64n(&r[..12], SKALIBS_OFFSET)?,
+                exit: r[12],
+                signal: r[13],
+            })
+        })
+        .collect()
+}
+
 /// runit's text `supervise/stat`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunitStat {
@@ -427,6 +456,28 @@ mod tests {
         let mut nanos = DT_UP;
         nanos[8] = 0xff;
         assert_eq!(parse_status(&nanos), Err(StatusError::Timestamp));
+    }
+
+    /// Three deaths with exit code 3, as s6-supervise 2.11.3 wrote them (`s6-svdt` printed
+    /// `exitcode 3` for each).
+    #[test]
+    fn s6_death_tally() {
+        let b = [
+            0x40, 0, 0, 0, 0x6b, 0x08, 0x70, 0xbb, 0x1f, 0xdb, 0x53, 0xbf, 3, 0, 0x40, 0, 0, 0,
+            0x6b, 0x08, 0x70, 0xbc, 0x2c, 0x0f, 0xe5, 0x04, 3, 0, 0x40, 0, 0, 0, 0x6b, 0x08, 0x70,
+            0xbd, 0x38, 0x68, 0xbb, 0xae, 3, 0,
+        ];
+        let d = parse_death_tally(&b).unwrap();
+        assert_eq!(d.len(), 3);
+        assert!(d.iter().all(|x| x.exit == 3 && x.signal == 0));
+        // `date +%s` printed 1795715226 moments after the third.
+        assert!(
+            (1_795_715_222.0..1_795_715_226.0).contains(&d[2].at),
+            "{}",
+            d[2].at
+        );
+        assert_eq!(parse_death_tally(&b[..13]), None);
+        assert_eq!(parse_death_tally(b""), Some(Vec::new()));
     }
 
     #[test]
