@@ -501,3 +501,53 @@ fn s6_death_tally_is_flapping() {
         "{f:#}"
     );
 }
+
+/// A status another user wrote (a directory of theirs under `/run/user`, say) naming a process of
+/// root's is judged for trust only: never `unsupervised`, `supervisor-mismatch` or
+/// `double-managed` about a process it cannot speak for.
+#[test]
+fn forged_status_speaks_for_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let name = unique_name("svfrg");
+    let victim = named_sleep(dir.path(), &name);
+    let user = dir.path().join("user");
+    let sup = user.join("svc/supervise");
+    std::fs::create_dir_all(&sup).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut status = ((1u64 << 62) + 10 + now).to_be_bytes().to_vec();
+    status.extend([0, 0, 0, 0]);
+    status.extend(victim.pid.to_le_bytes());
+    status.extend([0, b'u']);
+    std::fs::write(sup.join("status"), &status).unwrap();
+    std::fs::write(sup.join("lock"), b"").unwrap();
+    for p in [
+        &user,
+        &user.join("svc"),
+        &sup,
+        &sup.join("status"),
+        &sup.join("lock"),
+    ] {
+        std::os::unix::fs::lchown(p, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let (_, doc) = audit_path(&user, &[]);
+    let e = pidfile(&doc, &sup.join("status"));
+    assert_eq!(e["pid"], victim.pid, "{e:#}");
+    assert_eq!(e["trusted"], false, "{e:#}");
+    for c in codes(e) {
+        assert!(
+            ![
+                "unsupervised",
+                "supervisor-mismatch",
+                "double-managed",
+                "flapping"
+            ]
+            .contains(&c.as_str()),
+            "{e:#}"
+        );
+    }
+    assert!(codes(e).contains(&"insecure-owner".to_string()), "{e:#}");
+}

@@ -19,6 +19,10 @@
 //!   names another process), `double-managed` (another copy of the supervised daemon runs outside
 //!   the supervisor). `double-managed` replaces `duplicate-instance` on the same entry (resolve).
 //!
+//! Only a trusted file (see `trust`: root's or the service user's, writable by nobody else, on a
+//! safe path) is judged this way: a status another user may have forged (under `/run/user`, say)
+//! could name any process, and gets only its trust findings.
+//!
 //! What a supervised service is, and the control command that restarts it without fighting its
 //! supervisor, is recorded on the entry ([`ServiceFacts`]) and shown in every report: repair never
 //! acts on these files, and operators use `svc -t`, `sv term` or `s6-svc -t`.
@@ -478,7 +482,13 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry]) {
                 f.evidence.insert("deaths_last_minute", recent.into());
             }
         }
-        entry.findings.extend(out);
+        // A file someone else than root or the service's user may have written proves nothing
+        // about the process it names: its trust findings say why, and nothing more is said.
+        if entry.trusted {
+            entry.findings.extend(out);
+        } else {
+            running.retain(|(j, _)| *j != i);
+        }
         entry.service = Some(facts);
     }
     across(cx, entries, &running);
