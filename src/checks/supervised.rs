@@ -627,3 +627,100 @@ fn across(cx: &Cx<'_>, entries: &mut [Entry], running: &[(usize, Arc<Process>)])
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::content::{EMPTY, MALFORMED};
+    use crate::checks::testing::{codes, config, cx, entry, file, pidfile};
+    use crate::supervise::{Status, StatusProblem, Supervision};
+    use crate::system::Snapshot;
+
+    fn supervision(status: Result<Status, StatusProblem>) -> Arc<Supervision> {
+        Arc::new(Supervision {
+            supervisor: Some(Supervisor::Runit),
+            supervise_dir: "/etc/sv/a/supervise".into(),
+            service: "/etc/sv/a".into(),
+            status,
+            stat: None,
+            deaths: Vec::new(),
+            lock: None,
+            normally_up: Some(true),
+        })
+    }
+
+    fn status(pid: Option<u32>, phase: Phase) -> Status {
+        Status {
+            supervisor: Supervisor::Runit,
+            since: 1.0,
+            pid,
+            phase,
+            paused: false,
+            want_up: Some(phase == Phase::Run),
+            got_term: false,
+            ready: None,
+            wstat: None,
+        }
+    }
+
+    fn judged(mut e: Entry) -> Entry {
+        let snap = Snapshot::builder().pid_max(32768).build();
+        let config = config();
+        super::super::content::check(&cx(&snap, &config), &mut e);
+        e
+    }
+
+    /// runit's `pid` emptied by `sv down` is `down`, not `empty`; emptied while the status says the
+    /// service runs, it stays `empty` (a writer caught mid-write, or a broken supervisor).
+    #[test]
+    fn emptied_runit_pid() {
+        let mut e = pidfile("/etc/sv/a/supervise/pid", "", file(1, 10));
+        e.name = "pid".into();
+        e.supervision = Some(supervision(Ok(status(None, Phase::Down))));
+        let e = judged(e);
+        assert_eq!(e.state(), State::Down);
+        assert!(e.findings.is_empty());
+        let mut e = pidfile("/etc/sv/a/supervise/pid", "", file(1, 10));
+        e.name = "pid".into();
+        e.supervision = Some(supervision(Ok(status(Some(7), Phase::Run))));
+        let e = judged(e);
+        assert_eq!(codes(&e), [EMPTY]);
+        // Finishing (runit runs `finish`): down too.
+        let mut e = pidfile("/etc/sv/a/supervise/pid", "\n", file(1, 10));
+        e.name = "pid".into();
+        e.supervision = Some(supervision(Ok(status(None, Phase::Finish))));
+        assert_eq!(judged(e).state(), State::Down);
+    }
+
+    /// A binary status gives its PID to the entry, a down one makes it `down`, and bytes of no
+    /// supervisor are `malformed` with the reason.
+    #[test]
+    fn binary_status() {
+        let mut up = vec![0x40, 0, 0, 0, 0x6b, 0, 0, 0, 0, 0, 0, 0];
+        up.extend(42u32.to_le_bytes());
+        up.extend([0, b'u']);
+        let read = |bytes: &[u8]| ReadOutcome::Content {
+            facts: file(2, 10),
+            bytes: bytes.to_vec(),
+        };
+        let mut e = entry("/s/a/supervise/status", read(&up));
+        e.name = "status".into();
+        e.supervision = Some(supervision(Err(StatusProblem::Unreadable("x".into()))));
+        let e = judged(e);
+        assert_eq!(e.pid, Some(42));
+        assert!(e.findings.is_empty());
+        let mut down = up.clone();
+        down[12..16].copy_from_slice(&[0; 4]);
+        let mut e = entry("/s/a/supervise/status", read(&down));
+        e.name = "status".into();
+        e.supervision = Some(supervision(Err(StatusProblem::Unreadable("x".into()))));
+        assert_eq!(judged(e).state(), State::Down);
+        let mut e = entry("/s/a/supervise/status", read(b"12\n"));
+        e.name = "status".into();
+        e.supervision = Some(supervision(Err(StatusProblem::Unreadable("x".into()))));
+        let e = judged(e);
+        assert_eq!(codes(&e), [MALFORMED]);
+        assert_eq!(e.findings[0].evidence["reason"], "status_size");
+        assert_eq!(e.state(), State::Invalid);
+    }
+}
