@@ -292,6 +292,18 @@ fn supervisor_killed_child_left_running() {
             codes(e).contains(&"supervisor-gone".to_string()),
             "{kind:?} {e:#}"
         );
+        // Repair refuses the supervisor's file, and says what to do instead.
+        let plan = run_cmd(pidaudit().args(["fix", "--format", "json"]).arg(&s.svc)).json();
+        let refused = &plan["refused"][0];
+        assert_eq!(refused["reason"], "supervised", "{plan:#}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("supervisor is not running"),
+            "{plan:#}"
+        );
+        assert_eq!(plan["actions"], serde_json::json!([]));
     }
 }
 

@@ -101,10 +101,15 @@ fn one(audit: &Audit, entry: &Entry) -> Option<Decision> {
         if shown.iter().all(|f| f.severity == Severity::Info) {
             return None;
         }
-        let how = sv
-            .term_command()
-            .map(|c| format!("; restart the service with `{c}`"))
-            .unwrap_or_default();
+        let gone = entry
+            .service
+            .as_ref()
+            .is_some_and(|f| f.supervisor_alive == Some(false));
+        let how = match sv.term_command() {
+            _ if gone => "; its supervisor is not running: start it again".to_string(),
+            Some(c) => format!("; restart the service with `{c}`"),
+            None => String::new(),
+        };
         return refuse(
             Reason::Supervised,
             format!("a supervisor's file: only the supervisor writes or removes it{how}"),
