@@ -27,21 +27,26 @@ pub fn pidaudit() -> Command {
 }
 
 /// A name no other process on the machine has: `base`, a dash and a word of letters made of this
-/// test binary's PID (five letters: any PID up to 2^22) and a per-binary counter (two letters: 676
-/// names per test binary). Letters, because the name rule drops trailing digits and ignores
-/// all-digit words. Every word has the same length, so no name's word is a prefix of another's (the
-/// name rule matches a prefix of four letters or more). At most 15 bytes, so it is also the whole
-/// comm: `base` has at most 6.
+/// test binary's PID (five letters: any PID up to 2^22) and a per-binary counter (two letters, never
+/// `d`: 625 names per test binary). Letters, because the name rule drops trailing digits and ignores
+/// all-digit words. Every word has the same length and none ends in `d` (which the name rule drops
+/// from `crond`), so no name's word is a prefix of another's (the name rule matches a prefix of four
+/// letters or more). At most 15 bytes, so it is also the whole comm: `base` has at most 7.
 pub fn unique_name(base: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let letter = |n: u32| char::from(b'a' + (n % 26) as u8);
-    let mut name = format!("{base}-z");
+    let mut name = format!("{base}-");
     let pid = std::process::id();
     name.extend((0..5).map(|i| letter(pid / 26u32.pow(i))));
+    const COUNTER: &[u8] = b"abcefghijklmnopqrstuvwxyz";
+    let base_n = COUNTER.len() as u32;
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    assert!(n < 26 * 26, "more than 676 unique names in one test binary");
-    name.push(letter(n / 26));
-    name.push(letter(n));
+    assert!(
+        n < base_n * base_n,
+        "more than 625 unique names in one test binary"
+    );
+    name.push(char::from(COUNTER[(n / base_n) as usize]));
+    name.push(char::from(COUNTER[(n % base_n) as usize]));
     assert!(name.len() <= 15, "{name} is longer than a comm");
     name
 }
