@@ -219,11 +219,29 @@ pub struct FixArgs {
     /// With --apply: do not ask.
     #[arg(short, long, requires = "apply")]
     pub yes: bool,
+    /// With --apply: also perform the unsafe actions (retracks found by name only, stopping
+    /// copies).
+    #[arg(long = "unsafe", requires = "apply")]
+    pub unsafe_actions: bool,
+    /// How long a stopped copy is waited for after SIGTERM, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_timeout)]
+    pub timeout: f64,
+    /// With --unsafe: SIGKILL a copy still running after the timeout.
+    #[arg(long, requires = "unsafe_actions")]
+    pub kill: bool,
     /// The journal directory (created mode 0700; refused if not root's or writable by others).
     #[arg(long, value_name = "DIR", default_value = crate::fix::journal::DEFAULT_DIR)]
     pub journal: PathBuf,
     #[command(flatten)]
     pub judged: Judged,
+}
+
+/// A `--timeout`: seconds, 0 to 3600.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=3600.0).contains(&t) => Ok(t),
+        _ => Err(format!("'{s}' is not a number of seconds from 0 to 3600")),
+    }
 }
 
 /// What the audit judges and which findings count: the options `scan` and `fix` share.
@@ -584,9 +602,19 @@ fn fix(args: &FixArgs) -> u8 {
         if let Err(e) = report::fix::human(&view(None, None), &mut std::io::stderr()) {
             return error(&e.to_string());
         }
+        let n = planned
+            .plan
+            .actions
+            .iter()
+            .filter(|a| args.unsafe_actions || a.class == crate::fix::Class::Safe)
+            .count();
         eprint!(
-            "Apply the {} safe action(s)? [y/N] ",
-            planned.plan.actions.len()
+            "Apply the {n} {}action(s)? [y/N] ",
+            if args.unsafe_actions {
+                "safe and unsafe "
+            } else {
+                "safe "
+            }
         );
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
@@ -595,7 +623,12 @@ fn fix(args: &FixArgs) -> u8 {
             return ExitStatus::Findings as u8;
         }
     }
-    let applied = crate::commands::fix::apply(&planned, &journal);
+    let opts = crate::commands::fix::ApplyOptions {
+        unsafe_actions: args.unsafe_actions,
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
+        kill: args.kill,
+    };
+    let applied = crate::commands::fix::apply(&planned, &journal, &opts);
     // The journal lock is released before the result is written (a slow reader of the output
     // never holds up the next run).
     drop(journal);

@@ -207,9 +207,20 @@ fn fix_output_validates() {
         .write_pid(dead_pid())
         .lock(Lock::Flock)
         .start();
+    // A copy of a daemon found by its command line: an unsafe retrack (not run without --unsafe).
+    let (name2, orphan) = unique_pidfile(dir.path(), "schd");
+    let _o = Testd::new(&orphan).name(&name2).start();
+    write_pid(&orphan, dead_pid());
     let root = dir.path().to_str().unwrap();
     let plan = run(&["fix", "--format", "json", root]).json();
     assert_valid(&v, &plan, "plan");
+    let kinds: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"retrack"), "{plan:#}");
     assert_eq!(plan["mode"], "plan");
     let applied = run(&[
         "fix",
@@ -223,7 +234,9 @@ fn fix_output_validates() {
     ])
     .json();
     assert_valid(&v, &applied, "apply");
-    assert_eq!(applied["summary"]["done"], 3, "{applied:#}");
+    // stale, init and the empty file removed; the locked file retracked; the unsafe retrack not run.
+    assert_eq!(applied["summary"]["done"], 4, "{applied:#}");
+    assert_eq!(applied["summary"]["not_run"], 1, "{applied:#}");
     let mut broken = applied.clone();
     broken["actions"][0]["class"] = json!("maybe");
     assert!(!v.is_valid(&broken));

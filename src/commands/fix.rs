@@ -7,7 +7,7 @@ use crate::fix::journal::{timestamp, Journal, JournalError};
 use crate::fix::{self, Class, Outcome, Plan};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// A judged audit and its plan.
 #[derive(Debug)]
@@ -39,8 +39,29 @@ impl Applied {
 /// Judges and plans; changes nothing.
 pub fn plan(config: &Config) -> Planned {
     let audit = audit::judge(config);
-    let plan = fix::plan::plan(&audit);
+    let plan = fix::plan::plan(&audit, config);
     Planned { audit, plan }
+}
+
+/// What `--apply` was asked to do beyond the safe actions.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyOptions {
+    /// Also the unsafe actions (`--unsafe`).
+    pub unsafe_actions: bool,
+    /// How long a stopped copy is waited for after SIGTERM (`--timeout`).
+    pub timeout: Duration,
+    /// SIGKILL a copy still running after the timeout (`--kill`).
+    pub kill: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            unsafe_actions: false,
+            timeout: Duration::from_secs(10),
+            kill: false,
+        }
+    }
 }
 
 /// The absolute path of the directory an action acts in, as the kernel knows the held descriptor
@@ -65,14 +86,123 @@ fn absolute_dir(a: &fix::Action) -> PathBuf {
     }
 }
 
-/// Performs the plan's safe actions under the (locked) journal: every `before` record written and
-/// fsynced before the first change, every outcome recorded and fsynced after.
-pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalError> {
+/// The journal's `before` record of one action.
+fn before_record(seq: usize, a: &fix::Action) -> serde_json::Value {
+    let mut v = json!({
+        "record": "before",
+        "seq": seq,
+        "action": a.kind.as_str(),
+        "class": a.class.as_str(),
+        "path": crate::model::text::path(&absolute_dir(a).join(&a.name)),
+        "dir": crate::model::text::path(&absolute_dir(a)),
+        "name": crate::model::text::bytes(std::os::unix::ffi::OsStrExt::as_bytes(a.name.as_os_str())),
+        "dir_dev": a.basis.dir_dev,
+        "dir_ino": a.basis.dir_ino,
+        "reason": a.basis.code,
+        "state": a.basis.state,
+        "pid": a.basis.pid,
+        "at": timestamp(SystemTime::now()),
+    });
+    if let Some(b) = &a.basis.file {
+        v["before"] = json!({
+            "dev": b.dev, "ino": b.ino, "uid": b.uid, "gid": b.gid, "mode": b.mode,
+            "size": b.size, "mtime": b.mtime, "mtime_nsec": b.mtime_nsec,
+            "content": crate::model::text::bytes(&b.content),
+        });
+    }
+    if let Some(r) = &a.retrack {
+        v["retrack"] = json!({
+            "instance": r.instance,
+            "found_by": r.found_by,
+            "method": r.method,
+            "content": crate::model::text::bytes(r.content.as_bytes()),
+        });
+    }
+    if let Some(p) = &a.stop {
+        v["process"] = serde_json::to_value(p).unwrap_or_default();
+    }
+    v
+}
+
+/// Performs one action, re-verified; the outcome and the journal's `after` record.
+fn perform(
+    a: &fix::Action,
+    seq: usize,
+    proc: rustix::fd::BorrowedFd<'_>,
+    opts: &ApplyOptions,
+) -> (Outcome, serde_json::Value) {
+    let at = timestamp(SystemTime::now());
+    let skipped = |reason: String| {
+        let rec =
+            json!({"record": "after", "seq": seq, "status": "skipped", "reason": reason, "at": at});
+        (Outcome::Skipped { reason }, rec)
+    };
+    match a.kind {
+        fix::Kind::Remove => match fix::apply::remove(a, proc) {
+            Ok(()) => (
+                Outcome::Done,
+                json!({"record": "after", "seq": seq, "status": "done", "after": {"exists": false}, "at": at}),
+            ),
+            Err(reason) => skipped(reason),
+        },
+        fix::Kind::Retrack => match fix::retrack::retrack(a, proc) {
+            Ok(w) => (
+                Outcome::Done,
+                json!({"record": "after", "seq": seq, "status": "done", "after": {
+                    "exists": true, "dev": w.dev, "ino": w.ino, "size": w.size,
+                    "mtime": w.mtime, "mtime_nsec": w.mtime_nsec,
+                    "content": crate::model::text::bytes(&w.content),
+                }, "at": at}),
+            ),
+            Err(reason) => skipped(reason),
+        },
+        fix::Kind::Stop => {
+            let Some(p) = &a.stop else {
+                return skipped("the plan has no process for this action".into());
+            };
+            match fix::pin::stop(p, proc, opts.timeout, opts.kill) {
+                Ok(s) => {
+                    let status = if s.exited { "done" } else { "incomplete" };
+                    let rec = json!({"record": "after", "seq": seq, "status": status,
+                        "signals": s.signals, "exited": s.exited,
+                        "at": timestamp(SystemTime::now())});
+                    if s.exited {
+                        (Outcome::Done, rec)
+                    } else {
+                        let reason = format!(
+                            "{} sent; PID {} still runs after {} s{}",
+                            s.signals.join(", then "),
+                            p.pid,
+                            opts.timeout.as_secs_f64(),
+                            if opts.kill {
+                                ""
+                            } else {
+                                " (--kill sends SIGKILL then)"
+                            }
+                        );
+                        (Outcome::Incomplete { reason }, rec)
+                    }
+                }
+                Err(reason) => skipped(reason),
+            }
+        }
+    }
+}
+
+/// Performs the plan's safe actions (and with `--unsafe` the unsafe ones) under the (locked)
+/// journal: every `before` record written and fsynced before the first change, every outcome
+/// recorded and fsynced after. Stops run first, so a file rewritten or removed afterwards is
+/// judged with the copies already gone.
+pub fn apply(
+    planned: &Planned,
+    journal: &Journal,
+    opts: &ApplyOptions,
+) -> Result<Applied, JournalError> {
     let actions = &planned.plan.actions;
     let mut outcomes: Vec<Option<Outcome>> = actions
         .iter()
         .map(|a| {
-            (a.class != Class::Safe).then(|| Outcome::NotRun {
+            (a.class != Class::Safe && !opts.unsafe_actions).then(|| Outcome::NotRun {
                 reason: "unsafe actions need --unsafe".into(),
             })
         })
@@ -91,52 +221,27 @@ pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalErr
         ));
     };
     let mut run = journal.begin(&planned.audit.host)?;
-    for (seq, a) in actions.iter().enumerate() {
-        if outcomes[seq].is_some() {
-            continue;
-        }
-        let b = &a.basis.file;
-        run.record(&json!({
-            "record": "before",
-            "seq": seq,
-            "action": a.kind.as_str(),
-            "path": crate::model::text::path(&absolute_dir(a).join(&a.name)),
-            "dir": crate::model::text::path(&absolute_dir(a)),
-            "name": crate::model::text::bytes(std::os::unix::ffi::OsStrExt::as_bytes(a.name.as_os_str())),
-            "dir_dev": a.basis.dir_dev,
-            "dir_ino": a.basis.dir_ino,
-            "reason": a.basis.code,
-            "state": a.basis.state,
-            "pid": a.basis.pid,
-            "before": {
-                "dev": b.dev, "ino": b.ino, "uid": b.uid, "gid": b.gid, "mode": b.mode,
-                "size": b.size, "mtime": b.mtime, "mtime_nsec": b.mtime_nsec,
-                "content": crate::model::text::bytes(&b.content),
-            },
-            "at": timestamp(SystemTime::now()),
-        }));
+    let order: Vec<usize> = {
+        let mut o: Vec<usize> = (0..actions.len())
+            .filter(|i| outcomes[*i].is_none())
+            .collect();
+        o.sort_by_key(|i| actions[*i].kind != fix::Kind::Stop);
+        o
+    };
+    for &seq in &order {
+        run.record(&before_record(seq, &actions[seq]));
     }
     // Durable before the first change.
     run.sync()?;
-    for (seq, a) in actions.iter().enumerate() {
-        if outcomes[seq].is_some() {
-            continue;
+    for &seq in &order {
+        let a = &actions[seq];
+        let (outcome, rec) = perform(a, seq, proc, opts);
+        run.record(&rec);
+        // A signal cannot be taken back: its record is durable before the next action.
+        if a.kind == fix::Kind::Stop {
+            run.sync()?;
         }
-        let result = fix::apply::remove(a, proc);
-        run.record(&match &result {
-            Ok(()) => json!({
-                "record": "after", "seq": seq, "status": "done",
-                "after": {"exists": false}, "at": timestamp(SystemTime::now()),
-            }),
-            Err(reason) => json!({
-                "record": "after", "seq": seq, "status": "skipped",
-                "reason": reason, "at": timestamp(SystemTime::now()),
-            }),
-        });
-        outcomes[seq] = Some(match result {
-            Ok(()) => Outcome::Done,
-            Err(reason) => Outcome::Skipped { reason },
-        });
+        outcomes[seq] = Some(outcome);
     }
     run.record(&json!({"record": "end", "at": timestamp(SystemTime::now())}));
     run.sync()?;
@@ -153,7 +258,10 @@ pub fn apply(planned: &Planned, journal: &Journal) -> Result<Applied, JournalErr
 /// started meanwhile) whose state is given.
 pub fn recheck(config: &Config, planned: &Planned, applied: &mut Applied) {
     let done: Vec<usize> = (0..applied.outcomes.len())
-        .filter(|i| applied.outcomes[*i] == Outcome::Done)
+        .filter(|i| {
+            applied.outcomes[*i] == Outcome::Done
+                && planned.plan.actions[*i].kind != fix::Kind::Stop
+        })
         .collect();
     if done.is_empty() {
         return;

@@ -34,28 +34,9 @@ pub fn read_start_ticks(proc: BorrowedFd<'_>, pid: u32) -> Result<u64, Errno> {
 /// Removes the planned file after re-verifying it (see the module docs). `Err` says why it was
 /// skipped; nothing was changed then.
 pub fn remove(action: &Action, proc: BorrowedFd<'_>) -> Result<(), String> {
-    let b = &action.basis.file;
-    let dirfd = super::open_dir(&action.dir)
-        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let (dirfd, _handle, file) = open_planned(action)?;
+    let b = planned_file(action)?;
     let dir = dirfd.as_fd();
-    let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
-    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
-        return Err("the directory is not the one audited".into());
-    }
-    let handle = match rustix::fs::openat(
-        dir,
-        &action.name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return Err("the file is gone".into()),
-        Err(e) => return Err(format!("open: {e}")),
-    };
-    let now = FileFacts::from_stat(&rustix::fs::fstat(&handle).map_err(|e| format!("fstat: {e}"))?);
-    same_file(b, &now)?;
-    let file = crate::pidfile::read::reopen(&handle, dir, action.name.as_os_str(), &now)
-        .map_err(|e| format!("reopen: {e}"))?;
     match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => return Err("a process holds a flock on the file".into()),
@@ -86,8 +67,48 @@ pub fn remove(action: &Action, proc: BorrowedFd<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// The planned file's basis (every file action has one).
+fn planned_file(action: &Action) -> Result<&super::FileBasis, String> {
+    action
+        .basis
+        .file
+        .as_ref()
+        .ok_or_else(|| "the plan has no file for this action".to_string())
+}
+
+/// The held directory (checked to be the planned one), an `O_PATH|O_NOFOLLOW` handle of the name
+/// in it (checked to be the planned version: kind, dev/inode, size, mtime, owner, mode, links), and
+/// that inode reopened for reading.
+pub(crate) fn open_planned(
+    action: &Action,
+) -> Result<(std::sync::Arc<OwnedFd>, OwnedFd, OwnedFd), String> {
+    let b = planned_file(action)?;
+    let dirfd = super::open_dir(&action.dir)
+        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dir = dirfd.as_fd();
+    let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
+        return Err("the directory is not the one audited".into());
+    }
+    let handle = match rustix::fs::openat(
+        dir,
+        &action.name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Err("the file is gone".into()),
+        Err(e) => return Err(format!("open: {e}")),
+    };
+    let now = FileFacts::from_stat(&rustix::fs::fstat(&handle).map_err(|e| format!("fstat: {e}"))?);
+    same_file(b, &now)?;
+    let file = crate::pidfile::read::reopen(&handle, dir, action.name.as_os_str(), &now)
+        .map_err(|e| format!("reopen: {e}"))?;
+    Ok((dirfd, handle, file))
+}
+
 /// Whether the file is still the planned version: kind, identity, size, mtime, owner, mode, links.
-fn same_file(b: &super::FileBasis, now: &FileFacts) -> Result<(), String> {
+pub(crate) fn same_file(b: &super::FileBasis, now: &FileFacts) -> Result<(), String> {
     if now.kind != FileKind::Regular {
         return Err(format!("now a {}", now.kind.describe()));
     }
@@ -105,7 +126,7 @@ fn same_file(b: &super::FileBasis, now: &FileFacts) -> Result<(), String> {
 
 /// The PID of a POSIX lock holder (-1 for an OFD lock) that would conflict with a write lock on the
 /// whole file, if any (`F_OFD_GETLK`: nothing is locked).
-fn posix_lock(file: &OwnedFd) -> Result<Option<i32>, String> {
+pub(crate) fn posix_lock(file: &OwnedFd) -> Result<Option<i32>, String> {
     use nix::fcntl::{fcntl, FcntlArg};
     use nix::libc;
     // SAFETY: flock is a plain C struct; all-zero is a valid value.
@@ -124,7 +145,7 @@ fn posix_lock(file: &OwnedFd) -> Result<Option<i32>, String> {
 }
 
 /// Reads the whole file (up to one byte more than [`READ_CAP`]).
-fn read_all(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
+pub(crate) fn read_all(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; READ_CAP + 1];
     let mut len = 0;
     while len < buf.len() {
@@ -140,7 +161,7 @@ fn read_all(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
 }
 
 /// Re-checks the PID: still dead, or still the same process.
-fn check_pid(basis: PidBasis, proc: BorrowedFd<'_>) -> Result<(), String> {
+pub(crate) fn check_pid(basis: PidBasis, proc: BorrowedFd<'_>) -> Result<(), String> {
     match basis {
         PidBasis::NoPid => Ok(()),
         PidBasis::Dead { pid } => match pidfd(pid) {
@@ -167,7 +188,7 @@ fn check_pid(basis: PidBasis, proc: BorrowedFd<'_>) -> Result<(), String> {
     }
 }
 
-fn pidfd(pid: u32) -> Result<OwnedFd, Errno> {
+pub(crate) fn pidfd(pid: u32) -> Result<OwnedFd, Errno> {
     let p = rustix::process::Pid::from_raw(pid as i32).ok_or(Errno::INVAL)?;
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
 }

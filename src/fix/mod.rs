@@ -14,7 +14,9 @@
 
 pub mod apply;
 pub mod journal;
+pub mod pin;
 pub mod plan;
+pub mod retrack;
 pub mod safedir;
 pub mod undo;
 
@@ -40,12 +42,19 @@ pub fn open_dir(dir: &DirHandle) -> Result<Arc<rustix::fd::OwnedFd>, rustix::io:
 pub enum Kind {
     /// Unlink the pidfile.
     Remove,
+    /// Rewrite the pidfile to name the live instance.
+    Retrack,
+    /// Stop a copy of the daemon: SIGTERM through a pidfd (SIGKILL after the timeout with
+    /// `--kill`).
+    Stop,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Remove => "remove",
+            Kind::Retrack => "retrack",
+            Kind::Stop => "stop",
         }
     }
 }
@@ -105,10 +114,81 @@ pub enum PidBasis {
     Same { pid: u32, start_ticks: u64 },
 }
 
+/// A live process an action concerns, as it was seen when planning: re-verified through its pinned
+/// `/proc` entry before anything is done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcBasis {
+    pub pid: u32,
+    /// Start time in clock ticks after boot.
+    pub start_ticks: u64,
+    pub comm: String,
+    /// `/proc/PID/exe` as it read, escaped losslessly.
+    pub exe: String,
+    /// The link's raw bytes.
+    #[serde(skip)]
+    pub exe_raw: Vec<u8>,
+    /// Real user ID.
+    pub uid: u32,
+}
+
+/// How a retrack's instance was found: only a lock proves it (a safe action).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FoundBy {
+    /// It holds the file's write lock through a write descriptor, as only the daemon could.
+    Lock,
+    /// It holds, that way, the lock of the file the path held before it was replaced.
+    ReplacedLock,
+    /// Its name, command line or the manifest's identity only.
+    Name,
+    Argv,
+    Expectation,
+}
+
+/// The lock that proves a retrack's instance: held through descriptor `fd` on file `dev`/`ino`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LockBasis {
+    pub fd: i32,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// What a retrack writes and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct Retrack {
+    pub instance: ProcBasis,
+    pub found_by: FoundBy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockBasis>,
+    /// `in-place` when the instance holds the file's own lock (replacing the inode would drop
+    /// it), else `rename` (a temporary file renamed over the pidfile).
+    pub method: WriteMethod,
+    /// The new content (`PID\n`).
+    pub content: String,
+}
+
+/// How a pidfile is rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMethod {
+    InPlace,
+    Rename,
+}
+
+impl WriteMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMethod::InPlace => "in-place",
+            WriteMethod::Rename => "rename",
+        }
+    }
+}
+
 /// Everything an action was based on.
 #[derive(Clone, Debug, Serialize)]
 pub struct Basis {
-    pub file: FileBasis,
+    /// The pidfile acted on (none for stopping a process).
+    pub file: Option<FileBasis>,
     pub pid: PidBasis,
     /// The state the audit judged.
     pub state: State,
@@ -123,12 +203,19 @@ pub struct Basis {
 #[derive(Clone, Debug, Serialize)]
 pub struct Action {
     pub kind: Kind,
-    /// The pidfile acted on, as shown to people (escaped losslessly).
+    /// The pidfile acted on, or for a stop the pidfile whose finding calls for it, as shown to
+    /// people (escaped losslessly).
     pub target: String,
     pub class: Class,
     /// Why, in one line.
     pub message: String,
     pub basis: Basis,
+    /// A retrack's instance and new content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrack: Option<Retrack>,
+    /// The process a stop signals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<ProcBasis>,
     #[serde(skip)]
     pub path: PathBuf,
     /// The directory holding the file, as discovery holds it.
@@ -164,9 +251,15 @@ pub enum Reason {
     NotLive,
     /// No repair for these findings in this version.
     NoRepair,
-    /// A supervisor's file (`supervise/pid`, `supervise/status`): the supervisor owns it and is
-    /// controlled through its own command (`svc -t`, `sv term`, `s6-svc -t`), never fought.
+    /// A supervisor's file (`supervise/pid`, `supervise/status`) or a copy under a supervisor:
+    /// pidaudit never fights one (the advice names its control command: `svc -t`, `sv term`,
+    /// `s6-svc -t`).
     Supervised,
+    /// More than one process could be the instance: nothing is chosen on a guess.
+    Ambiguous,
+    /// The process a repair would concern cannot be pinned down (it exited, or its identity
+    /// could not be read whole).
+    ProcessUnknown,
 }
 
 impl Reason {
@@ -183,6 +276,8 @@ impl Reason {
             Reason::NotLive => "not-live",
             Reason::NoRepair => "no-repair",
             Reason::Supervised => "supervised",
+            Reason::Ambiguous => "ambiguous",
+            Reason::ProcessUnknown => "process-unknown",
         }
     }
 }
@@ -205,6 +300,12 @@ pub struct Refusal {
     /// For a locked file: the PIDs holding its locks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lock_holders: Vec<i32>,
+    /// The process concerned, when the refusal is about one (a supervised copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// What an operator can do instead (a supervisor's control command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
 }
 
 /// A zombie's parent.
@@ -229,6 +330,8 @@ pub enum Outcome {
     Done,
     /// Not done: something the plan was based on changed (or could not be re-checked).
     Skipped { reason: String },
+    /// Begun but not completed: a stopped copy still runs after the timeout (the signal was sent).
+    Incomplete { reason: String },
     /// Not attempted (an unsafe action without `--unsafe`, or the run was refused).
     NotRun { reason: String },
 }

@@ -1,4 +1,9 @@
-//! Undo: restoring what a `fix` run removed, from its journal.
+//! Undo: restoring what a `fix` run removed or rewrote, from its journal. Signals cannot be
+//! undone: a stop is listed as `irreversible`.
+//!
+//! A rewritten file (a retrack) is restored when the path still holds what the run wrote (its
+//! bytes): the old bytes are written over it in place (never empty in between), then its owner,
+//! mode and mtime are set through the descriptor; anything else at the path refuses the restore.
 //!
 //! For each file the run removed (an `after` record with status `done`, or a `before` record with
 //! no `after`: the run ended between the two) and that no earlier undo restored: the directory is
@@ -46,6 +51,9 @@ pub struct RunSummary {
     pub run: String,
     pub started_at: Option<String>,
     pub removed: usize,
+    pub rewritten: usize,
+    /// Processes signalled (stops): cannot be undone.
+    pub signalled: usize,
     pub skipped: usize,
     pub restored: usize,
     /// Changes begun with no outcome recorded (the run was interrupted).
@@ -65,7 +73,18 @@ pub fn list(journal: &Journal) -> Result<Vec<RunSummary>, JournalError> {
         out.push(RunSummary {
             run: id,
             started_at,
-            removed: s.iter().filter(|c| c.status == Some("done")).count(),
+            removed: s
+                .iter()
+                .filter(|c| c.status == Some("done") && c.action() == "remove")
+                .count(),
+            rewritten: s
+                .iter()
+                .filter(|c| c.status == Some("done") && c.action() == "retrack")
+                .count(),
+            signalled: s
+                .iter()
+                .filter(|c| c.action() == "stop" && c.signalled())
+                .count(),
             skipped: s.iter().filter(|c| c.status == Some("skipped")).count(),
             restored: s.iter().filter(|c| c.restored).count(),
             unfinished: s.iter().filter(|c| c.status.is_none()).count(),
@@ -78,8 +97,23 @@ pub fn list(journal: &Journal) -> Result<Vec<RunSummary>, JournalError> {
 struct Change<'a> {
     seq: u64,
     before: &'a Value,
+    after: Option<&'a Value>,
     status: Option<&'static str>,
     restored: bool,
+}
+
+impl Change<'_> {
+    fn action(&self) -> &str {
+        self.before["action"].as_str().unwrap_or("remove")
+    }
+
+    /// Whether a stop sent a signal (or may have: the run ended before recording it).
+    fn signalled(&self) -> bool {
+        match self.after {
+            Some(a) => a["signals"].as_array().is_some_and(|s| !s.is_empty()),
+            None => true,
+        }
+    }
 }
 
 fn state(records: &[Value]) -> Vec<Change<'_>> {
@@ -90,6 +124,7 @@ fn state(records: &[Value]) -> Vec<Change<'_>> {
             Some(Change {
                 seq: r["seq"].as_u64()?,
                 before: r,
+                after: None,
                 status: None,
                 restored: false,
             })
@@ -104,8 +139,10 @@ fn state(records: &[Value]) -> Vec<Change<'_>> {
         };
         match r["record"].as_str() {
             Some("after") => {
+                c.after = Some(r);
                 c.status = match r["status"].as_str() {
                     Some("done") => Some("done"),
+                    Some("incomplete") => Some("incomplete"),
                     _ => Some("skipped"),
                 }
             }
@@ -130,6 +167,42 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
     let mut done = Vec::new();
     for c in state(&records) {
         let target = c.before["path"].as_str().unwrap_or("?").to_string();
+        if c.action() == "stop" {
+            let pid = c.before["process"]["pid"].as_u64().unwrap_or(0);
+            items.push(Restore {
+                target,
+                status: if c.signalled() { "irreversible" } else { "nothing" },
+                message: if c.signalled() {
+                    format!("PID {pid} was signalled to stop: a signal cannot be undone; start the daemon again if it was needed")
+                } else {
+                    format!("PID {pid} was not signalled")
+                },
+            });
+            continue;
+        }
+        if c.action() == "retrack" && !c.restored && c.status != Some("skipped") {
+            match rewrite_back(&c) {
+                Ok(None) => items.push(Restore {
+                    target,
+                    status: "nothing",
+                    message: "the run ended before rewriting it: it is unchanged".into(),
+                }),
+                Ok(Some((dev, ino))) => {
+                    done.push(restored_record(c.seq, dev, ino));
+                    items.push(Restore {
+                        target,
+                        status: "restored",
+                        message: "rewritten back to its former bytes, owner, mode and mtime".into(),
+                    });
+                }
+                Err(msg) => items.push(Restore {
+                    target,
+                    status: "refused",
+                    message: msg,
+                }),
+            }
+            continue;
+        }
         if c.restored || c.status == Some("skipped") {
             items.push(Restore {
                 target,
@@ -137,7 +210,7 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
                 message: if c.restored {
                     "restored by an earlier undo".into()
                 } else {
-                    "the run did not remove it".into()
+                    "the run did not change it".into()
                 },
             });
             continue;
@@ -152,13 +225,7 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
         }
         match restore(c.before) {
             Ok((dev, ino)) => {
-                done.push(json!({
-                    "record": "restored",
-                    "seq": c.seq,
-                    "dev": dev,
-                    "ino": ino,
-                    "at": timestamp(SystemTime::now()),
-                }));
+                done.push(restored_record(c.seq, dev, ino));
                 items.push(Restore {
                     target,
                     status: "restored",
@@ -180,6 +247,17 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
         journal.append(&id, &done)?;
     }
     Ok(Undo { run: id, items })
+}
+
+/// The journal record of one restore: the file now at the path.
+fn restored_record(seq: u64, dev: u64, ino: u64) -> Value {
+    json!({
+        "record": "restored",
+        "seq": seq,
+        "dev": dev,
+        "ino": ino,
+        "at": timestamp(SystemTime::now()),
+    })
 }
 
 /// Whether the journaled file itself (its dev/inode) still stands at its path.
@@ -298,4 +376,88 @@ fn restore(rec: &Value) -> Result<(u64, u64), String> {
             Err(e)
         }
     }
+}
+
+/// Writes a retracked file back to its journaled former state, when the path still holds what the
+/// run wrote. `Ok(None)`: the run never changed it.
+fn rewrite_back(c: &Change<'_>) -> Result<Option<(u64, u64)>, String> {
+    let rec = c.before;
+    let unescape = |v: &Value, k: &str| -> Result<Vec<u8>, String> {
+        crate::model::text::unescape(
+            v.as_str()
+                .ok_or_else(|| format!("journal record lacks {k}"))?,
+        )
+        .ok_or_else(|| format!("journal record: bad {k}"))
+    };
+    let num = |v: &Value, k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| format!("journal record lacks {k}"))
+    };
+    let b = &rec["before"];
+    let old = unescape(&b["content"], "content")?;
+    let new = unescape(&rec["retrack"]["content"], "retrack content")?;
+    let dir_path = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(&rec["dir"], "dir")?));
+    let name = unescape(&rec["name"], "name")?;
+    let name = std::ffi::OsStr::from_bytes(&name);
+    if name.is_empty() || name.as_bytes().contains(&b'/') || name == "." || name == ".." {
+        return Err("journal record: bad name".into());
+    }
+    let dir = safedir::open_plain(&dir_path)
+        .map_err(|e| format!("{}: cannot open the directory: {e}", dir_path.display()))?;
+    let st = rustix::fs::fstat(&dir).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (st.st_dev as u64, st.st_ino as u64) != (num(rec, "dir_dev")?, num(rec, "dir_ino")?) {
+        return Err(format!(
+            "{} is not the directory the file was rewritten in",
+            dir_path.display()
+        ));
+    }
+    let handle = rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open: {e}"))?;
+    let facts = crate::pidfile::FileFacts::from_stat(
+        &rustix::fs::fstat(&handle).map_err(|e| format!("fstat: {e}"))?,
+    );
+    if facts.kind != crate::pidfile::FileKind::Regular {
+        return Err(format!("now a {}", facts.kind.describe()));
+    }
+    let file = crate::pidfile::read::reopen(&handle, rustix::fd::AsFd::as_fd(&dir), name, &facts)
+        .map_err(|e| format!("reopen: {e}"))?;
+    let now = super::apply::read_all(&file).map_err(|e| format!("read: {e}"))?;
+    let same_inode = Some(facts.dev) == b["dev"].as_u64() && Some(facts.ino) == b["ino"].as_u64();
+    if c.status.is_none() && now == old && same_inode {
+        return Ok(None);
+    }
+    if now != new {
+        return Err("the file changed since the run rewrote it: it is left as it is".into());
+    }
+    if let Some(a) = c.after.map(|a| &a["after"]) {
+        if (a["dev"].as_u64(), a["ino"].as_u64()) != (Some(facts.dev), Some(facts.ino)) {
+            return Err("another file stands at the path than the one the run wrote".into());
+        }
+    }
+    let w = super::retrack::reopen_write(&handle)?;
+    super::retrack::write_over(&w, &old)?;
+    rustix::fs::fchown(
+        &w,
+        Some(rustix::process::Uid::from_raw(num(b, "uid")? as u32)),
+        Some(rustix::process::Gid::from_raw(num(b, "gid")? as u32)),
+    )
+    .map_err(|e| format!("fchown: {e}"))?;
+    rustix::fs::fchmod(&w, Mode::from_raw_mode(num(b, "mode")? as u32 & 0o7777))
+        .map_err(|e| format!("fchmod: {e}"))?;
+    let mtime = Timespec {
+        tv_sec: b["mtime"].as_i64().ok_or("journal record lacks mtime")?,
+        tv_nsec: num(b, "mtime_nsec")? as _,
+    };
+    let times = Timestamps {
+        last_access: mtime,
+        last_modification: mtime,
+    };
+    rustix::fs::futimens(&w, &times).map_err(|e| format!("futimens: {e}"))?;
+    rustix::fs::fsync(&w).map_err(|e| format!("fsync: {e}"))?;
+    Ok(Some((facts.dev, facts.ino)))
 }

@@ -400,7 +400,7 @@ pub(crate) fn read_opened(
 }
 
 /// `/proc/self/fd`, opened once per process and only if it is procfs (`None` otherwise).
-fn proc_self_fd() -> Option<rustix::fd::BorrowedFd<'static>> {
+pub(crate) fn proc_self_fd() -> Option<rustix::fd::BorrowedFd<'static>> {
     static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
     DIR.get_or_init(|| {
         let fd = rustix::fs::open(

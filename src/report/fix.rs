@@ -2,7 +2,7 @@
 //! document (schema in `schema/pidaudit-fix.schema.json`). Render only.
 
 use crate::fix::undo::{RunSummary, Undo};
-use crate::fix::{Action, Outcome, PidBasis, Plan, Recheck};
+use crate::fix::{Action, Class, Kind, Outcome, PidBasis, Plan, ProcBasis, Recheck};
 use crate::model::text::text;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -26,8 +26,8 @@ pub struct FixView<'a> {
 
 fn action_json(a: &Action, outcome: Option<&Outcome>, recheck: Option<&Recheck>) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
-    if a.basis.file.shows_content() {
-        v["basis"]["file"]["content"] = crate::model::text::bytes(&a.basis.file.content).into();
+    if let Some(f) = a.basis.file.as_ref().filter(|f| f.shows_content()) {
+        v["basis"]["file"]["content"] = crate::model::text::bytes(&f.content).into();
     }
     if let Some(o) = outcome {
         v["outcome"] = serde_json::to_value(o).unwrap_or(Value::Null);
@@ -60,6 +60,7 @@ pub fn document(view: &FixView<'_>) -> Value {
             "refused": view.plan.refused.len(),
             "done": count(|o| *o == Outcome::Done),
             "skipped": count(|o| matches!(o, Outcome::Skipped { .. })),
+            "incomplete": count(|o| matches!(o, Outcome::Incomplete { .. })),
             "not_run": count(|o| matches!(o, Outcome::NotRun { .. })),
         },
         "actions": view.plan.actions.iter().enumerate().map(|(i, a)| action_json(a, outcome(i), recheck(i))).collect::<Vec<_>>(),
@@ -81,38 +82,77 @@ fn pid_text(p: PidBasis) -> String {
     }
 }
 
+/// What an action did, in the past tense.
+fn done_word(a: &Action) -> &'static str {
+    match a.kind {
+        Kind::Remove => "removed",
+        Kind::Retrack => "retracked",
+        Kind::Stop => "stopped",
+    }
+}
+
 /// Writes the plan (and the outcomes, after an apply) for people.
 pub fn human(view: &FixView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let outcomes = view.outcomes.map(|(o, _)| o);
     for (i, a) in view.plan.actions.iter().enumerate() {
-        let b = &a.basis.file;
         let head = match outcomes.and_then(|o| o.get(i)) {
             None => format!("{} [{}]", a.kind.as_str(), a.class.as_str()),
-            Some(Outcome::Done) => "removed".into(),
+            Some(Outcome::Done) => done_word(a).into(),
             Some(Outcome::Skipped { .. }) => "skipped".into(),
+            Some(Outcome::Incomplete { .. }) => "incomplete".into(),
             Some(Outcome::NotRun { .. }) => "not run".into(),
         };
         writeln!(out, "{head:<15} {}", text(&a.target))?;
         writeln!(out, "    {}", text(&a.message))?;
-        writeln!(
-            out,
-            "    based on: dev {} ino {}, {} bytes, mtime {}.{:09}, uid {} mode {:04o}, {}",
-            b.dev,
-            b.ino,
-            b.size,
-            b.mtime,
-            b.mtime_nsec,
-            b.uid,
-            b.mode,
-            pid_text(a.basis.pid)
-        )?;
+        if let Some(b) = &a.basis.file {
+            writeln!(
+                out,
+                "    based on: dev {} ino {}, {} bytes, mtime {}.{:09}, uid {} mode {:04o}, {}",
+                b.dev,
+                b.ino,
+                b.size,
+                b.mtime,
+                b.mtime_nsec,
+                b.uid,
+                b.mode,
+                pid_text(a.basis.pid)
+            )?;
+        }
+        let proc_line = |p: &ProcBasis| {
+            format!(
+                "PID {} ({}) started at tick {}, exe {}, uid {}",
+                p.pid,
+                text(&p.comm),
+                p.start_ticks,
+                text(&p.exe),
+                p.uid
+            )
+        };
+        if let Some(r) = &a.retrack {
+            writeln!(
+                out,
+                "    instance: {}; writes {:?} {}",
+                proc_line(&r.instance),
+                r.content,
+                r.method.as_str()
+            )?;
+        }
+        if let Some(p) = &a.stop {
+            writeln!(
+                out,
+                "    signals: {} (SIGTERM through a pidfd)",
+                proc_line(p)
+            )?;
+        }
         match outcomes.and_then(|o| o.get(i)) {
-            Some(Outcome::Skipped { reason }) | Some(Outcome::NotRun { reason }) => {
-                writeln!(out, "    why: {}", text(reason))?
-            }
+            Some(Outcome::Skipped { reason })
+            | Some(Outcome::NotRun { reason })
+            | Some(Outcome::Incomplete { reason }) => writeln!(out, "    why: {}", text(reason))?,
             _ => {}
         }
-        if let Some(Some(Recheck::Present(state))) = view.outcomes.and_then(|(_, r)| r.get(i)) {
+        if let (Kind::Remove, Some(Some(Recheck::Present(state)))) =
+            (a.kind, view.outcomes.and_then(|(_, r)| r.get(i)))
+        {
             writeln!(
                 out,
                 "    afterwards: a file stands at the path again ({}): a daemon started meanwhile?",
@@ -129,36 +169,43 @@ pub fn human(view: &FixView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             r.state.as_str(),
             text(&r.message)
         )?;
+        if let Some(advice) = &r.advice {
+            writeln!(out, "    instead: {}", text(advice))?;
+        }
     }
     let n = view.plan.actions.len();
     let refused = view.plan.refused.len();
+    let safe = view
+        .plan
+        .actions
+        .iter()
+        .filter(|a| a.class == Class::Safe)
+        .count();
     match outcomes {
         None => writeln!(
             out,
-            "plan: {n} action{} ({} safe), {refused} refused. Dry run: nothing was changed{}",
+            "plan: {n} action{} ({safe} safe, {} unsafe), {refused} refused. Dry run: nothing was changed{}",
             if n == 1 { "" } else { "s" },
-            view.plan
-                .actions
-                .iter()
-                .filter(|a| a.class == crate::fix::Class::Safe)
-                .count(),
-            if n > 0 {
+            n - safe,
+            if n == 0 {
+                "."
+            } else if safe == n {
                 "; --apply performs the safe actions."
             } else {
-                "."
+                "; --apply performs the safe actions, --apply --unsafe all of them."
             }
         ),
         Some(o) => {
             let done = o.iter().filter(|x| **x == Outcome::Done).count();
             write!(
                 out,
-                "applied: {done} of {n} done, {} skipped, {refused} refused",
+                "applied: {done} of {n} done, {} not done, {refused} refused",
                 n - done
             )?;
             match view.run {
                 Some((id, path)) => writeln!(
                     out,
-                    ". Run {id}, journal {} (`pidaudit undo {id}` restores).",
+                    ". Run {id}, journal {} (`pidaudit undo {id}` restores files; signals cannot be undone).",
                     text(&path.display().to_string())
                 ),
                 None => writeln!(out, "."),
@@ -195,10 +242,12 @@ pub fn runs_human(runs: &[RunSummary], out: &mut dyn Write) -> std::io::Result<(
     for r in runs {
         writeln!(
             out,
-            "{}  {}  removed {}, skipped {}, restored {}{}",
+            "{}  {}  removed {}, rewritten {}, signalled {}, skipped {}, restored {}{}",
             r.run,
             r.started_at.as_deref().unwrap_or("?"),
             r.removed,
+            r.rewritten,
+            r.signalled,
             r.skipped,
             r.restored,
             if r.unfinished > 0 {

@@ -6,6 +6,8 @@
 //! instance checks survey the whole process table for processes of a pidfile's name.
 #![allow(dead_code)]
 
+pub mod fixing;
+
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};

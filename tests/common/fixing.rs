@@ -1,0 +1,86 @@
+//! Helpers of the repair tests: `fix` and `undo` runs, their JSON outcomes, and in-process plans
+//! (so a test can change the world between the plan and the apply of one action).
+
+use super::*;
+use pidaudit::config::{ColorChoice, Config, Options};
+use serde_json::Value;
+use std::path::Path;
+
+pub fn fix(args: &[&str]) -> Run {
+    run(&[&["fix"], args].concat())
+}
+
+pub fn apply(journal: &Path, path: &Path) -> Run {
+    fix(&[
+        "--apply",
+        "--yes",
+        "--format",
+        "json",
+        "--journal",
+        journal.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ])
+}
+
+pub fn undo(journal: &Path, extra: &[&str]) -> Run {
+    run(&[&["undo", "--journal", journal.to_str().unwrap()], extra].concat())
+}
+
+pub fn outcomes(doc: &Value) -> Vec<(String, String)> {
+    doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["target"].as_str().unwrap().to_string(),
+                a["outcome"]["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn refused<'a>(doc: &'a Value, path: &Path) -> &'a Value {
+    doc["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == path.to_str().unwrap())
+        .unwrap_or_else(|| panic!("{} not refused: {doc:#}", path.display()))
+}
+
+/// The plan of one path, judged in-process (so a test can change the world between the plan and
+/// the apply of one action).
+pub fn planned(path: &Path) -> pidaudit::commands::fix::Planned {
+    let opts = Options {
+        paths: vec![path.to_path_buf()],
+        color: ColorChoice::Never,
+        ..Options::default()
+    };
+    let config = Config::new(&opts, &pidaudit::checks::lookup).unwrap();
+    pidaudit::commands::fix::plan(&config)
+}
+
+/// Applies the plan's only action now, as `fix --apply` would.
+pub fn remove_now(p: &pidaudit::commands::fix::Planned) -> Result<(), String> {
+    assert_eq!(p.plan.actions.len(), 1, "{:#?}", p.plan);
+    pidaudit::fix::apply::remove(&p.plan.actions[0], p.audit.snapshot.proc_dir().unwrap())
+}
+
+/// Starts `sleep` with exactly PID `pid` by setting `ns_last_pid` (root, this PID namespace),
+/// retrying when another fork takes the PID first; `None` if it never got it.
+pub fn sleep_with_pid(pid: u32) -> Option<std::process::Child> {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut c = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        if c.id() == pid {
+            return Some(c);
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    None
+}

@@ -1,0 +1,681 @@
+//! `pidaudit fix` beyond removal, with real daemons: retracking a pidfile to the live instance
+//! (proven by its lock, or found by name only: unsafe), stopping copies (a duplicate beside a
+//! runit-supervised daemon, orphaned nginx workers), what is refused and why, the re-verification
+//! between plan and apply, and the seed incidents ending clean: after the fix a fresh scan reports
+//! no error, one instance runs and its pidfile names it.
+
+mod common;
+use common::fixing::*;
+use common::*;
+use serde_json::Value;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn apply_unsafe(journal: &Path, path: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--apply",
+        "--yes",
+        "--unsafe",
+        "--format",
+        "json",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(path.to_str().unwrap());
+    fix(&args)
+}
+
+fn action<'a>(doc: &'a Value, kind: &str) -> &'a Value {
+    doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} action: {doc:#}"))
+}
+
+/// Runs `undo` (which must succeed) and checks the file names `pid` again; its metadata.
+fn undone(journal: &Path, path: &Path, pid: u32) -> std::fs::Metadata {
+    let u = undo(journal, &[]);
+    assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+    assert_eq!(std::fs::read(path).unwrap(), format!("{pid}\n").as_bytes());
+    std::fs::metadata(path).unwrap()
+}
+
+fn errors(scan: &Value) -> Vec<String> {
+    scan["pidfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["findings"].as_array().unwrap().iter())
+        .filter(|f| f["severity"] == "error")
+        .map(|f| format!("{}: {}", f["code"], f["message"]))
+        .collect()
+}
+
+/// The NanoMQ double start: the first instance runs and holds its pidfile's write lock; a second
+/// start failed to lock, but had already written its own PID over the file (in place) and exited.
+/// The file names a dead PID. The plan retracks it (safe: the lock proves the instance), in place
+/// so the lock keeps guarding the path; afterwards a fresh scan reports no error and the file names
+/// the running instance. Undo restores the former bytes, owner and mode; a second apply retracks
+/// again. For flock and POSIX (lockf) locks.
+#[test]
+fn nanomq_double_start_is_retracked_in_place() {
+    for lock in [Lock::Flock, Lock::Lockf] {
+        let dir = open_tempdir();
+        let journal = tempfile::tempdir().unwrap();
+        let (name, path) = unique_pidfile(dir.path(), "nanomq");
+        let first = Testd::new(&path).name(&name).lock(lock).start();
+        // The failed second start: truncate and write its own PID, then exit.
+        let second = dead_pid();
+        std::fs::write(&path, format!("{second}\n")).unwrap();
+        std::os::unix::fs::chown(&path, Some(0), Some(NOBODY)).unwrap();
+        chmod(&path, 0o640);
+        let before = std::fs::metadata(&path).unwrap();
+        let (code, scan) = audit_path(dir.path(), &[]);
+        assert_eq!(code, 1, "{scan:#}");
+        assert!(!errors(&scan).is_empty());
+
+        let plan = fix(&["--format", "json", dir.path().to_str().unwrap()]);
+        assert_eq!(plan.code, 1);
+        let doc = plan.json();
+        let a = action(&doc, "retrack");
+        assert_eq!(a["class"], "safe", "{lock:?}: {doc:#}");
+        assert_eq!(a["retrack"]["found_by"], "lock");
+        assert_eq!(a["retrack"]["method"], "in-place");
+        assert_eq!(a["retrack"]["instance"]["pid"], first.pid);
+        assert!(path.exists() && std::fs::read(&path).unwrap() == format!("{second}\n").as_bytes());
+
+        let r = apply(journal.path(), dir.path());
+        assert_eq!(r.code, 0, "{lock:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            outcomes(&r.json()),
+            [(path.to_str().unwrap().to_string(), "done".to_string())]
+        );
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", first.pid)
+        );
+        // The very inode the instance locks, with its owner and mode.
+        assert_eq!(
+            (after.ino(), after.uid(), after.gid()),
+            (before.ino(), 0, NOBODY)
+        );
+        assert_eq!(after.mode() & 0o7777, 0o640);
+        let (code, scan) = audit_path(dir.path(), &[]);
+        assert_eq!(code, 0, "{lock:?}: {scan:#}");
+        assert!(errors(&scan).is_empty());
+        let entry = pidfile(&scan, &path);
+        assert_eq!(entry["state"], "running");
+        assert_eq!(entry["pid"], first.pid);
+
+        let restored = undone(journal.path(), &path, second);
+        assert_eq!(
+            (
+                restored.ino(),
+                restored.uid(),
+                restored.gid(),
+                restored.mode()
+            ),
+            (before.ino(), before.uid(), before.gid(), before.mode())
+        );
+        assert_eq!(
+            (restored.mtime(), restored.mtime_nsec()),
+            (before.mtime(), before.mtime_nsec())
+        );
+        // Undone twice: nothing more.
+        let again = undo(journal.path(), &[]);
+        assert!(
+            again.stdout.contains("restored by an earlier undo"),
+            "{}",
+            again.stdout
+        );
+        let r = apply(journal.path(), dir.path());
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", first.pid)
+        );
+    }
+}
+
+/// The second start deleted the locked file and wrote its own (dead) PID into a new one: the first
+/// instance holds the replaced file's lock. The retrack is safe (that lock proves it) and renames a
+/// new file over the path, with the former owner and mode; undo brings the former bytes back.
+#[test]
+fn replaced_locked_file_is_retracked_by_rename() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (name, path) = unique_pidfile(dir.path(), "nanomq");
+    let first = Testd::new(&path).name(&name).lock(Lock::Flock).start();
+    std::fs::remove_file(&path).unwrap();
+    let second = dead_pid();
+    write_pid(&path, second);
+    chmod(&path, 0o604);
+    let before = std::fs::metadata(&path).unwrap();
+    let doc = fix(&["--format", "json", dir.path().to_str().unwrap()]).json();
+    let a = action(&doc, "retrack");
+    assert_eq!(a["class"], "safe", "{doc:#}");
+    assert_eq!(a["retrack"]["found_by"], "replaced-lock");
+    assert_eq!(a["retrack"]["method"], "rename");
+
+    let r = apply(journal.path(), dir.path());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", first.pid)
+    );
+    assert_ne!(after.ino(), before.ino());
+    assert_eq!(
+        (after.uid(), after.gid(), after.mode()),
+        (before.uid(), before.gid(), before.mode())
+    );
+    // No temporary file left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let entry = audit_one(&path, &[]);
+    assert_eq!(
+        (entry["state"].as_str(), entry["pid"].as_u64()),
+        (Some("running"), Some(first.pid as u64))
+    );
+
+    let restored = undone(journal.path(), &path, second);
+    assert_eq!(
+        (
+            restored.uid(),
+            restored.gid(),
+            restored.mode(),
+            restored.mtime()
+        ),
+        (before.uid(), before.gid(), before.mode(), before.mtime())
+    );
+}
+
+/// An instance found by its command line only (it names the pidfile; no lock) is retracked only
+/// with --unsafe: without it the
+/// action is not run (exit 1) and the file is unchanged.
+#[test]
+fn retrack_found_by_name_is_unsafe() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (name, path) = unique_pidfile(dir.path(), "namd");
+    let d = Testd::new(&path).name(&name).start();
+    let dead = dead_pid();
+    write_pid(&path, dead);
+    let r = apply(journal.path(), dir.path());
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let doc = r.json();
+    let a = action(&doc, "retrack");
+    assert_eq!(
+        (a["class"].as_str(), a["retrack"]["found_by"].as_str()),
+        (Some("unsafe"), Some("argv"))
+    );
+    assert_eq!(a["outcome"]["status"], "not-run");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{dead}\n"));
+
+    let r = apply_unsafe(journal.path(), dir.path(), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", d.pid)
+    );
+    let (code, scan) = audit_path(dir.path(), NO_UNLOCKED);
+    assert_eq!(code, 0, "{scan:#}");
+}
+
+/// A lock that proves nothing (taken through a read-only descriptor) never makes a retrack: the
+/// file is refused as locked, whoever holds it.
+#[test]
+fn lock_through_a_read_only_descriptor_makes_no_retrack() {
+    let dir = open_tempdir();
+    let (name, path) = unique_pidfile(dir.path(), "rolck");
+    write_pid(&path, dead_pid());
+    let _d = Testd::new(&path)
+        .name(&name)
+        .readonly()
+        .lock(Lock::Flock)
+        .start();
+    let doc = fix(&["--format", "json", dir.path().to_str().unwrap()]).json();
+    assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
+    assert_eq!(refused(&doc, &path)["reason"], "locked");
+}
+
+/// Everything a retrack was based on, changed between the plan and the apply, skips it: the file
+/// rewritten (by the daemon itself, or by anyone), the instance gone, its PID handed to another
+/// process (forced with `ns_last_pid`), and for a rename a lock taken on the file meanwhile.
+#[test]
+fn retrack_races_skip() {
+    let retrack_now = |p: &pidaudit::commands::fix::Planned| {
+        assert_eq!(p.plan.actions.len(), 1, "{:#?}", p.plan);
+        let a = &p.plan.actions[0];
+        assert_eq!(a.kind, pidaudit::fix::Kind::Retrack);
+        pidaudit::fix::retrack::retrack(a, p.audit.snapshot.proc_dir().unwrap())
+    };
+    // The file rewritten between plan and apply.
+    let dir = open_tempdir();
+    let (name, path) = unique_pidfile(dir.path(), "raced");
+    let first = Testd::new(&path).name(&name).lock(Lock::Flock).start();
+    let dead = dead_pid();
+    std::fs::write(&path, format!("{dead}\n")).unwrap();
+    let p = planned(dir.path());
+    std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
+    let e = retrack_now(&p).unwrap_err();
+    assert!(e.contains("modified") || e.contains("content"), "{e}");
+
+    // The instance gone between plan and apply.
+    std::fs::write(&path, format!("{dead}\n")).unwrap();
+    let p = planned(dir.path());
+    let mut first = first;
+    first.kill();
+    wait_gone(first.pid);
+    let e = retrack_now(&p).unwrap_err();
+    assert!(e.contains("exited") || e.contains("another process"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{dead}\n"));
+
+    // The instance found by name only (a rename), then a lock taken on the file.
+    let dir = open_tempdir();
+    let (name, path) = unique_pidfile(dir.path(), "raced");
+    let _d = Testd::new(&path).name(&name).start();
+    write_pid(&path, dead);
+    let p = planned(dir.path());
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let e = retrack_now(&p).unwrap_err();
+    assert!(e.contains("flock"), "{e}");
+    drop(f);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{dead}\n"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// A retrack's instance whose PID is handed to another process between plan and apply (the
+/// instance killed, a new process given its PID with `ns_last_pid`): skipped by the start time.
+#[test]
+fn retrack_instance_pid_reused_skips() {
+    let dir = open_tempdir();
+    let (name, path) = unique_pidfile(dir.path(), "reusd");
+    let mut d = Testd::new(&path).name(&name).start();
+    write_pid(&path, dead_pid());
+    let p = planned(dir.path());
+    assert_eq!(p.plan.actions.len(), 1, "{:#?}", p.plan);
+    let pid = d.pid;
+    d.kill();
+    wait_gone(pid);
+    let Some(mut other) = sleep_with_pid(pid) else {
+        eprintln!("could not get PID {pid} back: skipped");
+        return;
+    };
+    let e =
+        pidaudit::fix::retrack::retrack(&p.plan.actions[0], p.audit.snapshot.proc_dir().unwrap())
+            .unwrap_err();
+    assert!(e.contains("another process"), "{e}");
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+/// Two `fix --apply` runs at once over a NanoMQ double start: the retrack is done exactly once (the
+/// journal's lock orders them; the second judges the fixed file).
+#[test]
+fn concurrent_retracks_act_once() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (name, path) = unique_pidfile(dir.path(), "twice");
+    let first = Testd::new(&path).name(&name).lock(Lock::Flock).start();
+    std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
+    let spawn = || {
+        pidaudit()
+            .args(["fix", "--apply", "--yes", "--format", "json", "--journal"])
+            .arg(journal.path())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (x, y) = (spawn(), spawn());
+    let outs = [x.wait_with_output().unwrap(), y.wait_with_output().unwrap()];
+    let done: usize = outs
+        .iter()
+        .map(|o| {
+            let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+            outcomes(&doc).iter().filter(|(_, s)| s == "done").count()
+        })
+        .sum();
+    assert_eq!(done, 1);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", first.pid)
+    );
+}
+
+/// The test daemon's arguments, as the supervised run script and a copy started by hand share them.
+fn testd_args(pidfile: &Path, name: &str) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/testd.py");
+    vec![
+        "/usr/bin/python3".into(),
+        script.display().to_string(),
+        "--pidfile".into(),
+        pidfile.display().to_string(),
+        "--name".into(),
+        name.into(),
+    ]
+}
+
+/// A runsv service running the test daemon: its directory, the runsv process and the daemon's PID
+/// once it has written the pidfile. Brought down and ended when dropped.
+struct Runsv {
+    dir: PathBuf,
+    runsv: std::process::Child,
+}
+
+impl Runsv {
+    fn start(base: &Path, args: &[String], pidfile: &Path, not: u32) -> (Runsv, u32) {
+        let dir = base.join("service");
+        std::fs::create_dir(&dir).unwrap();
+        let run = dir.join("run");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        std::fs::write(&run, format!("#!/bin/sh\nexec {}\n", quoted.join(" "))).unwrap();
+        chmod(&run, 0o755);
+        let runsv = Command::new("runsv")
+            .arg(&dir)
+            .current_dir(base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut pid = 0;
+        wait_until("the supervised daemon writes its pidfile", || {
+            pid = std::fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            pid != 0 && pid != not && proc_state(pid).is_some()
+        });
+        (Runsv { dir, runsv }, pid)
+    }
+}
+
+impl Drop for Runsv {
+    fn drop(&mut self) {
+        let _ = Command::new("sv")
+            .args(["-w", "5", "force-stop"])
+            .arg(&self.dir)
+            .output();
+        let _ = std::fs::write(self.dir.join("supervise/control"), "x");
+        let _ = self.runsv.kill();
+        let _ = self.runsv.wait();
+    }
+}
+
+/// Starts a copy of the test daemon by hand (not supervised): the "forgotten background copy".
+fn by_hand(args: &[String]) -> (std::process::Child, u32) {
+    let tmp = std::env::temp_dir();
+    let mut c = Command::new(&args[0])
+        .args(&args[1..])
+        .current_dir(tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid = line.trim().parse().unwrap();
+    (c, pid)
+}
+
+/// The forgotten background copy beside a runit-supervised daemon: the supervised copy wrote the
+/// pidfile last, so the copy started by hand runs untracked (`duplicate-instance`). The plan stops
+/// the copy (unsafe); `fix --apply --unsafe` SIGTERMs it through a pidfd; afterwards a fresh scan
+/// reports no error, the supervised daemon still runs and the pidfile names it. Undo says the
+/// signal cannot be undone.
+#[test]
+fn background_copy_beside_a_supervised_daemon_is_stopped() {
+    let base = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let run = base.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let (name, path) = unique_pidfile(&run, "dupd");
+    let args = testd_args(&path, &name);
+    let (mut copy, copy_pid) = by_hand(&args);
+    let (_sv, supervised) = Runsv::start(base.path(), &args, &path, copy_pid);
+    let (code, scan) = audit_path(&run, NO_UNLOCKED);
+    assert_eq!(code, 1, "{scan:#}");
+    assert!(has_code(&scan, "duplicate-instance"), "{scan:#}");
+
+    let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
+    let a = action(&doc, "stop");
+    assert_eq!(a["class"], "unsafe");
+    assert_eq!(a["stop"]["pid"], copy_pid);
+    assert_eq!(doc["actions"].as_array().unwrap().len(), 1, "{doc:#}");
+
+    // Without --unsafe nothing is signalled.
+    let r = apply(journal.path(), &run);
+    assert_eq!(r.code, 1);
+    assert_eq!(proc_state(copy_pid).map(|s| s != 'Z'), Some(true));
+
+    let r = apply_unsafe(journal.path(), &run, &["--timeout", "10"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let status = copy.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15),
+        "stopped by SIGTERM"
+    );
+    let (code, scan) = audit_path(&run, NO_UNLOCKED);
+    assert_eq!(code, 0, "{scan:#}");
+    let entry = pidfile(&scan, &path);
+    assert_eq!(
+        (entry["state"].as_str(), entry["pid"].as_u64()),
+        (Some("running"), Some(supervised as u64))
+    );
+    assert_eq!(proc_state(supervised).map(|s| s != 'Z'), Some(true));
+
+    let u = undo(journal.path(), &[]);
+    assert!(u.stdout.contains("cannot be undone"), "{}", u.stdout);
+    let list = undo(journal.path(), &["--list"]);
+    assert!(list.stdout.contains("signalled 1"), "{}", list.stdout);
+}
+
+/// The other way round: the copy started by hand wrote the pidfile last, so the supervised daemon
+/// is the untracked copy. pidaudit never fights a supervisor: the plan refuses to signal it and
+/// names runit's control command for the service directory instead.
+#[test]
+fn supervised_copy_is_never_signalled() {
+    let base = open_tempdir();
+    let run = base.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let (name, path) = unique_pidfile(&run, "supd");
+    let args = testd_args(&path, &name);
+    let (_sv, supervised) = Runsv::start(base.path(), &args, &path, 0);
+    let (mut copy, copy_pid) = by_hand(&args);
+    wait_until("the copy writes the pidfile", || {
+        std::fs::read_to_string(&path).ok() == Some(format!("{copy_pid}\n"))
+    });
+    let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
+    assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
+    let r = refused(&doc, &path);
+    assert_eq!(r["reason"], "supervised", "{doc:#}");
+    assert_eq!(r["pid"], supervised);
+    let advice = r["advice"].as_str().unwrap();
+    let service = std::fs::canonicalize(base.path().join("service")).unwrap();
+    assert!(
+        advice.starts_with(&format!("sv term {}", service.display())),
+        "{advice}"
+    );
+    let _ = copy.kill();
+    let _ = copy.wait();
+}
+
+/// A free TCP port on the loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The SIGKILLed nginx master: its workers still hold the port, so nginx cannot start again. The
+/// plan stops the orphaned workers (unsafe) and removes the stale pidfile (safe); after
+/// `fix --apply --unsafe` the workers are gone, a fresh scan reports no error, and nginx starts
+/// again on the same port.
+#[test]
+fn sigkilled_nginx_master_with_workers_ends_clean() {
+    if !Path::new("/usr/sbin/nginx").exists() {
+        panic!("nginx is needed (.ci/deps)");
+    }
+    let base = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let run = base.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let pidfile = run.join("nginx.pid");
+    let port = free_port();
+    let conf = base.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2;\nerror_log {0}/error.log;\nevents {{ worker_connections 16; }}\n\
+             http {{ access_log off; client_body_temp_path {0}/b; proxy_temp_path {0}/p; \
+             fastcgi_temp_path {0}/f; uwsgi_temp_path {0}/u; scgi_temp_path {0}/s; \
+             server {{ listen 127.0.0.1:{port}; return 204; }} }}\n",
+            base.path().display()
+        ),
+    )
+    .unwrap();
+    let nginx = |extra: &[&str]| {
+        Command::new("/usr/sbin/nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(base.path().join("error.log"))
+            .arg("-g")
+            .arg(format!("pid {};", pidfile.display()))
+            .args(extra)
+            .current_dir(base.path())
+            .output()
+            .unwrap()
+    };
+    // Starts nginx, which must succeed; its master's PID.
+    let started = || {
+        let out = nginx(&[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let master = started();
+    let mut workers: Vec<u32> = Vec::new();
+    wait_until("nginx workers", || {
+        workers = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .map(|r| r.split_whitespace().nth(1).map(str::to_string))
+                    })
+                    .flatten()
+                    == Some(master.to_string())
+            })
+            .collect();
+        workers.len() == 2
+    });
+    let _guards: Vec<Daemon> = workers.iter().map(|w| Daemon::adopt(*w)).collect();
+    kill9(master);
+    wait_gone(master);
+    // The port is still held: a new nginx cannot start.
+    assert!(!nginx(&[]).status.success());
+
+    let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
+    let stops: Vec<u64> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "stop")
+        .map(|a| a["stop"]["pid"].as_u64().unwrap())
+        .collect();
+    let mut want: Vec<u64> = workers.iter().map(|w| *w as u64).collect();
+    want.sort();
+    assert_eq!(stops, want, "{doc:#}");
+    assert_eq!(action(&doc, "remove")["class"], "safe");
+
+    let r = apply_unsafe(journal.path(), &run, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for w in &workers {
+        wait_gone(*w);
+    }
+    assert!(!pidfile.exists());
+    let (code, scan) = audit_path(&run, &[]);
+    assert_eq!(code, 0, "{scan:#}");
+
+    let again = started();
+    let (code, scan) = audit_path(&run, NO_UNLOCKED);
+    assert_eq!(code, 0, "{scan:#}");
+    assert_eq!(pidfile_of(&scan, &pidfile)["pid"], again);
+    let _ = nginx(&["-s", "stop"]);
+    wait_gone(again);
+}
+
+fn pidfile_of<'a>(scan: &'a Value, path: &Path) -> &'a Value {
+    pidfile(scan, path)
+}
+
+/// A stale pidfile from a previous boot (mtime before the boot time) is removed, and a fresh scan
+/// then reports nothing about it.
+#[test]
+fn stale_file_from_a_previous_boot_is_removed() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (_name, path) = unique_pidfile(dir.path(), "boot");
+    write_pid(&path, dead_pid());
+    set_mtime(&path, UNIX_EPOCH + Duration::from_secs(boot_time() - 3600));
+    let entry = audit_one(&path, &[]);
+    assert!(
+        codes(&entry).contains(&"previous-boot".to_string()),
+        "{entry:#}"
+    );
+    let r = apply(journal.path(), dir.path());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!path.exists());
+    let (code, scan) = audit_path(dir.path(), &[]);
+    assert_eq!(code, 0, "{scan:#}");
+    assert!(scan["pidfiles"].as_array().unwrap().is_empty());
+    let _ = SystemTime::now();
+}
+
+/// A zombie's file is refused with its parent named; an untrusted file with a live untracked
+/// instance gets no retrack.
+#[test]
+fn refusals_name_their_reasons() {
+    let dir = open_tempdir();
+    let (parent, zpid) = zombie();
+    let zpath = dir.path().join("z.pid");
+    write_pid(&zpath, zpid);
+    let (name, path) = unique_pidfile(dir.path(), "untr");
+    let _d = Testd::new(&path).name(&name).start();
+    write_pid(&path, dead_pid());
+    chmod(&path, 0o666);
+    let doc = fix(&["--format", "json", dir.path().to_str().unwrap()]).json();
+    let z = refused(&doc, &zpath);
+    assert_eq!(z["reason"], "zombie");
+    assert_eq!(z["parent"]["pid"], parent.pid);
+    let u = refused(&doc, &path);
+    assert_eq!(u["reason"], "untrusted", "{doc:#}");
+    assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
+}
