@@ -659,18 +659,22 @@ fn stale_file_from_a_previous_boot_is_removed() {
     let _ = SystemTime::now();
 }
 
-/// A zombie's file is refused with its parent named; an untrusted file with a live untracked
-/// instance gets no retrack.
+/// A zombie's file is refused with its parent named; a file in a directory anyone may write, with
+/// a live untracked instance, gets no retrack (and no permissions fix: its directory is the
+/// problem).
 #[test]
 fn refusals_name_their_reasons() {
     let dir = open_tempdir();
     let (parent, zpid) = zombie();
     let zpath = dir.path().join("z.pid");
     write_pid(&zpath, zpid);
-    let (name, path) = unique_pidfile(dir.path(), "untr");
+    // In a directory anyone may write (no sticky bit): the file could be anyone's.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let (name, path) = unique_pidfile(&open, "untr");
     let _d = Testd::new(&path).name(&name).start();
     write_pid(&path, dead_pid());
-    chmod(&path, 0o666);
     let doc = fix(&["--format", "json", dir.path().to_str().unwrap()]).json();
     let z = refused(&doc, &zpath);
     assert_eq!(z["reason"], "zombie");
@@ -678,4 +682,133 @@ fn refusals_name_their_reasons() {
     let u = refused(&doc, &path);
     assert_eq!(u["reason"], "untrusted", "{doc:#}");
     assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
+}
+
+/// A world-writable pidfile of a running daemon, and one owned by another user than root and the
+/// daemon's: the only repair is to fix the permissions (unsafe), through the descriptor; the next
+/// scan finds nothing to say, and undo gives back the former owner and mode. A file with a second
+/// hard link is never touched (another link could name any file).
+#[test]
+fn permissions_are_fixed_through_the_descriptor() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (name, ww) = unique_pidfile(dir.path(), "permd");
+    let _d = Testd::new(&ww).name(&name).start();
+    chmod(&ww, 0o666);
+    let (name2, owned) = unique_pidfile(dir.path(), "permd");
+    let _e = Testd::new(&owned).name(&name2).start();
+    std::os::unix::fs::chown(&owned, Some(NOBODY), Some(NOBODY)).unwrap();
+    chmod(&owned, 0o664);
+    let (name3, linked) = unique_pidfile(dir.path(), "permd");
+    let _f = Testd::new(&linked).name(&name3).start();
+    chmod(&linked, 0o666);
+    let outside = open_tempdir();
+    std::fs::hard_link(&linked, outside.path().join("other")).unwrap();
+
+    let doc = fix(&["--format", "json", dir.path().to_str().unwrap()]).json();
+    let kinds: std::collections::BTreeSet<(String, String)> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["target"].as_str().unwrap().to_string(),
+                a["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let fixes = |p: &Path| {
+        (
+            p.to_str().unwrap().to_string(),
+            "fix-permissions".to_string(),
+        )
+    };
+    assert_eq!(kinds, [fixes(&owned), fixes(&ww)].into(), "{doc:#}");
+    assert_eq!(refused(&doc, &linked)["reason"], "untrusted");
+
+    let r = apply_unsafe(journal.path(), dir.path(), &[]);
+    assert_eq!(r.code, 1, "the hard-linked file remains: {}", r.stdout);
+    let m = std::fs::metadata(&ww).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o644));
+    let m = std::fs::metadata(&owned).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, NOBODY, 0o644));
+    assert_eq!(std::fs::metadata(&linked).unwrap().mode() & 0o7777, 0o666);
+    for p in [&ww, &owned] {
+        let e = audit_one(p, NO_UNLOCKED);
+        assert_eq!(e["findings"].as_array().unwrap().len(), 0, "{e:#}");
+    }
+
+    let u = undo(journal.path(), &[]);
+    assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+    assert_eq!(std::fs::metadata(&ww).unwrap().mode() & 0o7777, 0o666);
+    let m = std::fs::metadata(&owned).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777),
+        (NOBODY, NOBODY, 0o664)
+    );
+}
+
+/// A manifest entry whose pidfile is missing while its one instance runs (found by the manifest's
+/// exe): the plan writes the file (unsafe); afterwards a fresh scan with the manifest reports no
+/// error and the file names the instance, owned by root, mode 0644. Undo removes it again; a file
+/// the daemon writes meanwhile is never replaced.
+#[test]
+fn missing_pidfile_of_a_manifest_entry_is_written() {
+    let dir = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let (name, pf) = unique_pidfile(&run, "mwrite");
+    let exe = sleep_copy(dir.path(), &name);
+    let d = named_sleep(dir.path(), &name);
+    let m = dir.path().join("expect.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "[[service]]\nname = \"w\"\npidfile = \"{}\"\nexe = \"{}\"\n",
+            pf.display(),
+            exe.display()
+        ),
+    )
+    .unwrap();
+    let m = m.to_str().unwrap();
+    let doc = fix(&["--format", "json", "--expect", m, run.to_str().unwrap()]).json();
+    let a = action(&doc, "write");
+    assert_eq!(a["class"], "unsafe", "{doc:#}");
+    assert_eq!(a["retrack"]["instance"]["pid"], d.pid);
+
+    // A file that appears between the plan and the apply is never replaced.
+    let p = {
+        let opts = pidaudit::config::Options {
+            paths: vec![run.clone()],
+            expect: Some(PathBuf::from(m)),
+            ..pidaudit::config::Options::default()
+        };
+        let config = pidaudit::config::Config::new(&opts, &pidaudit::checks::lookup).unwrap();
+        pidaudit::commands::fix::plan(&config)
+    };
+    write_pid(&pf, d.pid);
+    let e = pidaudit::fix::retrack::write_missing(
+        &p.plan.actions[0],
+        p.audit.snapshot.proc_dir().unwrap(),
+    )
+    .unwrap_err();
+    assert!(e.contains("stands at the path"), "{e}");
+    std::fs::remove_file(&pf).unwrap();
+
+    let r = apply_unsafe(journal.path(), &run, &["--expect", m]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&pf).unwrap(),
+        format!("{}\n", d.pid)
+    );
+    let meta = std::fs::metadata(&pf).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o644));
+    assert_eq!(std::fs::read_dir(&run).unwrap().count(), 1);
+    let (code, scan) = audit_path(&run, &["--expect", m, "--ignore", "unlocked"]);
+    assert_eq!(code, 0, "{scan:#}");
+
+    let u = undo(journal.path(), &[]);
+    assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+    assert!(!pf.exists());
 }

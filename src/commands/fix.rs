@@ -121,6 +121,9 @@ fn before_record(seq: usize, a: &fix::Action) -> serde_json::Value {
     if let Some(p) = &a.stop {
         v["process"] = serde_json::to_value(p).unwrap_or_default();
     }
+    if let Some(p) = &a.permissions {
+        v["permissions"] = serde_json::to_value(p).unwrap_or_default();
+    }
     v
 }
 
@@ -145,7 +148,20 @@ fn perform(
             ),
             Err(reason) => skipped(reason),
         },
-        fix::Kind::Retrack => match fix::retrack::retrack(a, proc) {
+        fix::Kind::FixPermissions => match fix::apply::fix_permissions(a) {
+            Ok(()) => (
+                Outcome::Done,
+                json!({"record": "after", "seq": seq, "status": "done", "after": {
+                    "exists": true, "permissions": a.permissions,
+                }, "at": at}),
+            ),
+            Err(reason) => skipped(reason),
+        },
+        fix::Kind::Retrack | fix::Kind::Write => match if a.kind == fix::Kind::Write {
+            fix::retrack::write_missing(a, proc)
+        } else {
+            fix::retrack::retrack(a, proc)
+        } {
             Ok(w) => (
                 Outcome::Done,
                 json!({"record": "after", "seq": seq, "status": "done", "after": {

@@ -192,3 +192,26 @@ pub(crate) fn pidfd(pid: u32) -> Result<OwnedFd, Errno> {
     let p = rustix::process::Pid::from_raw(pid as i32).ok_or(Errno::INVAL)?;
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
 }
+
+/// Sets the planned owner and mode through a descriptor of the re-verified file (never by path):
+/// `fchown` first (it clears set-ID bits), then `fchmod`. `Err` says why it was skipped.
+pub fn fix_permissions(action: &Action) -> Result<(), String> {
+    let want = action
+        .permissions
+        .ok_or("the plan has no permissions for this action")?;
+    let b = planned_file(action)?;
+    let (_dir, _handle, file) = open_planned(action)?;
+    let bytes = read_all(&file).map_err(|e| format!("read: {e}"))?;
+    if bytes != b.content {
+        return Err("the content changed since it was judged".into());
+    }
+    rustix::fs::fchown(
+        &file,
+        Some(rustix::process::Uid::from_raw(want.uid)),
+        Some(rustix::process::Gid::from_raw(want.gid)),
+    )
+    .map_err(|e| format!("fchown: {e}"))?;
+    rustix::fs::fchmod(&file, Mode::from_raw_mode(want.mode))
+        .map_err(|e| format!("fchmod: {e}"))?;
+    rustix::fs::fsync(&file).map_err(|e| format!("fsync: {e}"))
+}

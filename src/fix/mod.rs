@@ -47,6 +47,11 @@ pub enum Kind {
     /// Stop a copy of the daemon: SIGTERM through a pidfd (SIGKILL after the timeout with
     /// `--kill`).
     Stop,
+    /// Take group and other write permission away (`fchmod`), and give a file another user owns
+    /// to root (`fchown`), through the descriptor.
+    FixPermissions,
+    /// Write the missing pidfile of a manifest entry whose single instance runs.
+    Write,
 }
 
 impl Kind {
@@ -55,6 +60,8 @@ impl Kind {
             Kind::Remove => "remove",
             Kind::Retrack => "retrack",
             Kind::Stop => "stop",
+            Kind::FixPermissions => "fix-permissions",
+            Kind::Write => "write",
         }
     }
 }
@@ -167,6 +174,14 @@ pub struct Retrack {
     pub content: String,
 }
 
+/// The owner and permission bits a permissions fix leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Permissions {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
 /// How a pidfile is rewritten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -210,12 +225,15 @@ pub struct Action {
     /// Why, in one line.
     pub message: String,
     pub basis: Basis,
-    /// A retrack's instance and new content.
+    /// A retrack's (or a write's) instance and new content.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrack: Option<Retrack>,
     /// The process a stop signals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<ProcBasis>,
+    /// The owner and mode a permissions fix sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
     #[serde(skip)]
     pub path: PathBuf,
     /// The directory holding the file, as discovery holds it.

@@ -30,7 +30,7 @@ use super::{
     Plan, ProcBasis, Reason, Refusal, Retrack, WriteMethod,
 };
 use crate::audit::Audit;
-use crate::checks::{content, instances, liveness, locks, target, Cx, Entry};
+use crate::checks::{content, expect, instances, liveness, locks, target, trust, Cx, Entry};
 use crate::config::Config;
 use crate::model::{Code, Finding, Severity, State};
 use crate::pidfile::{ReadOutcome, READ_CAP};
@@ -57,6 +57,13 @@ const RETRACK_CODES: &[Code] = &[
     instances::ORPHANED_INSTANCE,
 ];
 
+/// The findings a permissions fix repairs.
+const PERMISSION_CODES: &[Code] = &[
+    trust::WORLD_WRITABLE,
+    trust::GROUP_WRITABLE,
+    trust::INSECURE_OWNER,
+];
+
 /// The findings a stop repairs.
 const STOP_CODES: &[Code] = &[instances::DUPLICATE_INSTANCE, instances::ORPHANED_WORKER];
 
@@ -81,9 +88,26 @@ const STOP_TEXT: &str =
      `--timeout` (10 s), SIGKILL only with `--kill`. A supervised copy is never signalled: the \
      plan names the supervisor's control command. Signals cannot be undone.";
 
+const PERMISSIONS_TEXT: &str =
+    "`pidaudit fix --apply --unsafe` takes group and other write permission away and gives a file \
+     another user owns to root, through the file's descriptor (`fchown`, `fchmod`; never by path), \
+     when the file's permissions are its only trust problem (a regular file with one link, in a \
+     trusted directory); `pidaudit undo` restores the former owner and mode. The file, now \
+     trusted, is judged and repaired by the next run.";
+
+const WRITE_TEXT: &str =
+    "`pidaudit fix --apply --unsafe` writes the missing pidfile of a manifest (`--expect`) entry \
+     whose single instance runs (found by the manifest's identity): a temporary file created \
+     `O_EXCL` in the held directory, renamed into place only if nothing stands there. `pidaudit \
+     undo` removes it again.";
+
 /// The repair `pidaudit fix` offers for findings with this code, for `pidaudit explain`.
 pub fn repair(code: Code) -> Option<&'static str> {
-    if REMOVE_CODES.contains(&code) {
+    if PERMISSION_CODES.contains(&code) {
+        Some(PERMISSIONS_TEXT)
+    } else if code == content::MISSING_PIDFILE {
+        Some(WRITE_TEXT)
+    } else if REMOVE_CODES.contains(&code) {
         Some(REMOVE_TEXT)
     } else if RETRACK_CODES.contains(&code) {
         Some(RETRACK_TEXT)
@@ -168,8 +192,33 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
         return Vec::new();
     }
     let codes: Vec<Code> = shown.iter().map(|f| f.code).collect();
+    // A supervisor's file is left to the supervisor, permissions included.
+    let perm = if entry.supervision.is_some() {
+        None
+    } else {
+        permissions(audit, entry, &codes)
+    };
+    let fixes_permissions = perm.is_some();
+    let mut decided = decide(audit, cx, entry, &shown, &codes, fixes_permissions);
+    if let Some(p) = perm {
+        // What the permissions leave untrusted is judged again once they are fixed.
+        decided.retain(|d| !matches!(d, Decision::Refuse(r) if r.reason == Reason::Untrusted));
+        decided.insert(0, p);
+    }
+    decided
+}
+
+/// [`one`] but for a permissions fix.
+fn decide(
+    audit: &Audit,
+    cx: &Cx<'_>,
+    entry: &Entry,
+    shown: &[&Finding],
+    codes: &[Code],
+    fixes_permissions: bool,
+) -> Vec<Decision> {
     let state = entry.state();
-    let refuse = |reason, msg: String| vec![Decision::Refuse(refusal(entry, &codes, reason, msg))];
+    let refuse = |reason, msg: String| vec![Decision::Refuse(refusal(entry, codes, reason, msg))];
     let mut out = Vec::new();
     // A supervisor's file is the supervisor's: it is restarted through its control command.
     if let Some(sv) = &entry.supervision {
@@ -196,17 +245,23 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
                 .iter()
                 .find(|f| f.code == instances::DUPLICATE_INSTANCE)
             {
-                out.extend(stops(audit, entry, &codes, f, "duplicates"));
+                out.extend(stops(audit, entry, codes, f, "duplicates"));
             }
             let rest: Vec<&str> = shown
                 .iter()
-                .filter(|f| f.severity != Severity::Info && !STOP_CODES.contains(&f.code))
+                .filter(|f| {
+                    f.severity != Severity::Info
+                        && !STOP_CODES.contains(&f.code)
+                        && !(fixes_permissions && PERMISSION_CODES.contains(&f.code))
+                })
                 .map(|f| f.code.as_str())
                 .collect();
-            if !rest.is_empty() {
+            if !rest.is_empty() && !entry.trusted {
+                out.push(Decision::Refuse(untrusted(entry, codes)));
+            } else if !rest.is_empty() {
                 out.push(Decision::Refuse(refusal(
                     entry,
-                    &codes,
+                    codes,
                     Reason::NoRepair,
                     format!("no repair for {} in this version", rest.join(", ")),
                 )));
@@ -231,7 +286,7 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
                 ),
                 None => "the PID is a zombie: only its parent can reap it".into(),
             };
-            let mut r = refusal(entry, &codes, Reason::Zombie, msg);
+            let mut r = refusal(entry, codes, Reason::Zombie, msg);
             r.parent = parent;
             return vec![Decision::Refuse(r)];
         }
@@ -248,7 +303,17 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
                 "the file's state could not be determined: nothing is done on a guess".into(),
             );
         }
-        State::NotAFile | State::Missing | State::Down => {
+        State::Missing => {
+            if let Some(d) = write_missing(audit, cx, entry, codes, shown) {
+                return vec![d];
+            }
+            return refuse(
+                Reason::NotARegularFile,
+                "missing: a pidfile is written only for a manifest entry whose single instance runs"
+                    .into(),
+            );
+        }
+        State::NotAFile | State::Down => {
             return refuse(
                 Reason::NotARegularFile,
                 format!("{}: only regular files are repaired", state.as_str()),
@@ -257,26 +322,170 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
         State::Stale | State::Reused | State::Invalid => {}
     }
     if let Some(f) = shown.iter().find(|f| f.code == instances::ORPHANED_WORKER) {
-        out.extend(stops(audit, entry, &codes, f, "workers"));
+        out.extend(stops(audit, entry, codes, f, "workers"));
     }
     let Some(code) = REMOVE_CODES.iter().copied().find(|c| codes.contains(c)) else {
         let names: Vec<&str> = codes
             .iter()
-            .filter(|c| !STOP_CODES.contains(c))
+            .filter(|c| {
+                !(STOP_CODES.contains(c) || (fixes_permissions && PERMISSION_CODES.contains(c)))
+            })
             .map(|c| c.as_str())
             .collect();
         if !names.is_empty() {
             out.push(Decision::Refuse(refusal(
                 entry,
-                &codes,
+                codes,
                 Reason::NoRepair,
                 format!("no repair for {} in this version", names.join(", ")),
             )));
         }
         return out;
     };
-    out.push(file_action(audit, cx, entry, code, &codes, &shown));
+    out.push(file_action(audit, cx, entry, code, codes, shown));
     out
+}
+
+/// A permissions fix (unsafe) when the file's owner or mode is its only trust problem: a regular
+/// file with one link (another link could name any file), at most [`READ_CAP`] bytes, whose
+/// directories are trusted. Root becomes the owner of a file another user owns (the process the
+/// file names could be anyone's: its content was writable); group and other lose write permission.
+fn permissions(audit: &Audit, entry: &Entry, codes: &[Code]) -> Option<Decision> {
+    if !codes.iter().any(|c| PERMISSION_CODES.contains(c))
+        || entry.trust_reasons.is_empty()
+        || !entry
+            .trust_reasons
+            .iter()
+            .all(|c| PERMISSION_CODES.contains(c))
+        || !audit.snapshot.live
+    {
+        return None;
+    }
+    let ReadOutcome::Content { facts, bytes } = &entry.read else {
+        return None;
+    };
+    if facts.nlink != 1 || facts.size > READ_CAP as u64 || bytes.len() as u64 != facts.size {
+        return None;
+    }
+    let dir = dir_of(entry)?;
+    let dst = super::open_dir(&dir).and_then(rustix::fs::fstat).ok()?;
+    let uid = if entry.trust_reasons.contains(&trust::INSECURE_OWNER) {
+        0
+    } else {
+        facts.uid
+    };
+    let want = super::Permissions {
+        uid,
+        gid: facts.gid,
+        mode: facts.mode & 0o7777 & !0o022,
+    };
+    let names: Vec<&str> = entry.trust_reasons.iter().map(|c| c.as_str()).collect();
+    Some(Decision::Act(Box::new(Action {
+        kind: Kind::FixPermissions,
+        target: entry.subject(),
+        class: Class::Unsafe,
+        message: format!(
+            "{}: owner {} mode {:04o} -> owner {} mode {:04o}; the file is judged again by the next run",
+            names.join(", "),
+            facts.uid,
+            facts.mode & 0o7777,
+            want.uid,
+            want.mode
+        ),
+        basis: Basis {
+            file: Some(file_basis(facts, bytes)),
+            pid: PidBasis::NoPid,
+            state: entry.state(),
+            code: entry.trust_reasons[0],
+            dir_dev: dst.st_dev as u64,
+            dir_ino: dst.st_ino as u64,
+        },
+        retrack: None,
+        stop: None,
+        permissions: Some(want),
+        path: entry.path.clone(),
+        dir,
+        name: entry.name.clone(),
+    })))
+}
+
+/// The basis of a file as it was read.
+fn file_basis(facts: &crate::pidfile::FileFacts, bytes: &[u8]) -> FileBasis {
+    FileBasis {
+        dev: facts.dev,
+        ino: facts.ino,
+        size: facts.size,
+        mtime: facts.mtime,
+        mtime_nsec: facts.mtime_nsec,
+        uid: facts.uid,
+        gid: facts.gid,
+        mode: facts.mode,
+        nlink: facts.nlink,
+        content: bytes.to_vec(),
+    }
+}
+
+/// Writing the missing pidfile of a manifest entry (unsafe), when exactly one instance runs,
+/// found by the manifest's identity, and the directory is root's and writable by no one else.
+fn write_missing(
+    audit: &Audit,
+    cx: &Cx<'_>,
+    entry: &Entry,
+    codes: &[Code],
+    shown: &[&Finding],
+) -> Option<Decision> {
+    let snap = &audit.snapshot;
+    expect::service_for(cx, entry).filter(|s| s.has_identity())?;
+    if !snap.live || !codes.contains(&content::MISSING_PIDFILE) {
+        return None;
+    }
+    let f = shown
+        .iter()
+        .find(|f| f.code == instances::ORPHANED_INSTANCE)?;
+    if f.evidence.get("found_by").and_then(|v| v.as_str()) != Some("expectation") {
+        return None;
+    }
+    let orphans = f.evidence.get("orphans")?.as_array()?;
+    let [pid] = orphans.as_slice() else {
+        return None;
+    };
+    let p = snap.get(pid.as_i64()? as i32)?;
+    let instance = proc_basis(audit, p)?;
+    let dir = dir_of(entry)?;
+    let dst = super::open_dir(&dir).and_then(rustix::fs::fstat).ok()?;
+    if dst.st_uid != 0 || dst.st_mode & 0o022 != 0 {
+        return None;
+    }
+    Some(Decision::Act(Box::new(Action {
+        kind: Kind::Write,
+        target: entry.subject(),
+        class: Class::Unsafe,
+        message: format!(
+            "missing-pidfile: the manifest's daemon runs as PID {} ({}): write the file to name it",
+            p.pid(),
+            p.stat.comm
+        ),
+        basis: Basis {
+            file: None,
+            pid: PidBasis::NoPid,
+            state: entry.state(),
+            code: content::MISSING_PIDFILE,
+            dir_dev: dst.st_dev as u64,
+            dir_ino: dst.st_ino as u64,
+        },
+        retrack: Some(Retrack {
+            content: format!("{}\n", p.pid()),
+            instance,
+            found_by: FoundBy::Expectation,
+            lock: None,
+            method: WriteMethod::Rename,
+        }),
+        stop: None,
+        permissions: None,
+        path: entry.path.clone(),
+        dir,
+        name: entry.name.clone(),
+    })))
 }
 
 /// The facts of a live process an action concerns, read now through its verified `/proc` entry:
@@ -445,6 +654,7 @@ fn stops(audit: &Audit, entry: &Entry, codes: &[Code], f: &Finding, key: &str) -
             },
             retrack: None,
             stop: Some(basis),
+            permissions: None,
             path: entry.path.clone(),
             dir: match dir_of(entry) {
                 Some(d) => d,
@@ -712,18 +922,7 @@ fn file_action(
         Err(e) => return refuse(Reason::UnknownState, format!("directory: fstat: {e}")),
     };
     let basis = Basis {
-        file: Some(FileBasis {
-            dev: facts.dev,
-            ino: facts.ino,
-            size: facts.size,
-            mtime: facts.mtime,
-            mtime_nsec: facts.mtime_nsec,
-            uid: facts.uid,
-            gid: facts.gid,
-            mode: facts.mode,
-            nlink: facts.nlink,
-            content: bytes.clone(),
-        }),
+        file: Some(file_basis(&facts, bytes)),
         pid,
         state: entry.state(),
         code,
@@ -739,6 +938,7 @@ fn file_action(
             basis: basis.clone(),
             retrack,
             stop: None,
+            permissions: None,
             path: entry.path.clone(),
             dir: dir.clone(),
             name: entry.name.clone(),
@@ -896,9 +1096,15 @@ mod tests {
     #[test]
     fn repairs_are_documented() {
         for c in crate::checks::catalogue() {
-            let planned = [REMOVE_CODES, RETRACK_CODES, STOP_CODES]
-                .iter()
-                .any(|l| l.contains(&c));
+            let planned = [
+                REMOVE_CODES,
+                RETRACK_CODES,
+                STOP_CODES,
+                PERMISSION_CODES,
+                &[content::MISSING_PIDFILE],
+            ]
+            .iter()
+            .any(|l| l.contains(&c));
             match repair(c) {
                 Some(t) => assert!(planned && t.contains("pidaudit fix")),
                 None => assert!(!planned, "{}", c.as_str()),

@@ -149,6 +149,72 @@ pub fn retrack(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, String>
     }
 }
 
+/// Writes a missing pidfile to name the planned instance: the held directory re-checked, the
+/// instance pinned and re-verified, nothing at the name, then a temporary file created `O_EXCL`
+/// (owner root, mode 0644), fsynced and renamed into place with `RENAME_NOREPLACE`: a file that
+/// appeared meanwhile (the daemon's own) is never replaced.
+pub fn write_missing(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, String> {
+    let r = action
+        .retrack
+        .as_ref()
+        .ok_or("the plan has no instance for this action")?;
+    let dirfd = super::open_dir(&action.dir)
+        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dir = dirfd.as_fd();
+    let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
+        return Err("the directory is not the one audited".into());
+    }
+    let _pinned = super::pin::pin(&r.instance, proc)?;
+    match rustix::fs::statat(dir, &action.name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => {}
+        Ok(_) => return Err("a file stands at the path now".into()),
+        Err(e) => return Err(format!("stat: {e}")),
+    }
+    let tmp = format!(
+        ".{}.pidaudit-{}",
+        action.name.to_string_lossy(),
+        std::process::id()
+    );
+    let t = rustix::fs::openat(
+        dir,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| format!("create {tmp}: {e}"))?;
+    let new = r.content.as_bytes();
+    let fill = || -> Result<Written, String> {
+        write_over(&t, new)?;
+        rustix::fs::fchown(
+            &t,
+            Some(rustix::process::Uid::ROOT),
+            Some(rustix::process::Gid::ROOT),
+        )
+        .map_err(|e| format!("fchown: {e}"))?;
+        rustix::fs::fchmod(&t, Mode::from_raw_mode(0o644)).map_err(|e| format!("fchmod: {e}"))?;
+        rustix::fs::fsync(&t).map_err(|e| format!("fsync: {e}"))?;
+        rustix::fs::renameat_with(
+            dir,
+            tmp.as_str(),
+            dir,
+            &action.name,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| match e {
+            Errno::EXIST => "a file appeared at the path meanwhile".to_string(),
+            e => format!("rename: {e}"),
+        })?;
+        let _ = rustix::fs::fsync(dir);
+        written(&t, new)
+    };
+    let result = fill();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+    }
+    result
+}
+
 /// Reopens the inode behind an `O_PATH` handle for writing, through `/proc/self/fd` (the very
 /// inode, never a name).
 pub(crate) fn reopen_write(handle: &OwnedFd) -> Result<OwnedFd, String> {

@@ -79,7 +79,10 @@ pub fn list(journal: &Journal) -> Result<Vec<RunSummary>, JournalError> {
                 .count(),
             rewritten: s
                 .iter()
-                .filter(|c| c.status == Some("done") && c.action() == "retrack")
+                .filter(|c| {
+                    c.status == Some("done")
+                        && matches!(c.action(), "retrack" | "write" | "fix-permissions")
+                })
                 .count(),
             signalled: s
                 .iter()
@@ -178,6 +181,36 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
                     format!("PID {pid} was not signalled")
                 },
             });
+            continue;
+        }
+        if matches!(c.action(), "fix-permissions" | "write")
+            && !c.restored
+            && c.status != Some("skipped")
+        {
+            let result = if c.action() == "write" {
+                written_back(&c)
+            } else {
+                permissions_back(&c)
+            };
+            match result {
+                Ok((dev, ino)) => {
+                    done.push(restored_record(c.seq, dev, ino));
+                    items.push(Restore {
+                        target,
+                        status: "restored",
+                        message: if c.action() == "write" {
+                            "the file the run wrote is removed again".into()
+                        } else {
+                            "its former owner and mode are back".into()
+                        },
+                    });
+                }
+                Err(msg) => items.push(Restore {
+                    target,
+                    status: "refused",
+                    message: msg,
+                }),
+            }
             continue;
         }
         if c.action() == "retrack" && !c.restored && c.status != Some("skipped") {
@@ -396,34 +429,8 @@ fn rewrite_back(c: &Change<'_>) -> Result<Option<(u64, u64)>, String> {
     let b = &rec["before"];
     let old = unescape(&b["content"], "content")?;
     let new = unescape(&rec["retrack"]["content"], "retrack content")?;
-    let dir_path = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(&rec["dir"], "dir")?));
-    let name = unescape(&rec["name"], "name")?;
-    let name = std::ffi::OsStr::from_bytes(&name);
-    if name.is_empty() || name.as_bytes().contains(&b'/') || name == "." || name == ".." {
-        return Err("journal record: bad name".into());
-    }
-    let dir = safedir::open_plain(&dir_path)
-        .map_err(|e| format!("{}: cannot open the directory: {e}", dir_path.display()))?;
-    let st = rustix::fs::fstat(&dir).map_err(|e| format!("directory: fstat: {e}"))?;
-    if (st.st_dev as u64, st.st_ino as u64) != (num(rec, "dir_dev")?, num(rec, "dir_ino")?) {
-        return Err(format!(
-            "{} is not the directory the file was rewritten in",
-            dir_path.display()
-        ));
-    }
-    let handle = rustix::fs::openat(
-        &dir,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("open: {e}"))?;
-    let facts = crate::pidfile::FileFacts::from_stat(
-        &rustix::fs::fstat(&handle).map_err(|e| format!("fstat: {e}"))?,
-    );
-    if facts.kind != crate::pidfile::FileKind::Regular {
-        return Err(format!("now a {}", facts.kind.describe()));
-    }
+    let (dir, handle, facts, name) = open_journaled(rec)?;
+    let name = name.as_os_str();
     let file = crate::pidfile::read::reopen(&handle, rustix::fd::AsFd::as_fd(&dir), name, &facts)
         .map_err(|e| format!("reopen: {e}"))?;
     let now = super::apply::read_all(&file).map_err(|e| format!("read: {e}"))?;
@@ -460,4 +467,132 @@ fn rewrite_back(c: &Change<'_>) -> Result<Option<(u64, u64)>, String> {
     rustix::fs::futimens(&w, &times).map_err(|e| format!("futimens: {e}"))?;
     rustix::fs::fsync(&w).map_err(|e| format!("fsync: {e}"))?;
     Ok(Some((facts.dev, facts.ino)))
+}
+
+/// The journaled directory (opened by its absolute path without following a link, and checked to
+/// be the journaled dev/inode) and an `O_PATH|O_NOFOLLOW` handle of the journaled name in it, with
+/// its `fstat` facts and the name.
+fn open_journaled(
+    rec: &Value,
+) -> Result<
+    (
+        rustix::fd::OwnedFd,
+        rustix::fd::OwnedFd,
+        crate::pidfile::FileFacts,
+        std::ffi::OsString,
+    ),
+    String,
+> {
+    let unescape = |k: &str| -> Result<Vec<u8>, String> {
+        crate::model::text::unescape(
+            rec[k]
+                .as_str()
+                .ok_or_else(|| format!("journal record lacks {k}"))?,
+        )
+        .ok_or_else(|| format!("journal record: bad {k}"))
+    };
+    let num = |k: &str| {
+        rec[k]
+            .as_u64()
+            .ok_or_else(|| format!("journal record lacks {k}"))
+    };
+    let dir_path = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape("dir")?));
+    let name = std::ffi::OsStr::from_bytes(&unescape("name")?).to_os_string();
+    if name.is_empty() || name.as_bytes().contains(&b'/') || name == "." || name == ".." {
+        return Err("journal record: bad name".into());
+    }
+    let dir = safedir::open_plain(&dir_path)
+        .map_err(|e| format!("{}: cannot open the directory: {e}", dir_path.display()))?;
+    let st = rustix::fs::fstat(&dir).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (st.st_dev as u64, st.st_ino as u64) != (num("dir_dev")?, num("dir_ino")?) {
+        return Err(format!(
+            "{} is not the directory the run changed",
+            dir_path.display()
+        ));
+    }
+    let handle = rustix::fs::openat(
+        &dir,
+        &name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => "nothing stands at the path".to_string(),
+        e => format!("open: {e}"),
+    })?;
+    let facts = crate::pidfile::FileFacts::from_stat(
+        &rustix::fs::fstat(&handle).map_err(|e| format!("fstat: {e}"))?,
+    );
+    // Only a regular file is ever reopened (a FIFO or a device is never opened).
+    if facts.kind != crate::pidfile::FileKind::Regular {
+        return Err(format!("now a {}", facts.kind.describe()));
+    }
+    Ok((dir, handle, facts, name))
+}
+
+/// Gives a file whose permissions a run fixed its former owner and mode back, when it is still
+/// the same inode with the owner and mode the run left.
+fn permissions_back(c: &Change<'_>) -> Result<(u64, u64), String> {
+    let b = &c.before["before"];
+    let after = c
+        .after
+        .map(|a| &a["after"]["permissions"])
+        .ok_or("the run ended before recording whether it changed it")?;
+    let (dir, handle, facts, name) = open_journaled(c.before)?;
+    if (Some(facts.dev), Some(facts.ino)) != (b["dev"].as_u64(), b["ino"].as_u64()) {
+        return Err("another file stands at the path".into());
+    }
+    if (
+        Some(facts.uid as u64),
+        Some(facts.gid as u64),
+        Some((facts.mode & 0o7777) as u64),
+    ) != (
+        after["uid"].as_u64(),
+        after["gid"].as_u64(),
+        after["mode"].as_u64(),
+    ) {
+        return Err("its owner or mode changed since the run: it is left as it is".into());
+    }
+    let file = crate::pidfile::read::reopen(&handle, rustix::fd::AsFd::as_fd(&dir), &name, &facts)
+        .map_err(|e| format!("reopen: {e}"))?;
+    let get = |k: &str| {
+        b[k].as_u64()
+            .ok_or_else(|| format!("journal record lacks {k}"))
+    };
+    rustix::fs::fchown(
+        &file,
+        Some(rustix::process::Uid::from_raw(get("uid")? as u32)),
+        Some(rustix::process::Gid::from_raw(get("gid")? as u32)),
+    )
+    .map_err(|e| format!("fchown: {e}"))?;
+    rustix::fs::fchmod(&file, Mode::from_raw_mode(get("mode")? as u32 & 0o7777))
+        .map_err(|e| format!("fchmod: {e}"))?;
+    rustix::fs::fsync(&file).map_err(|e| format!("fsync: {e}"))?;
+    Ok((facts.dev, facts.ino))
+}
+
+/// Removes a pidfile a run wrote, when the path still holds that very file with its bytes.
+fn written_back(c: &Change<'_>) -> Result<(u64, u64), String> {
+    let after = c
+        .after
+        .map(|a| &a["after"])
+        .ok_or("the run ended before recording whether it wrote it")?;
+    let (dir, handle, facts, name) = open_journaled(c.before)?;
+    if (Some(facts.dev), Some(facts.ino)) != (after["dev"].as_u64(), after["ino"].as_u64()) {
+        return Err("another file stands at the path than the one the run wrote".into());
+    }
+    let file = crate::pidfile::read::reopen(&handle, rustix::fd::AsFd::as_fd(&dir), &name, &facts)
+        .map_err(|e| format!("reopen: {e}"))?;
+    let now = super::apply::read_all(&file).map_err(|e| format!("read: {e}"))?;
+    let wrote = after["content"]
+        .as_str()
+        .and_then(crate::model::text::unescape)
+        .ok_or("journal record lacks content")?;
+    if now != wrote {
+        return Err("the file changed since the run wrote it: it is left as it is".into());
+    }
+    rustix::fs::unlinkat(&dir, &name, rustix::fs::AtFlags::empty())
+        .map_err(|e| format!("unlink: {e}"))?;
+    let _ = rustix::fs::fsync(&dir);
+    Ok((facts.dev, facts.ino))
 }

@@ -88,6 +88,8 @@ fn done_word(a: &Action) -> &'static str {
         Kind::Remove => "removed",
         Kind::Retrack => "retracked",
         Kind::Stop => "stopped",
+        Kind::FixPermissions => "fixed",
+        Kind::Write => "written",
     }
 }
 
