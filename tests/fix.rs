@@ -107,7 +107,9 @@ fn undo_never_overwrites() {
     assert_eq!(std::fs::read_link(&path).unwrap(), Path::new("/etc/passwd"));
 }
 
-/// A world-writable stale file is untrusted: refused with its trust reasons, left alone.
+/// A world-writable stale file is untrusted: its removal is refused with its trust reasons, and it
+/// is left alone; the one action offered is fixing its permissions, which is unsafe (not run
+/// without --unsafe).
 #[test]
 fn untrusted_stale_file_is_refused() {
     let dir = open_tempdir();
@@ -118,7 +120,12 @@ fn untrusted_stale_file_is_refused() {
     let r = apply(journal.path(), dir.path());
     assert_eq!(r.code, 1, "{}", r.stdout);
     let doc = r.json();
-    assert!(doc["actions"].as_array().unwrap().is_empty());
+    let actions = doc["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&actions[0]["kind"], &actions[0]["outcome"]["status"]),
+        (&"fix-permissions".into(), &"not-run".into())
+    );
     let refusal = refused(&doc, &path);
     assert_eq!(refusal["reason"], "untrusted");
     assert_eq!(refusal["state"], "stale");

@@ -499,6 +499,7 @@ fn supervised_copy_is_never_signalled() {
         std::fs::read_to_string(&path).ok() == Some(format!("{copy_pid}\n"))
     });
     let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
+    assert_fix_schema(&doc);
     assert!(doc["actions"].as_array().unwrap().is_empty(), "{doc:#}");
     let r = refused(&doc, &path);
     assert_eq!(r["reason"], "supervised", "{doc:#}");
@@ -615,8 +616,10 @@ fn sigkilled_nginx_master_with_workers_ends_clean() {
     assert_eq!(stops, want, "{doc:#}");
     assert_eq!(action(&doc, "remove")["class"], "safe");
 
+    assert_fix_schema(&doc);
     let r = apply_unsafe(journal.path(), &run, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_fix_schema(&r.json());
     for w in &workers {
         wait_gone(*w);
     }
@@ -728,6 +731,7 @@ fn permissions_are_fixed_through_the_descriptor() {
 
     let r = apply_unsafe(journal.path(), dir.path(), &[]);
     assert_eq!(r.code, 1, "the hard-linked file remains: {}", r.stdout);
+    assert_fix_schema(&r.json());
     let m = std::fs::metadata(&ww).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o644));
     let m = std::fs::metadata(&owned).unwrap();
@@ -798,6 +802,7 @@ fn missing_pidfile_of_a_manifest_entry_is_written() {
 
     let r = apply_unsafe(journal.path(), &run, &["--expect", m]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_fix_schema(&r.json());
     assert_eq!(
         std::fs::read_to_string(&pf).unwrap(),
         format!("{}\n", d.pid)

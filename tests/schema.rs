@@ -234,9 +234,24 @@ fn fix_output_validates() {
     ])
     .json();
     assert_valid(&v, &applied, "apply");
-    // stale, init and the empty file removed; the locked file retracked; the unsafe retrack not run.
+    // stale, init and the empty file removed; the locked file retracked; the unsafe retrack and
+    // the world-writable file's permissions fix not run.
     assert_eq!(applied["summary"]["done"], 4, "{applied:#}");
-    assert_eq!(applied["summary"]["not_run"], 1, "{applied:#}");
+    assert_eq!(applied["summary"]["not_run"], 2, "{applied:#}");
+    let unsafe_run = run(&[
+        "fix",
+        "--apply",
+        "--yes",
+        "--unsafe",
+        "--format",
+        "json",
+        "--journal",
+        journal.path().to_str().unwrap(),
+        root,
+    ])
+    .json();
+    assert_valid(&v, &unsafe_run, "apply --unsafe");
+    assert_eq!(unsafe_run["summary"]["done"], 2, "{unsafe_run:#}");
     let mut broken = applied.clone();
     broken["actions"][0]["class"] = json!("maybe");
     assert!(!v.is_valid(&broken));

@@ -76,6 +76,18 @@ fn planned_file(action: &Action) -> Result<&super::FileBasis, String> {
         .ok_or_else(|| "the plan has no file for this action".to_string())
 }
 
+/// The directory the action acts in, reopened as discovery holds it and checked to be the planned
+/// one (dev/inode).
+pub(crate) fn held_dir(action: &Action) -> Result<std::sync::Arc<OwnedFd>, String> {
+    let dirfd = super::open_dir(&action.dir)
+        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dst = rustix::fs::fstat(&*dirfd).map_err(|e| format!("directory: fstat: {e}"))?;
+    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
+        return Err("the directory is not the one audited".into());
+    }
+    Ok(dirfd)
+}
+
 /// The held directory (checked to be the planned one), an `O_PATH|O_NOFOLLOW` handle of the name
 /// in it (checked to be the planned version: kind, dev/inode, size, mtime, owner, mode, links), and
 /// that inode reopened for reading.
@@ -83,13 +95,8 @@ pub(crate) fn open_planned(
     action: &Action,
 ) -> Result<(std::sync::Arc<OwnedFd>, OwnedFd, OwnedFd), String> {
     let b = planned_file(action)?;
-    let dirfd = super::open_dir(&action.dir)
-        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dirfd = held_dir(action)?;
     let dir = dirfd.as_fd();
-    let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
-    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
-        return Err("the directory is not the one audited".into());
-    }
     let handle = match rustix::fs::openat(
         dir,
         &action.name,

@@ -200,9 +200,9 @@ fn one(audit: &Audit, cx: &Cx<'_>, entry: &Entry) -> Vec<Decision> {
     };
     let fixes_permissions = perm.is_some();
     let mut decided = decide(audit, cx, entry, &shown, &codes, fixes_permissions);
+    // The file stays untrusted (and what calls for trust refused) until its permissions are
+    // fixed; the next run judges it again.
     if let Some(p) = perm {
-        // What the permissions leave untrusted is judged again once they are fixed.
-        decided.retain(|d| !matches!(d, Decision::Refuse(r) if r.reason == Reason::Untrusted));
         decided.insert(0, p);
     }
     decided

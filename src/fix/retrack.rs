@@ -106,43 +106,21 @@ pub fn retrack(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, String>
                 Err(Errno::WOULDBLOCK) => return Err("a process holds a flock on the file".into()),
                 Err(e) => return Err(format!("flock: {e}")),
             }
-            let tmp = format!(
-                ".{}.pidaudit-{}",
-                action.name.to_string_lossy(),
-                std::process::id()
-            );
-            let t = rustix::fs::openat(
+            let result = install(
                 dir,
-                tmp.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .map_err(|e| format!("create {tmp}: {e}"))?;
-            let fill = || -> Result<Written, String> {
-                write_over(&t, new)?;
-                rustix::fs::fchown(
-                    &t,
-                    Some(rustix::process::Uid::from_raw(b.uid)),
-                    Some(rustix::process::Gid::from_raw(b.gid)),
-                )
-                .map_err(|e| format!("fchown: {e}"))?;
-                rustix::fs::fchmod(&t, Mode::from_raw_mode(b.mode & 0o7777))
-                    .map_err(|e| format!("fchmod: {e}"))?;
-                rustix::fs::fsync(&t).map_err(|e| format!("fsync: {e}"))?;
-                let at = rustix::fs::statat(dir, &action.name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| format!("the name no longer names the file: {e}"))?;
-                if (at.st_dev as u64, at.st_ino as u64) != (b.dev, b.ino) {
-                    return Err("the name now names another file".into());
-                }
-                rustix::fs::renameat(dir, tmp.as_str(), dir, &action.name)
-                    .map_err(|e| format!("rename: {e}"))?;
-                let _ = rustix::fs::fsync(dir);
-                written(&t, new)
-            };
-            let result = fill();
-            if result.is_err() {
-                let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
-            }
+                action,
+                new,
+                (b.uid, b.gid, b.mode & 0o7777),
+                rustix::fs::RenameFlags::empty(),
+                || {
+                    let at = rustix::fs::statat(dir, &action.name, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| format!("the name no longer names the file: {e}"))?;
+                    if (at.st_dev as u64, at.st_ino as u64) != (b.dev, b.ino) {
+                        return Err("the name now names another file".into());
+                    }
+                    Ok(())
+                },
+            );
             drop(file);
             result
         }
@@ -158,19 +136,36 @@ pub fn write_missing(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, S
         .retrack
         .as_ref()
         .ok_or("the plan has no instance for this action")?;
-    let dirfd = super::open_dir(&action.dir)
-        .map_err(|e| format!("the directory is not the one audited: {e}"))?;
+    let dirfd = super::apply::held_dir(action)?;
     let dir = dirfd.as_fd();
-    let dst = rustix::fs::fstat(dir).map_err(|e| format!("directory: fstat: {e}"))?;
-    if (dst.st_dev as u64, dst.st_ino as u64) != (action.basis.dir_dev, action.basis.dir_ino) {
-        return Err("the directory is not the one audited".into());
-    }
     let _pinned = super::pin::pin(&r.instance, proc)?;
     match rustix::fs::statat(dir, &action.name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(Errno::NOENT) => {}
         Ok(_) => return Err("a file stands at the path now".into()),
         Err(e) => return Err(format!("stat: {e}")),
     }
+    install(
+        dir,
+        action,
+        r.content.as_bytes(),
+        (0, 0, 0o644),
+        rustix::fs::RenameFlags::NOREPLACE,
+        || Ok(()),
+    )
+}
+
+/// Puts `content` at the action's name in `dir` through a temporary file: created
+/// `O_CREAT|O_EXCL|O_NOFOLLOW` (mode 0600), written, given `owner` (uid, gid, mode) through its
+/// descriptor, fsynced; then `check` (the last look at what stands at the name), `renameat` with
+/// `flags`, and the directory fsynced. The temporary file is removed on any failure.
+fn install(
+    dir: BorrowedFd<'_>,
+    action: &Action,
+    content: &[u8],
+    owner: (u32, u32, u32),
+    flags: rustix::fs::RenameFlags,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Result<Written, String> {
     let tmp = format!(
         ".{}.pidaudit-{}",
         action.name.to_string_lossy(),
@@ -183,30 +178,25 @@ pub fn write_missing(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, S
         Mode::from_raw_mode(0o600),
     )
     .map_err(|e| format!("create {tmp}: {e}"))?;
-    let new = r.content.as_bytes();
     let fill = || -> Result<Written, String> {
-        write_over(&t, new)?;
+        write_over(&t, content)?;
         rustix::fs::fchown(
             &t,
-            Some(rustix::process::Uid::ROOT),
-            Some(rustix::process::Gid::ROOT),
+            Some(rustix::process::Uid::from_raw(owner.0)),
+            Some(rustix::process::Gid::from_raw(owner.1)),
         )
         .map_err(|e| format!("fchown: {e}"))?;
-        rustix::fs::fchmod(&t, Mode::from_raw_mode(0o644)).map_err(|e| format!("fchmod: {e}"))?;
+        rustix::fs::fchmod(&t, Mode::from_raw_mode(owner.2)).map_err(|e| format!("fchmod: {e}"))?;
         rustix::fs::fsync(&t).map_err(|e| format!("fsync: {e}"))?;
-        rustix::fs::renameat_with(
-            dir,
-            tmp.as_str(),
-            dir,
-            &action.name,
-            rustix::fs::RenameFlags::NOREPLACE,
-        )
-        .map_err(|e| match e {
-            Errno::EXIST => "a file appeared at the path meanwhile".to_string(),
-            e => format!("rename: {e}"),
-        })?;
+        check()?;
+        rustix::fs::renameat_with(dir, tmp.as_str(), dir, &action.name, flags).map_err(
+            |e| match e {
+                Errno::EXIST => "a file appeared at the path meanwhile".to_string(),
+                e => format!("rename: {e}"),
+            },
+        )?;
         let _ = rustix::fs::fsync(dir);
-        written(&t, new)
+        written(&t, content)
     };
     let result = fill();
     if result.is_err() {

@@ -84,3 +84,18 @@ pub fn sleep_with_pid(pid: u32) -> Option<std::process::Child> {
     }
     None
 }
+
+/// Checks a `fix --format json` document against `schema/pidaudit-fix.schema.json`.
+pub fn assert_fix_schema(doc: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pidaudit-fix.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+}
