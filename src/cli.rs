@@ -24,7 +24,7 @@ pub struct Cli {
 
 const EXIT_HELP: &str = "Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or internal error.\nWith --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also usage errors and --help).\n\nManual: `man pidaudit`. Finding codes: `pidaudit explain [CODE]`.";
 
-const FIX_HELP: &str = "Exit status: 0 nothing left to do; 1 actions planned (dry run), or refused, skipped or not run; 2 usage or internal error.\n\nManual: `man pidaudit-fix`.";
+const FIX_HELP: &str = "Exit status: 0 nothing left to do; 1 actions planned (dry run), or refused, skipped, incomplete or not run (an unsafe action without --unsafe); 2 usage or internal error.\n\nManual: `man pidaudit-fix`.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -35,22 +35,28 @@ pub enum Command {
         /// A finding code, such as `stale` or `pid-reused`.
         code: Option<String>,
     },
-    /// Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled.
+    /// Plan repairs (a dry run); --apply performs the safe ones, --unsafe the others too.
     ///
-    /// Removes pidfiles that are stale, name a reused PID, are empty, malformed or invalid, or name
-    /// init, a kernel thread or a thread, when they are trusted and no process holds a lock on them.
-    /// Everything else is listed as refused, with the reason.
+    /// Safe: remove pidfiles that are stale, name a reused PID, are empty, malformed or invalid, or
+    /// name init, a kernel thread or a thread, when they are trusted and no process holds a lock on
+    /// them; retrack (rewrite to the live instance) a pidfile whose write lock, or the replaced
+    /// file's, the instance holds as only the daemon could. Unsafe (--unsafe): retrack to an
+    /// instance found by name, command line or manifest only; stop (SIGTERM through a pidfd) a
+    /// duplicate copy no supervisor runs and the orphaned workers of a dead master; fix a file's
+    /// permissions; write a manifest entry's missing pidfile. A supervised copy is never signalled:
+    /// the plan names the supervisor's control command. Everything else is listed as refused, with
+    /// the reason.
     ///
-    /// At the moment of removal every fact the plan was based on is re-verified on held
-    /// descriptors: the directory, the file's identity, size, mtime, owner, mode and content, that
-    /// nobody holds a lock on it (a non-blocking exclusive flock is taken, and F_OFD_GETLK asked),
-    /// and the PID (still dead, or still the same process by its start time); anything changed
+    /// At the moment of acting every fact the plan was based on is re-verified on held descriptors
+    /// and pidfds: the directory, the file's identity, size, mtime, owner, mode and content, its
+    /// locks, the PID (still dead, or still the same process by its start time), and a process
+    /// acted on or named (pinned by pidfd_open; start time, executable and user); anything changed
     /// skips the action. Each change is journaled before and after it is made, in
     /// /var/lib/pidaudit/journal/RUN-ID.jsonl (or --journal DIR), locked so that two runs never act
-    /// at once; `pidaudit undo` restores from it.
+    /// at once; `pidaudit undo` restores files from it (signals cannot be undone).
     #[command(after_help = FIX_HELP)]
     Fix(Box<FixArgs>),
-    /// Restore what a fix run removed, from its journal (the last run by default).
+    /// Restore what a fix run removed or rewrote, from its journal (the last run by default).
     Undo(UndoArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     ///

@@ -817,3 +817,25 @@ fn missing_pidfile_of_a_manifest_entry_is_written() {
     assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
     assert!(!pf.exists());
 }
+
+/// `pidaudit explain CODE` names the repair of every code that has one, and its class.
+#[test]
+fn explain_names_the_repairs() {
+    for (code, words) in [
+        ("stale", "removing the file"),
+        ("lock-holder-mismatch", "retrack"),
+        ("replaced-while-locked", "retrack"),
+        ("orphaned-instance", "retrack"),
+        ("duplicate-instance", "--unsafe"),
+        ("orphaned-worker", "SIGTERM through a pidfd"),
+        ("world-writable", "fchmod"),
+        ("missing-pidfile", "manifest"),
+    ] {
+        let r = run(&["explain", code]);
+        assert_eq!(r.code, 0, "{code}");
+        let repair = r.stdout.split("Repair:").nth(1).unwrap_or("");
+        assert!(repair.contains(words), "{code}: {}", r.stdout);
+    }
+    let r = run(&["explain", "zombie"]);
+    assert!(!r.stdout.contains("Repair:"), "{}", r.stdout);
+}

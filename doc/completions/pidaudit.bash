@@ -167,7 +167,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__fix)
-            opts="-y -h --format --apply --yes --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --help"
+            opts="-y -h --format --apply --yes --unsafe --timeout --kill --journal --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +175,10 @@ _pidaudit() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --journal)

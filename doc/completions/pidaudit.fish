@@ -53,8 +53,8 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -s h -l help -d 'Print h
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -s V -l version -d 'Print version'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "scan" -d 'Audit pidfiles (the default command)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled'
-complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "undo" -d 'Restore what a fix run removed, from its journal (the last run by default)'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, --unsafe the others too'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "undo" -d 'Restore what a fix run removed or rewrote, from its journal (the last run by default)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -87,6 +87,7 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -s h -l help -d 
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l format -d 'Output format of the plan and the result' -r -f -a "human\t'For people'
 json\t'One JSON document (its JSON Schema is listed under FILES in pidaudit(1))'"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l timeout -d 'How long a stopped copy is waited for after SIGTERM, in seconds' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l journal -d 'The journal directory (created mode 0700; refused if not root\'s or writable by others)' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l ignore -d 'Not these finding codes (comma-separated): neither reported nor acted on' -r
@@ -97,6 +98,8 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l expect -d 'Exp
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l apply -d 'Perform the safe actions (asks on a terminal unless --yes)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s y -l yes -d 'With --apply: do not ask'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l unsafe -d 'With --apply: also perform the unsafe actions (retracks found by name only, stopping copies)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l kill -d 'With --unsafe: SIGKILL a copy still running after the timeout'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -l own-pid-namespace -d 'Every audited pidfile was written from this PID namespace (a container auditing its own private /run): a PID missing here is stale. Without it, when /proc is a nested PID namespace, a missing PID is foreign-namespace (unknown): a host process may have written it'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand undo" -l journal -d 'The journal directory' -r -F
@@ -111,8 +114,8 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, re-verified and journaled'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "undo" -d 'Restore what a fix run removed, from its journal (the last run by default)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, --unsafe the others too'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "undo" -d 'Restore what a fix run removed or rewrote, from its journal (the last run by default)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
