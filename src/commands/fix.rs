@@ -116,6 +116,9 @@ fn before_record(seq: usize, a: &fix::Action) -> serde_json::Value {
             "found_by": r.found_by,
             "method": r.method,
             "content": crate::model::text::bytes(r.content.as_bytes()),
+            "tmp": (r.method == fix::WriteMethod::Rename).then(|| {
+                crate::model::text::bytes(fix::retrack::temp_name(&a.name).as_bytes())
+            }),
         });
     }
     if let Some(p) = &a.stop {

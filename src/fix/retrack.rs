@@ -154,6 +154,16 @@ pub fn write_missing(action: &Action, proc: BorrowedFd<'_>) -> Result<Written, S
     )
 }
 
+/// The temporary file a rename writes first for `name`: `.NAME.pidaudit-PID` (this process's PID),
+/// journaled so that `undo` can remove one a killed run left behind.
+pub fn temp_name(name: &std::ffi::OsStr) -> String {
+    format!(
+        ".{}.pidaudit-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )
+}
+
 /// Puts `content` at the action's name in `dir` through a temporary file: created
 /// `O_CREAT|O_EXCL|O_NOFOLLOW` (mode 0600), written, given `owner` (uid, gid, mode) through its
 /// descriptor, fsynced; then `check` (the last look at what stands at the name), `renameat` with
@@ -166,11 +176,7 @@ fn install(
     flags: rustix::fs::RenameFlags,
     check: impl FnOnce() -> Result<(), String>,
 ) -> Result<Written, String> {
-    let tmp = format!(
-        ".{}.pidaudit-{}",
-        action.name.to_string_lossy(),
-        std::process::id()
-    );
+    let tmp = temp_name(&action.name);
     let t = rustix::fs::openat(
         dir,
         tmp.as_str(),

@@ -183,6 +183,9 @@ pub fn undo(journal: &Journal, id: Option<&str>) -> Result<Undo, JournalError> {
             });
             continue;
         }
+        if matches!(c.action(), "retrack" | "write") && c.status.is_none() {
+            remove_leftover(c.before);
+        }
         if matches!(c.action(), "fix-permissions" | "write")
             && !c.restored
             && c.status != Some("skipped")
@@ -438,7 +441,15 @@ fn rewrite_back(c: &Change<'_>) -> Result<Option<(u64, u64)>, String> {
     if c.status.is_none() && now == old && same_inode {
         return Ok(None);
     }
-    if now != new {
+    // Killed between writing the new bytes over the old and truncating: the new bytes followed by
+    // the old ones' tail.
+    let torn = c.status.is_none()
+        && same_inode
+        && new.len() < old.len()
+        && now.len() == old.len()
+        && now.starts_with(&new)
+        && now[new.len()..] == old[new.len()..];
+    if now != new && !torn {
         return Err("the file changed since the run rewrote it: it is left as it is".into());
     }
     if let Some(a) = c.after.map(|a| &a["after"]) {
@@ -595,4 +606,40 @@ fn written_back(c: &Change<'_>) -> Result<(u64, u64), String> {
         .map_err(|e| format!("unlink: {e}"))?;
     let _ = rustix::fs::fsync(&dir);
     Ok((facts.dev, facts.ino))
+}
+
+/// Removes the temporary file a run killed between creating it and renaming it into place left in
+/// the journaled directory (its journaled name, a regular file of at most a pidfile's size).
+fn remove_leftover(rec: &Value) {
+    let Some(tmp) = rec["retrack"]["tmp"]
+        .as_str()
+        .and_then(crate::model::text::unescape)
+    else {
+        return;
+    };
+    let tmp = std::ffi::OsStr::from_bytes(&tmp);
+    if !tmp.as_bytes().starts_with(b".") || tmp.as_bytes().contains(&b'/') {
+        return;
+    }
+    let Some(dir) = rec["dir"]
+        .as_str()
+        .and_then(crate::model::text::unescape)
+        .and_then(|d| {
+            safedir::open_plain(std::path::Path::new(std::ffi::OsStr::from_bytes(&d))).ok()
+        })
+    else {
+        return;
+    };
+    let same_dir = rustix::fs::fstat(&dir).ok().is_some_and(|st| {
+        Some(st.st_dev as u64) == rec["dir_dev"].as_u64()
+            && Some(st.st_ino as u64) == rec["dir_ino"].as_u64()
+    });
+    let Ok(st) = rustix::fs::statat(&dir, tmp, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) else {
+        return;
+    };
+    let regular =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+    if same_dir && regular && st.st_size as usize <= crate::pidfile::READ_CAP {
+        let _ = rustix::fs::unlinkat(&dir, tmp, rustix::fs::AtFlags::empty());
+    }
 }
