@@ -503,37 +503,9 @@ fn killed_apply_is_undone() {
             .collect::<BTreeMap<_, _>>()
     };
     let original = strip(original);
-    let runs = std::env::var("PIDAUDIT_KILL_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40u64);
-    let mut seed = std::process::id() as u64;
-    let mut undone = 0;
-    for _ in 0..runs {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let delay = Duration::from_micros((seed >> 33) % 40_000);
-        let mut child = pidaudit()
-            .args(["fix", "--apply", "--yes", "--journal"])
-            .arg(journal.path())
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        let list = undo(journal.path(), &["--list"]);
-        if !list.stdout.starts_with("no runs") {
-            let u = undo(journal.path(), &[]);
-            assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
-            undone += 1;
-        }
-        assert_eq!(strip(listing(dir.path())), original);
-    }
-    eprintln!("{runs} killed applies, {undone} undone");
+    kill_applies_and_undo(journal.path(), dir.path(), 40, || {
+        assert_eq!(strip(listing(dir.path())), original)
+    });
 }
 
 /// Undo restores only into the directory the file was removed from: a new directory at the same

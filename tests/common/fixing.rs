@@ -99,3 +99,46 @@ pub fn assert_fix_schema(doc: &Value) {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
 }
+
+/// Runs `fix --apply` over `dir` and SIGKILLs it at random points, `PIDAUDIT_KILL_RUNS` times
+/// (`runs` by default); after each kill, `undo` of the run (when it got far enough to have one)
+/// must succeed, then `check` runs. Returns how many runs were undone.
+pub fn kill_applies_and_undo(
+    journal: &Path,
+    dir: &Path,
+    runs: u64,
+    mut check: impl FnMut(),
+) -> u64 {
+    let runs = std::env::var("PIDAUDIT_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(runs);
+    let mut seed = std::process::id() as u64;
+    let mut undone = 0;
+    for _ in 0..runs {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_micros((seed >> 33) % 50_000);
+        let mut child = pidaudit()
+            .args(["fix", "--apply", "--yes", "--journal"])
+            .arg(journal)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let list = undo(journal, &["--list"]);
+        if !list.stdout.starts_with("no runs") {
+            let u = undo(journal, &[]);
+            assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+            undone += 1;
+        }
+        check();
+    }
+    eprintln!("{runs} killed applies, {undone} undone");
+    undone
+}
