@@ -899,3 +899,57 @@ fn killed_retracks_are_undone() {
         assert_eq!(contents(dir.path()), original)
     });
 }
+
+/// A copy that ignores SIGTERM: without `--kill` the stop is `incomplete` after `--timeout` (the
+/// signal was sent, exit 1); with `--kill` it is sent SIGKILL after the timeout and the fix ends
+/// clean. `--kill` needs `--unsafe`.
+#[test]
+fn stubborn_copy_needs_kill() {
+    let base = open_tempdir();
+    let journal = tempfile::tempdir().unwrap();
+    let (name, path) = unique_pidfile(base.path(), "stubd");
+    let args = testd_args(&path, &name);
+    // SIGTERM ignored (an ignored signal stays ignored across exec).
+    let ignoring = |args: &[String]| {
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!("trap '' TERM; exec {}", quoted.join(" ")),
+        ]
+    };
+    let (mut copy, copy_pid) = by_hand(&ignoring(&args));
+    let (mut tracked, tracked_pid) = by_hand(&args);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{tracked_pid}\n")
+    );
+    let r = fix(&["--apply", "--yes", "--kill", base.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2, "--kill without --unsafe: {}", r.stderr);
+
+    let r = apply_unsafe(journal.path(), base.path(), &["--timeout", "0.5"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let doc = r.json();
+    assert_fix_schema(&doc);
+    let stop = action(&doc, "stop");
+    assert_eq!(stop["stop"]["pid"], copy_pid);
+    assert_eq!(stop["outcome"]["status"], "incomplete", "{doc:#}");
+    assert!(copy.try_wait().unwrap().is_none(), "still runs");
+
+    let r = apply_unsafe(journal.path(), base.path(), &["--timeout", "0.5", "--kill"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let status = copy.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    assert!(
+        tracked.try_wait().unwrap().is_none(),
+        "the tracked copy stays"
+    );
+    let (code, scan) = audit_path(base.path(), NO_UNLOCKED);
+    assert_eq!(code, 0, "{scan:#}");
+    let _ = tracked.kill();
+    let _ = tracked.wait();
+    let _ = tracked_pid;
+}
