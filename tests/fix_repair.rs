@@ -449,6 +449,13 @@ fn background_copy_beside_a_supervised_daemon_is_stopped() {
     assert_eq!(code, 1, "{scan:#}");
     assert!(has_code(&scan, "duplicate-instance"), "{scan:#}");
 
+    let human = fix(&[run.to_str().unwrap()]);
+    assert!(human.stdout.contains("stop [unsafe]"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("--apply --unsafe all of them"),
+        "{}",
+        human.stdout
+    );
     let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
     let a = action(&doc, "stop");
     assert_eq!(a["class"], "unsafe");
@@ -509,6 +516,15 @@ fn supervised_copy_is_never_signalled() {
     assert!(
         advice.starts_with(&format!("sv term {}", service.display())),
         "{advice}"
+    );
+    let human = fix(&[run.to_str().unwrap()]);
+    assert_eq!(human.code, 1);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("    instead: sv term {}", service.display())),
+        "{}",
+        human.stdout
     );
     let _ = copy.kill();
     let _ = copy.wait();
@@ -952,4 +968,50 @@ fn stubborn_copy_needs_kill() {
     let _ = tracked.kill();
     let _ = tracked.wait();
     let _ = tracked_pid;
+}
+
+/// A retrack's directory swapped for a symlink to another directory between plan and apply: the
+/// file the link leads to is never written (the directory is held by descriptor since discovery),
+/// and no temporary file appears there.
+#[test]
+fn retrack_through_a_swapped_directory_writes_nothing_outside() {
+    let root = open_tempdir();
+    let audited = root.path().join("run");
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::create_dir(&audited).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    let (name, path) = unique_pidfile(&audited, "swapd");
+    let _d = Testd::new(&path).name(&name).start();
+    let dead = dead_pid();
+    write_pid(&path, dead);
+    std::fs::copy(&path, elsewhere.join(path.file_name().unwrap())).unwrap();
+    let outside = contents(&elsewhere);
+    let p = planned(&audited);
+    assert_eq!(p.plan.actions[0].kind, pidaudit::fix::Kind::Retrack);
+    std::fs::rename(&audited, root.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &audited).unwrap();
+    let _ =
+        pidaudit::fix::retrack::retrack(&p.plan.actions[0], p.audit.snapshot.proc_dir().unwrap());
+    assert_eq!(contents(&elsewhere), outside);
+}
+
+/// An instance found by its name alone (a copy of sleep named like the pidfile, whose arguments do
+/// not name it): an unsafe retrack, `found_by: name`.
+#[test]
+fn retrack_found_by_name_alone_is_unsafe() {
+    let dir = open_tempdir();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let (name, path) = unique_pidfile(&run, "slpd");
+    let d = named_sleep(dir.path(), &name);
+    write_pid(&path, dead_pid());
+    let doc = fix(&["--format", "json", run.to_str().unwrap()]).json();
+    let a = action(&doc, "retrack");
+    assert_eq!(
+        (a["class"].as_str(), a["retrack"]["found_by"].as_str()),
+        (Some("unsafe"), Some("name")),
+        "{doc:#}"
+    );
+    assert_eq!(a["retrack"]["instance"]["pid"], d.pid);
+    assert_eq!(a["retrack"]["method"], "rename");
 }
