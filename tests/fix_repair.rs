@@ -292,7 +292,8 @@ fn retrack_races_skip() {
 }
 
 /// A retrack's instance whose PID is handed to another process between plan and apply (the
-/// instance killed, a new process given its PID with `ns_last_pid`): skipped by the start time.
+/// instance killed, a new process given its PID with `ns_last_pid`): skipped, the pidfd the plan
+/// pinned it with says it exited; the file still names the dead PID.
 #[test]
 fn retrack_instance_pid_reused_skips() {
     let dir = open_tempdir();
@@ -311,7 +312,8 @@ fn retrack_instance_pid_reused_skips() {
     let e =
         pidaudit::fix::retrack::retrack(&p.plan.actions[0], p.audit.snapshot.proc_dir().unwrap())
             .unwrap_err();
-    assert!(e.contains("another process"), "{e}");
+    assert!(e.contains("has exited"), "{e}");
+    assert_ne!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
     let _ = other.kill();
     let _ = other.wait();
 }
@@ -1014,4 +1016,115 @@ fn retrack_found_by_name_alone_is_unsafe() {
     );
     assert_eq!(a["retrack"]["instance"]["pid"], d.pid);
     assert_eq!(a["retrack"]["method"], "rename");
+}
+
+/// What a stop re-reads through the pinned process's `/proc` entry, as the plan saw it.
+fn basis_of(pid: u32) -> pidaudit::fix::ProcBasis {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit(')').next().unwrap();
+    // Fields after the comm: state is the 3rd field, starttime the 22nd.
+    let start_ticks: u64 = after.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.into_os_string().into_encoded_bytes())
+        .unwrap_or_default();
+    let uid = std::fs::metadata(format!("/proc/{pid}")).unwrap().uid();
+    pidaudit::fix::ProcBasis {
+        pid,
+        start_ticks,
+        comm: comm(pid),
+        exe: String::from_utf8_lossy(&exe).into_owned(),
+        exe_raw: exe,
+        uid,
+        // Pinned as the plan pins it.
+        pidfd: rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .ok()
+        .map(std::sync::Arc::new),
+    }
+}
+
+fn stop_now(b: &pidaudit::fix::ProcBasis) -> Result<pidaudit::fix::pin::Stopped, String> {
+    let proc = std::fs::File::open("/proc").unwrap();
+    pidaudit::fix::pin::stop(
+        b,
+        std::os::fd::AsFd::as_fd(&proc),
+        Duration::from_secs(5),
+        false,
+    )
+}
+
+/// A stop never signals a process other than the one planned: a PID handed to a new process
+/// between plan and apply (forced with `ns_last_pid`), a process that exec'd another program, one
+/// that changed its user; nor PID 1, a kernel thread, or pidaudit itself. Each is skipped with the
+/// reason and the process it would have hit still runs. The planned process itself is stopped.
+#[test]
+fn stop_never_signals_another_process() {
+    // PID reused.
+    let mut victim = Command::new("sleep").arg("1000").spawn().unwrap();
+    let pid = victim.id();
+    let planned = basis_of(pid);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    if let Some(mut other) = sleep_with_pid(pid) {
+        let e = stop_now(&planned).unwrap_err();
+        assert!(e.contains("has exited"), "{e}");
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "the new process at PID {pid} runs"
+        );
+        // Without the plan's pidfd, the start time tells them apart (unless both started within
+        // one clock tick: then nothing in /proc can, which is why the plan pins a pidfd).
+        let mut unpinned = planned.clone();
+        unpinned.pidfd = None;
+        if basis_of(pid).start_ticks != planned.start_ticks {
+            let e = stop_now(&unpinned).unwrap_err();
+            assert!(e.contains("another process"), "{e}");
+            assert!(other.try_wait().unwrap().is_none());
+        }
+        let _ = other.kill();
+        let _ = other.wait();
+    } else {
+        eprintln!("could not get PID {pid} back: that case skipped");
+    }
+
+    // Exec'd another program (same PID, same start time).
+    let mut shell = Command::new("sh")
+        .args(["-c", "read x; exec sleep 1000"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let planned = basis_of(shell.id());
+    std::io::Write::write_all(shell.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    wait_until("the exec", || comm(shell.id()) == "sleep");
+    let e = stop_now(&planned).unwrap_err();
+    assert!(e.contains("another executable"), "{e}");
+    assert!(shell.try_wait().unwrap().is_none());
+    let _ = shell.kill();
+    let _ = shell.wait();
+
+    // Another user than planned.
+    let mut s = Command::new("sleep").arg("1000").spawn().unwrap();
+    let mut planned = basis_of(s.id());
+    planned.uid = NOBODY;
+    let e = stop_now(&planned).unwrap_err();
+    assert!(e.contains("another user"), "{e}");
+    assert!(s.try_wait().unwrap().is_none());
+
+    // Init, a kernel thread (kthreadd), pidaudit itself: never.
+    let e = stop_now(&basis_of(1)).unwrap_err();
+    assert!(e.contains("never"), "{e}");
+    let e = stop_now(&basis_of(2)).unwrap_err();
+    assert!(e.contains("kernel thread"), "{e}");
+    let e = stop_now(&basis_of(std::process::id())).unwrap_err();
+    assert!(e.contains("itself"), "{e}");
+
+    // The planned process, unchanged, is stopped.
+    let stopped = stop_now(&basis_of(s.id())).unwrap();
+    assert!(stopped.exited && stopped.signals == ["SIGTERM"]);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&s.wait().unwrap()),
+        Some(15)
+    );
 }

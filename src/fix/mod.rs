@@ -121,9 +121,9 @@ pub enum PidBasis {
     Same { pid: u32, start_ticks: u64 },
 }
 
-/// A live process an action concerns, as it was seen when planning: re-verified through its pinned
-/// `/proc` entry before anything is done.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A live process an action concerns, as it was seen when planning: pinned by a pidfd opened when
+/// planning, and re-verified through its `/proc` entry before anything is done.
+#[derive(Clone, Debug, Serialize)]
 pub struct ProcBasis {
     pub pid: u32,
     /// Start time in clock ticks after boot.
@@ -136,6 +136,11 @@ pub struct ProcBasis {
     pub exe_raw: Vec<u8>,
     /// Real user ID.
     pub uid: u32,
+    /// The pidfd opened when planning: a process that exits after the plan is never confused
+    /// with one given its PID later, even within the same clock tick (`None`: opened at apply
+    /// time).
+    #[serde(skip)]
+    pub pidfd: Option<Arc<rustix::fd::OwnedFd>>,
 }
 
 /// How a retrack's instance was found: only a lock proves it (a safe action).

@@ -1,8 +1,11 @@
-//! A live process an action concerns, pinned and re-verified: `pidfd_open` first, then its
-//! `/proc/PID` directory opened and its start time, state, kernel-thread flag, executable link and
-//! real user read through that directory and compared with what the plan saw. The start time
-//! makes the directory and the pidfd the same process: a PID reused after the pidfd was opened
-//! shows another start time. [`stop`] then signals through the pidfd only.
+//! A live process an action concerns, pinned and re-verified: the pidfd opened when planning
+//! (`pidfd_open`; opened now when the plan has none) must not have become readable (the process
+//! exited), then its `/proc/PID` directory is opened and its start time, state, kernel-thread
+//! flag, executable link and real user read through that directory and compared with what the plan
+//! saw, and the pidfd is asked again: a process still running after the reads is the one whose
+//! directory was read (its PID cannot have been reused meanwhile). A process that exited after the
+//! plan is never confused with one given its PID later, even one started within the same clock
+//! tick with the same program and user. [`stop`] then signals through the pidfd only.
 
 use super::ProcBasis;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -11,6 +14,7 @@ use rustix::io::Errno;
 use std::time::{Duration, Instant};
 
 /// A process pinned by its pidfd, with its verified `/proc` directory.
+#[derive(Debug)]
 pub struct Pinned {
     pub pidfd: OwnedFd,
     pub dir: OwnedFd,
@@ -25,11 +29,20 @@ pub fn pin(basis: &ProcBasis, proc: BorrowedFd<'_>) -> Result<Pinned, String> {
     if pid == std::process::id() {
         return Err(format!("PID {pid} is pidaudit itself"));
     }
-    let pidfd = match super::apply::pidfd(pid) {
-        Ok(fd) => fd,
-        Err(Errno::SRCH) => return Err(format!("PID {pid} has exited since it was judged")),
-        Err(e) => return Err(format!("PID {pid}: pidfd_open: {e}")),
+    let pidfd = match &basis.pidfd {
+        Some(fd) => fd
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("PID {pid}: {e}"))?,
+        None => match super::apply::pidfd(pid) {
+            Ok(fd) => fd,
+            Err(Errno::SRCH) => return Err(format!("PID {pid} has exited since it was judged")),
+            Err(e) => return Err(format!("PID {pid}: pidfd_open: {e}")),
+        },
     };
+    if exited(pidfd.as_fd(), Duration::ZERO) {
+        return Err(format!("PID {pid} has exited since it was judged"));
+    }
     let dir = rustix::fs::openat(
         proc,
         pid.to_string().as_str(),
@@ -67,6 +80,11 @@ pub fn pin(basis: &ProcBasis, proc: BorrowedFd<'_>) -> Result<Pinned, String> {
             "PID {pid} runs as another user than the one judged"
         ));
     }
+    // Still running now, after everything was read: the PID cannot have been reused in between,
+    // so the directory read was the pinned process's.
+    if exited(pidfd.as_fd(), Duration::ZERO) {
+        return Err(format!("PID {pid} has exited since it was judged"));
+    }
     Ok(Pinned { pidfd, dir })
 }
 
@@ -91,6 +109,7 @@ fn exited(pidfd: BorrowedFd<'_>, wait: Duration) -> bool {
 }
 
 /// How a stop ended.
+#[derive(Debug)]
 pub struct Stopped {
     /// The signals sent, in order.
     pub signals: Vec<&'static str>,

@@ -488,8 +488,9 @@ fn write_missing(
     })))
 }
 
-/// The facts of a live process an action concerns, read now through its verified `/proc` entry:
-/// `None` when it exited or its executable or user could not be read.
+/// The facts of a live process an action concerns, read now through its verified `/proc` entry,
+/// and a pidfd pinning it: `None` when it exited or its executable or user could not be read (or
+/// no descriptor is left for the pidfd).
 fn proc_basis(audit: &Audit, p: &Process) -> Option<ProcBasis> {
     let snap = &audit.snapshot;
     if snap.is_dead(p) || p.stat.is_kernel_thread() {
@@ -499,7 +500,10 @@ fn proc_basis(audit: &Audit, p: &Process) -> Option<ProcBasis> {
     let exe = d.exe?;
     let uid = d.uid()?;
     let raw = std::os::unix::ffi::OsStrExt::as_bytes(exe.as_os_str()).to_vec();
+    // Pinned now: at apply time the pidfd says whether this very process still runs.
+    let pidfd = super::apply::pidfd(p.pid() as u32).ok()?;
     Some(ProcBasis {
+        pidfd: Some(Arc::new(pidfd)),
         pid: p.pid() as u32,
         start_ticks: p.stat.starttime,
         comm: p.stat.comm.clone(),
@@ -616,7 +620,7 @@ fn stops(audit: &Audit, entry: &Entry, codes: &[Code], f: &Finding, key: &str) -
                 codes,
                 Reason::ProcessUnknown,
                 format!(
-                    "PID {pid} ({}): its executable or user could not be read, so it could not be re-verified",
+                    "PID {pid} ({}): its executable or user could not be read, or it could not be pinned with a pidfd, so it could not be re-verified",
                     p.stat.comm
                 ),
             );
@@ -955,7 +959,7 @@ fn file_action(
                 return refuse(
                     Reason::ProcessUnknown,
                     format!(
-                        "the instance PID {} ({}): its executable or user could not be read",
+                        "the instance PID {} ({}): its executable or user could not be read, or it could not be pinned with a pidfd",
                         p.pid(),
                         p.stat.comm
                     ),
