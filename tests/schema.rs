@@ -222,34 +222,20 @@ fn fix_output_validates() {
         .collect();
     assert!(kinds.contains(&"retrack"), "{plan:#}");
     assert_eq!(plan["mode"], "plan");
-    let applied = run(&[
-        "fix",
-        "--apply",
-        "--yes",
-        "--format",
-        "json",
-        "--journal",
-        journal.path().to_str().unwrap(),
-        root,
-    ])
-    .json();
+    let journal_dir = journal.path().to_str().unwrap();
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["fix", "--apply", "--yes", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--journal", journal_dir, root]);
+        run(&args).json()
+    };
+    let applied = apply(&[]);
     assert_valid(&v, &applied, "apply");
     // stale, init and the empty file removed; the locked file retracked; the unsafe retrack and
     // the world-writable file's permissions fix not run.
     assert_eq!(applied["summary"]["done"], 4, "{applied:#}");
     assert_eq!(applied["summary"]["not_run"], 2, "{applied:#}");
-    let unsafe_run = run(&[
-        "fix",
-        "--apply",
-        "--yes",
-        "--unsafe",
-        "--format",
-        "json",
-        "--journal",
-        journal.path().to_str().unwrap(),
-        root,
-    ])
-    .json();
+    let unsafe_run = apply(&["--unsafe"]);
     assert_valid(&v, &unsafe_run, "apply --unsafe");
     assert_eq!(unsafe_run["summary"]["done"], 2, "{unsafe_run:#}");
     let mut broken = applied.clone();
