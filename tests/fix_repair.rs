@@ -554,7 +554,9 @@ fn sigkilled_nginx_master_with_workers_ends_clean() {
     let journal = tempfile::tempdir().unwrap();
     let run = base.path().join("run");
     std::fs::create_dir(&run).unwrap();
-    let pidfile = run.join("nginx.pid");
+    // Named uniquely: another nginx on the machine is then no instance of this file (the orphan
+    // rule finds daemons by the pidfile's name).
+    let (_, pidfile) = unique_pidfile(&run, "nginx");
     let port = free_port();
     let conf = base.path().join("nginx.conf");
     std::fs::write(
