@@ -75,6 +75,57 @@ pub enum Command {
     /// (no pidfile), 4 unknown (also usage errors); prints one line. A zombie, a reused PID, a
     /// process that is not the daemon, invalid content or an untrusted file is never running.
     Status(StatusArgs),
+    /// Audit, then keep watching: one event per change, as it happens.
+    ///
+    /// Starts with a full audit (its findings are the first events), then watches every audited
+    /// directory with inotify and every daemon a pidfile names with a pidfd, and audits again on
+    /// each change: a finding raised or cleared, a pidfile created, rewritten or removed, a
+    /// tracked daemon exited. A full audit every --interval catches what no event reports (a
+    /// second copy started by hand, a reused PID). Writes nothing but the --textfile file, takes
+    /// no lock, sends no signal. Stops on SIGTERM or SIGINT.
+    #[command(after_help = WATCH_HELP)]
+    Watch(Box<WatchArgs>),
+}
+
+const WATCH_HELP: &str = "Exit status: 0 stopped by SIGTERM or SIGINT; 2 usage or internal error.\n\nManual: `man pidaudit-watch`. Event lines: schema/pidaudit-watch.schema.json.";
+
+/// The formats of `watch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    /// One line per event, for people.
+    Human,
+    /// One JSON object per line (its JSON Schema is listed under FILES in pidaudit(1)).
+    Json,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct WatchArgs {
+    /// Pidfiles and directories to watch (default: /run and /var/run).
+    pub paths: Vec<PathBuf>,
+    /// Output format of the events.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Human)]
+    pub format: WatchFormat,
+    /// Audit everything again this often, whatever the events (`60s`, `5m`, `1h`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Rewrite DIR/pidaudit.prom (node exporter's textfile collector) atomically after every change.
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+    /// Serve /metrics (the Prometheus exposition, with the watch's counters) and /healthz over HTTP
+    /// on ADDR: PORT or :PORT (on 127.0.0.1), or ADDRESS:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub judged: Judged,
+}
+
+/// A `--interval`: a humantime duration of at least one second.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("at least 1s".to_string());
+    }
+    Ok(d)
 }
 
 /// The options of `pidaudit status`.
@@ -473,6 +524,7 @@ pub fn run(cli: Cli) -> u8 {
             crate::completions::print(shell, &mut <Cli as clap::CommandFactory>::command()) as u8
         }
         Some(Command::Status(args)) => status(&args) as u8,
+        Some(Command::Watch(args)) => watch(&args),
         None => scan(&cli.scan),
     }
 }
@@ -725,5 +777,116 @@ fn explain(code: Option<&str>) -> ExitStatus {
             ExitStatus::Error
         }
         _ => ExitStatus::Clean,
+    }
+}
+
+/// What `watch` does with each event and each audit: prints the event, rewrites the textfile and
+/// the `/metrics` body.
+struct WatchOutput {
+    format: WatchFormat,
+    out: std::io::Stdout,
+    textfile: Option<PathBuf>,
+    metrics: Option<crate::watch::http::Metrics>,
+}
+
+impl crate::watch::Observer for WatchOutput {
+    fn event(&mut self, e: &crate::watch::Event) -> std::io::Result<()> {
+        let mut out = self.out.lock();
+        match self.format {
+            WatchFormat::Human => report::watch::human(e, &mut out),
+            WatchFormat::Json => report::watch::json(e, &mut out),
+        }?;
+        out.flush()
+    }
+
+    fn audited(
+        &mut self,
+        audit: &crate::audit::Audit,
+        changed: bool,
+        stats: &crate::watch::Stats,
+    ) -> std::io::Result<()> {
+        if self.textfile.is_none() && self.metrics.is_none() {
+            return Ok(());
+        }
+        let text = report::prometheus::exposition(&Report::from(audit));
+        if let (Some(dir), true) = (&self.textfile, changed) {
+            // A failure here is reported and tried again at the next change; the watch goes on.
+            if let Err(e) = crate::textfile::write(dir, text.as_bytes()) {
+                error(&e.to_string());
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.set(text + &report::watch::metrics(stats));
+        }
+        Ok(())
+    }
+}
+
+/// `pidaudit watch`: validate, set up the signals and the epoll set, serve, watch until stopped.
+fn watch(args: &WatchArgs) -> u8 {
+    let options = config::Options {
+        textfile: args.textfile.clone(),
+        ..args.judged.options(
+            &args.paths,
+            OutputFormat::Human,
+            FailOn::Error,
+            ColorChoice::Never,
+        )
+    };
+    let config = match Config::new(&options, &crate::checks::lookup) {
+        Ok(c) => c,
+        Err(UsageError(msg)) => {
+            error(&msg);
+            return ExitStatus::Error as u8;
+        }
+    };
+    let listen = match args.listen.as_deref().map(crate::watch::http::parse_listen) {
+        Some(Err(msg)) => {
+            error(&msg);
+            return ExitStatus::Error as u8;
+        }
+        Some(Ok(addr)) => Some(addr),
+        None => None,
+    };
+    // Before any thread starts: the signals must wait for the signalfd in every thread.
+    let watch = match crate::watch::Watch::new(args.interval) {
+        Ok(w) => w,
+        Err(e) => {
+            error(&e.to_string());
+            return ExitStatus::Error as u8;
+        }
+    };
+    // The textfile directory is checked before the first audit: a bad one is a usage error.
+    if let Some(dir) = &config.textfile {
+        if let Err(e) = crate::textfile::check_dir(dir) {
+            error(&e.to_string());
+            return ExitStatus::Error as u8;
+        }
+    }
+    let metrics = match listen {
+        Some(addr) => {
+            let m = crate::watch::http::Metrics::default();
+            if let Err(msg) = crate::watch::http::serve(addr, m.clone()) {
+                error(&msg);
+                return ExitStatus::Error as u8;
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let mut output = WatchOutput {
+        format: args.format,
+        out: std::io::stdout(),
+        textfile: config.textfile.clone(),
+        metrics,
+    };
+    match watch.run(&config, &mut output) {
+        Ok(()) => ExitStatus::Clean as u8,
+        // Whoever read the events went away: nothing left to tell.
+        Err(e) if is_broken_pipe(&e) => ExitStatus::Clean as u8,
+        Err(e) => {
+            error(&e.to_string());
+            ExitStatus::Error as u8
+        }
     }
 }

@@ -83,6 +83,8 @@ pub struct Discovery {
     pub problems: Vec<WalkProblem>,
     /// Files named explicitly whose directory does not exist (so they do not either).
     pub missing: Vec<PathBuf>,
+    /// Every directory listed by the walk, in walk order (`watch` watches them).
+    pub dirs: Vec<Arc<Dir>>,
 }
 
 /// How to discover.
@@ -538,6 +540,7 @@ fn walk(opts: &Options, root: Arc<Dir>, root_path: &Path, out: &mut Discovery) {
             return;
         }
     };
+    out.dirs.push(Arc::clone(&root));
     let subdirs = list(opts, &root, listing, &mut path, 0, out);
     let mut stack = vec![Frame {
         dir: root,
@@ -555,6 +558,7 @@ fn walk(opts: &Options, root: Arc<Dir>, root_path: &Path, out: &mut Discovery) {
         let depth = top.depth + 1;
         match enter(&top.dir, &name) {
             Ok(Some((dir, listing))) => {
+                out.dirs.push(Arc::clone(&dir));
                 let subdirs = list(opts, &dir, listing, &mut path, depth, out);
                 if !subdirs.is_empty() {
                     stack.push(Frame {

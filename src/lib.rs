@@ -15,7 +15,8 @@
 //!    [`checks::resolve`] derives the states.
 //! 4. [`audit`]: [`audit::judge`] runs the stages and keeps the judged [`audit::Audit`].
 //! 5. [`commands`]: scan, status, explain, fix and undo, each a function from a config to an
-//!    outcome; [`fix`]: repair plans, re-verified actions, the journal and undo.
+//!    outcome; [`fix`]: repair plans, re-verified actions, the journal and undo; [`watch`]: the
+//!    audit kept current from inotify and pidfds, one event per change.
 //! 6. [`report`]: the render model built from an audit, and the reporters (human, JSON, Nagios,
 //!    Prometheus, JUnit), which decide nothing; [`textfile`] writes the metrics for node exporter.
 //! 7. [`cli`]: parses the command line, runs a command, renders, maps the outcome to an exit code;
@@ -40,3 +41,4 @@ pub mod system;
 pub mod textfile;
 pub mod units;
 pub mod util;
+pub mod watch;

@@ -1,7 +1,7 @@
 //! Manual pages generated from the clap definition in [`crate::cli`] and the finding catalogue in
 //! [`crate::checks`], so they never drift from the binary: `pidaudit.1` and one page per command
 //! (`pidaudit-scan.1`, `pidaudit-explain.1`, `pidaudit-status.1`, `pidaudit-fix.1`, `pidaudit-undo.1`,
-//! `pidaudit-completions.1`).
+//! `pidaudit-watch.1`, `pidaudit-completions.1`).
 //!
 //! The pages are committed under `doc/` (the Debian package installs them from there);
 //! `tests/ship.rs` regenerates them and compares, and `PIDAUDIT_BLESS=1` rewrites them.
@@ -280,6 +280,11 @@ fn files(roff: &mut Roff) {
     );
     item(
         roff,
+        [italic("/usr/share/doc/pidaudit/pidaudit-watch.schema.json")],
+        "The JSON Schema of one line of pidaudit watch --format json (JSON lines, one event each).",
+    );
+    item(
+        roff,
         [
             italic("/usr/lib/systemd/system/pidaudit-textfile.service"),
             roman(", "),
@@ -287,6 +292,13 @@ fn files(roff: &mut Roff) {
         ],
         "Refresh /var/lib/prometheus/node-exporter/pidaudit.prom for node exporter's textfile \
          collector every 5 minutes; enable with systemctl enable --now pidaudit-textfile.timer.",
+    );
+    item(
+        roff,
+        [italic("/usr/lib/systemd/system/pidaudit-watch.service")],
+        "pidaudit watch as a service: every change in the journal as it happens, and the textfile \
+         rewritten after each (instead of the timer); enable with systemctl enable --now \
+         pidaudit-watch.service.",
     );
     item(
         roff,

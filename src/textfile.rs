@@ -75,6 +75,16 @@ pub fn write(dir: &Path, content: &[u8]) -> Result<PathBuf, TextfileError> {
     Ok(target)
 }
 
+/// Checks, writing nothing, that DIR would be accepted by [`write`] (`watch` asks before its
+/// first audit).
+pub fn check_dir(dir: &Path) -> Result<(), TextfileError> {
+    open_dir(dir).map(drop).map_err(|error| TextfileError {
+        path: dir.join(FILE_NAME),
+        op: "open directory",
+        error,
+    })
+}
+
 /// Opens DIR without following a symlink at it, and checks that no other user controls it.
 fn open_dir(dir: &Path) -> Result<OwnedFd, std::io::Error> {
     let refuse = |why: String| std::io::Error::other(format!("{}: {why}", dir.display()));

@@ -20,6 +20,7 @@ const STAGES: &[(&str, u8)] = &[
     ("audit", 4),
     ("commands", 5),
     ("fix", 5),
+    ("watch", 5),
     ("report", 6),
     ("textfile", 6),
     ("cli", 7),

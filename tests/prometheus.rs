@@ -344,8 +344,15 @@ fn systemd_units_verify() {
     let dir = tempfile::tempdir().unwrap();
     let man1 = dir.path().join("man/man1");
     std::fs::create_dir_all(&man1).unwrap();
-    std::fs::copy(repo().join("doc/pidaudit.1"), man1.join("pidaudit.1")).unwrap();
-    for unit in ["pidaudit-textfile.service", "pidaudit-textfile.timer"] {
+    for page in ["pidaudit.1", "pidaudit-watch.1"] {
+        std::fs::copy(repo().join("doc").join(page), man1.join(page)).unwrap();
+    }
+    let units = [
+        "pidaudit-textfile.service",
+        "pidaudit-textfile.timer",
+        "pidaudit-watch.service",
+    ];
+    for unit in units {
         let text = std::fs::read_to_string(repo().join("contrib/systemd").join(unit))
             .unwrap()
             .replace("/usr/bin/pidaudit", BIN);
@@ -354,8 +361,7 @@ fn systemd_units_verify() {
     let r = run_cmd(
         Command::new("systemd-analyze")
             .arg("verify")
-            .arg(dir.path().join("pidaudit-textfile.service"))
-            .arg(dir.path().join("pidaudit-textfile.timer"))
+            .args(units.map(|u| dir.path().join(u)))
             .env("MANPATH", dir.path().join("man")),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

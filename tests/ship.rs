@@ -234,7 +234,8 @@ fn fish_completion_works() {
             "help",
             "scan",
             "status",
-            "undo"
+            "undo",
+            "watch"
         ]
     );
     let opts = complete("pidaudit --fail-");

@@ -36,6 +36,8 @@ pub struct Audit {
     pub details: bool,
     /// The codes shown (`--select`, `--ignore`); the entries keep every finding.
     pub filter: CodeFilter,
+    /// Every directory the walk listed (`watch` watches them).
+    pub dirs: Vec<std::sync::Arc<discover::Dir>>,
 }
 
 impl Audit {
@@ -221,5 +223,6 @@ pub fn judge(config: &Config) -> Audit {
         snapshot,
         details: config.details,
         filter: config.filter.clone(),
+        dirs: discovery.dirs,
     }
 }

@@ -13,6 +13,7 @@ pub mod junit;
 pub mod model;
 pub mod nagios;
 pub mod prometheus;
+pub mod watch;
 
 pub use model::{PidfileReport, ProcessInfo, Report};
 

@@ -1,0 +1,420 @@
+//! `pidaudit watch`: a full audit, then the model kept current from what the kernel reports, and
+//! one event per change.
+//!
+//! One thread waits in one epoll set on: a signalfd (SIGTERM, SIGINT: stop), an inotify descriptor
+//! with a watch on every directory the audit walked (and every directory holding a pidfile named
+//! on the command line), and a pidfd per tracked daemon (a live process a pidfile names). Nothing
+//! polls: the only timer is the full re-audit every `--interval`, the backstop for what no event
+//! reports (a second copy started by hand, a PID reused).
+//!
+//! On an event the whole audit is judged again ([`crate::audit::judge`]: the same verdicts as a
+//! scan, by construction) and its [`Model`] compared with the last one ([`event::diff`]). Events
+//! that arrive together are judged once: the loop waits [`COALESCE`] after the first, and never
+//! judges again sooner than the last judgement took (so a storm of changes costs at most about
+//! half a core, and the model converges to the last state). inotify events whose name cannot be a
+//! pidfile (`*.pid`, `supervise/pid`, a directory, or a pidfile already audited) are read and
+//! dropped, so a busy `/run` costs nothing. An inotify queue overflow is reported and audited
+//! again like any other change.
+//!
+//! Bounded: at most [`kernel::MAX_WATCHES`] directories are watched and [`kernel::MAX_PIDFDS`]
+//! daemons tracked; what could not be (the caps, `fs.inotify.max_user_watches`, the descriptor
+//! limit) is reported as an `unwatched` event and left to the interval. Memory is that of one
+//! audit and its model: events are never queued beyond one judgement.
+//!
+//! Read-only like scan: the loop never writes (the textfile is the caller's), never locks and never
+//! signals; pidfds are only waited on.
+
+pub mod event;
+pub mod http;
+pub mod kernel;
+
+use crate::audit::{self, Audit};
+use crate::config::Config;
+pub use event::{Event, Kind, Model};
+use kernel::{Failures, Pidfds, Watches, PIDFD_TOKEN};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use rustix::event::epoll;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How long the loop waits after the first event of a burst before it judges.
+pub const COALESCE: Duration = Duration::from_millis(5);
+
+/// The default full re-audit interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+const SIGNAL_TOKEN: u64 = 0;
+const INOTIFY_TOKEN: u64 = 1;
+
+/// What the loop has done, for the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Events emitted, by kind.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Full audits judged (the first one included).
+    pub audits: u64,
+    pub watched_directories: usize,
+    pub tracked_daemons: usize,
+    pub unwatched_directories: usize,
+    pub untracked_daemons: usize,
+    /// How long the last audit took.
+    pub last_audit: Duration,
+}
+
+/// Receives what the loop produces, in order.
+pub trait Observer {
+    /// One event, as it happens.
+    fn event(&mut self, e: &Event) -> std::io::Result<()>;
+    /// After each audit and its events: the audit now current, whether its model differs from
+    /// the previous one, and the counters.
+    fn audited(&mut self, audit: &Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
+}
+
+/// Why the watch could not start or go on.
+#[derive(Debug)]
+pub struct WatchError(pub String);
+
+impl std::fmt::Display for WatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WatchError {}
+
+fn failed(what: &str) -> impl Fn(rustix::io::Errno) -> WatchError + '_ {
+    move |e| WatchError(format!("{what}: {e}"))
+}
+
+/// The kernel objects of a watch, made before anything else runs.
+pub struct Watch {
+    epoll: OwnedFd,
+    signals: SignalFd,
+    watches: Watches,
+    pidfds: Pidfds,
+    interval: Duration,
+}
+
+impl Watch {
+    /// Blocks SIGTERM and SIGINT in this thread (threads started later inherit the mask, so the
+    /// signals wait for the signalfd) and makes the epoll set. Call before starting any thread.
+    pub fn new(interval: Duration) -> Result<Watch, WatchError> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.thread_block()
+            .map_err(|e| WatchError(format!("block signals: {e}")))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| WatchError(format!("signalfd: {e}")))?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(failed("epoll"))?;
+        let watches = Watches::new().map_err(failed("inotify"))?;
+        epoll::add(
+            &epoll,
+            &signals,
+            epoll::EventData::new_u64(SIGNAL_TOKEN),
+            epoll::EventFlags::IN,
+        )
+        .map_err(failed("epoll"))?;
+        epoll::add(
+            &epoll,
+            &watches.fd,
+            epoll::EventData::new_u64(INOTIFY_TOKEN),
+            epoll::EventFlags::IN,
+        )
+        .map_err(failed("epoll"))?;
+        Ok(Watch {
+            epoll,
+            signals,
+            watches,
+            pidfds: Pidfds::default(),
+            interval,
+        })
+    }
+
+    /// Runs until SIGTERM or SIGINT (`Ok`), or until the observer fails (its error).
+    pub fn run(mut self, config: &Config, obs: &mut dyn Observer) -> std::io::Result<()> {
+        let mut stats = Stats::default();
+        let mut emit = |obs: &mut dyn Observer, stats: &mut Stats, e: Event| {
+            *stats.events.entry(e.event.as_str()).or_default() += 1;
+            obs.event(&e)
+        };
+        let mut loop_state = LoopState::default();
+        // The first audit: its findings, then `watching`.
+        let audit = self.judge(config, &mut stats);
+        let model = Model::of(&audit);
+        for e in event::diff(&Model::default(), &model, true) {
+            emit(obs, &mut stats, e)?;
+        }
+        let gone = self.reconcile(&audit, &mut loop_state, &mut stats, obs, &mut emit)?;
+        let watching = Event::new(
+            Kind::Watching,
+            format!(
+                "{} pidfiles, {} directories watched, {} daemons tracked, full audit every {}",
+                model.len(),
+                stats.watched_directories,
+                stats.tracked_daemons,
+                humantime::format_duration(self.interval)
+            ),
+        );
+        emit(obs, &mut stats, watching)?;
+        obs.audited(&audit, true, &stats)?;
+        let mut current = (audit, model);
+        let mut pending = gone;
+        let mut overflow = false;
+        let mut next_full = Instant::now() + self.interval;
+        let mut not_before = Instant::now();
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
+        loop {
+            let now = Instant::now();
+            let deadline = if pending {
+                not_before.max(now).min(next_full)
+            } else {
+                next_full
+            };
+            let wait = deadline.saturating_duration_since(now);
+            let timeout = rustix::fs::Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                Some(&timeout),
+            ) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            for ev in events.iter() {
+                let token = ev.data.u64();
+                if token == SIGNAL_TOKEN {
+                    if let Ok(Some(info)) = self.signals.read_signal() {
+                        let name = Signal::try_from(info.ssi_signo as i32)
+                            .map(|s| s.as_str())
+                            .unwrap_or("a signal");
+                        emit(
+                            obs,
+                            &mut stats,
+                            Event::new(Kind::Stopped, format!("{name} received")),
+                        )?;
+                        return Ok(());
+                    }
+                } else if token == INOTIFY_TOKEN {
+                    let (relevant, lost) = self.drain_inotify(&mut buf, &loop_state.known);
+                    overflow |= lost;
+                    if relevant || lost {
+                        if !pending {
+                            not_before = not_before.max(Instant::now() + COALESCE);
+                        }
+                        pending = true;
+                    }
+                } else if token & PIDFD_TOKEN != 0 {
+                    let pid = (token & 0xffff_ffff) as u32;
+                    self.pidfds.exited(&self.epoll, pid);
+                    for path in current.1.naming(pid) {
+                        let mut e = Event::new(
+                            Kind::DaemonExited,
+                            format!("PID {pid} exited (its pidfd reported it)"),
+                        );
+                        e.path = Some(path.to_string());
+                        e.pid = Some(pid);
+                        emit(obs, &mut stats, e)?;
+                    }
+                    if !pending {
+                        not_before = not_before.max(Instant::now() + COALESCE);
+                    }
+                    pending = true;
+                }
+            }
+            let now = Instant::now();
+            if now < next_full && (!pending || now < not_before) {
+                continue;
+            }
+            if std::mem::take(&mut overflow) {
+                emit(
+                    obs,
+                    &mut stats,
+                    Event::new(
+                        Kind::Overflow,
+                        "the inotify queue overflowed: everything is audited again",
+                    ),
+                )?;
+            }
+            let audit = self.judge(config, &mut stats);
+            let model = Model::of(&audit);
+            let changes = event::diff(&current.1, &model, false);
+            let changed = !changes.is_empty();
+            for e in changes {
+                emit(obs, &mut stats, e)?;
+            }
+            pending = self.reconcile(&audit, &mut loop_state, &mut stats, obs, &mut emit)?;
+            obs.audited(&audit, changed, &stats)?;
+            // Dropping the old audit closes nothing the new one needs.
+            current = (audit, model);
+            let end = Instant::now();
+            not_before = end + stats.last_audit.max(COALESCE);
+            next_full = end + self.interval;
+        }
+    }
+
+    fn judge(&self, config: &Config, stats: &mut Stats) -> Audit {
+        let started = Instant::now();
+        let audit = audit::judge(config);
+        stats.audits += 1;
+        stats.last_audit = started.elapsed();
+        audit
+    }
+
+    /// Sets the watches and pidfds to what `audit` audited; reports what could not be watched
+    /// when that changed. Returns whether a tracked daemon was already gone (judge again).
+    fn reconcile(
+        &mut self,
+        audit: &Audit,
+        state: &mut LoopState,
+        stats: &mut Stats,
+        obs: &mut dyn Observer,
+        emit: &mut impl FnMut(&mut dyn Observer, &mut Stats, Event) -> std::io::Result<()>,
+    ) -> std::io::Result<bool> {
+        let mut missing_dirs = Failures::default();
+        let entry_dirs = audit.entries.iter().filter_map(|e| e.dir.as_ref());
+        for e in audit.entries.iter().filter(|e| e.dir.is_none()) {
+            missing_dirs.count += 1;
+            if missing_dirs.first.len() < 3 {
+                missing_dirs
+                    .first
+                    .push((e.subject(), "its directory does not exist".to_string()));
+            }
+        }
+        let mut dirs = self.watches.reconcile(audit.dirs.iter().chain(entry_dirs));
+        dirs.count += missing_dirs.count;
+        dirs.first.extend(missing_dirs.first);
+        dirs.first.truncate(3);
+        let wanted: HashMap<u32, u64> = if audit.snapshot.live {
+            audit
+                .entries
+                .iter()
+                .filter_map(|e| e.process.as_ref())
+                .filter(|p| !audit.snapshot.is_dead(p) && !p.stat.is_zombie())
+                .map(|p| (p.pid() as u32, p.stat.starttime))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let (daemons, gone) =
+            self.pidfds
+                .reconcile(&self.epoll, &wanted, &audit.snapshot.proc_root);
+        state.known = audit.entries.iter().map(|e| e.path.clone()).collect();
+        stats.watched_directories = self.watches.len();
+        stats.tracked_daemons = self.pidfds.len();
+        stats.unwatched_directories = dirs.count;
+        stats.untracked_daemons = daemons.count;
+        for (failures, last, what) in [
+            (&dirs, &mut state.unwatched_dirs, "directories"),
+            (&daemons, &mut state.untracked, "daemons"),
+        ] {
+            let summary = (failures.count, failures.first.clone());
+            if summary == *last {
+                continue;
+            }
+            *last = summary;
+            if failures.count == 0 {
+                continue;
+            }
+            let list: Vec<String> = failures
+                .first
+                .iter()
+                .map(|(w, why)| format!("{w}: {why}"))
+                .collect();
+            let mut e = Event::new(
+                Kind::Unwatched,
+                format!(
+                    "{} {what} cannot be watched ({}{}); they are audited every {} only",
+                    failures.count,
+                    list.join("; "),
+                    if failures.count > list.len() {
+                        "; ..."
+                    } else {
+                        ""
+                    },
+                    humantime::format_duration(self.interval)
+                ),
+            );
+            if let Some((w, _)) = failures.first.first() {
+                if what == "directories" {
+                    e.path = Some(w.clone());
+                }
+            }
+            emit(obs, stats, e)?;
+        }
+        Ok(!gone.is_empty())
+    }
+
+    /// Reads every queued inotify event. Returns whether one may concern a pidfile, and whether the
+    /// queue overflowed.
+    fn drain_inotify(
+        &mut self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+        known: &HashSet<PathBuf>,
+    ) -> (bool, bool) {
+        use rustix::fs::inotify::ReadFlags;
+        let mut relevant = false;
+        let mut overflow = false;
+        let mut dropped = Vec::new();
+        let mut reader = rustix::fs::inotify::Reader::new(&self.watches.fd, buf);
+        loop {
+            let ev = match reader.next() {
+                Ok(ev) => ev,
+                Err(rustix::io::Errno::INTR) => continue,
+                // WOULDBLOCK: drained; anything else: nothing more to read now.
+                Err(_) => break,
+            };
+            let flags = ev.events();
+            if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+                overflow = true;
+                continue;
+            }
+            if flags.contains(ReadFlags::IGNORED) {
+                dropped.push(ev.wd());
+                relevant = true;
+                continue;
+            }
+            if flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::ISDIR) {
+                relevant = true;
+                continue;
+            }
+            if relevant {
+                continue;
+            }
+            let Some(name) = ev.file_name() else {
+                continue;
+            };
+            let name = OsStr::from_bytes(name.to_bytes());
+            if let Some(dir) = self.watches.path(ev.wd()) {
+                if crate::discover::is_pidfile_name(name, dir) || known.contains(&dir.join(name)) {
+                    relevant = true;
+                }
+            }
+        }
+        for wd in dropped {
+            self.watches.dropped(wd);
+        }
+        (relevant, overflow)
+    }
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// What the loop remembers between audits.
+#[derive(Default)]
+struct LoopState {
+    /// The audited pidfiles' paths (their names matter whatever they are).
+    known: HashSet<PathBuf>,
+    /// The last `unwatched` reports, so an unchanged one is not repeated.
+    unwatched_dirs: (usize, Vec<(String, String)>),
+    untracked: (usize, Vec<(String, String)>),
+}
