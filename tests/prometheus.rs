@@ -4,11 +4,8 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -147,66 +144,6 @@ fn unwritable_textfile_is_an_error() {
         "{}",
         r.stdout
     );
-}
-
-/// node exporter, killed when dropped.
-struct Exporter {
-    _process: Daemon,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts node exporter on 127.0.0.1 with only the textfile collector, and waits until it accepts
-/// connections (a port taken between choosing and binding is retried with another).
-fn start_exporter(dir: &Path) -> Exporter {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut child = Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .arg(format!("--collector.textfile.directory={}", dir.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-node-exporter is installed");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return Exporter {
-                    _process: Daemon::from_child(child),
-                    port,
-                };
-            }
-            if child.try_wait().unwrap().is_some() {
-                break; // exited: most likely the port was taken; try another.
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        drop(Daemon::from_child(child));
-    }
-    panic!("node exporter did not start");
-}
-
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    assert!(
-        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
-        "{body}"
-    );
-    body
 }
 
 /// End to end: pidaudit --textfile into node exporter's textfile directory; a scrape of /metrics

@@ -221,3 +221,84 @@ fn scan_never_writes_creates_locks_or_deletes() {
     let after = metadata(&tree);
     assert_eq!(before, after, "metadata changed");
 }
+
+/// System calls that send a signal.
+const SIGNALLING: &[&str] = &[
+    "kill",
+    "tkill",
+    "tgkill",
+    "pidfd_send_signal",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+];
+
+/// `pidaudit watch` over the same tree, and over a directory where pidfiles come and go and a
+/// tracked daemon is killed, through interval audits, until SIGTERM: no writing, creating,
+/// deleting or locking call, no signal sent, and the tree's metadata unchanged.
+#[test]
+fn watch_never_writes_creates_locks_deletes_or_signals() {
+    use std::io::BufRead;
+    let base = open_tempdir();
+    let tree = base.path().join("tree");
+    let moving = base.path().join("moving");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::create_dir(&moving).unwrap();
+    let _d = hostile_tree(&tree);
+    let before = metadata(&tree);
+    let trace = base.path().join("trace");
+    let mut cmd = strace(
+        &trace,
+        &format!("%file,%desc,flock,fcntl,{}", SIGNALLING.join(",")),
+    );
+    let mut strace_proc = cmd
+        .arg(BIN)
+        .args(["watch", "--format", "json", "--interval", "1s"])
+        .arg(&tree)
+        .arg(&moving)
+        .current_dir(base.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(strace_proc.stdout.take().unwrap()).lines();
+    let mut next_event = |want: &str| loop {
+        let line = lines.next().expect("the watch ended").unwrap();
+        if line.contains(&format!("\"event\":\"{want}\"")) {
+            return line;
+        }
+    };
+    next_event("watching");
+    let mut daemon = named_sleep(&moving, "mover");
+    let pf = moving.join("mover.pid");
+    write_pid(&pf, daemon.pid);
+    next_event("pidfile-created");
+    daemon.kill();
+    next_event("daemon-exited");
+    std::fs::remove_file(&pf).unwrap();
+    next_event("pidfile-removed");
+    // At least one interval audit.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace_proc.id())).unwrap();
+    let watch_pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let pid = rustix::process::Pid::from_raw(watch_pid).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert!(next_event("stopped").contains("SIGTERM"));
+    assert!(strace_proc.wait().unwrap().success());
+    let log = std::fs::read_to_string(&trace).unwrap();
+    assert!(log.contains("inotify_add_watch"), "{log}");
+    assert!(
+        log.contains("pidfd_open") || log.contains("epoll_ctl"),
+        "{log}"
+    );
+    let bad = violations(&log);
+    assert!(bad.is_empty(), "{bad:#?}");
+    let signals: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            let call = l.split_once(' ').map(|(_, r)| r.trim_start()).unwrap_or(l);
+            SIGNALLING.contains(&call.split('(').next().unwrap_or(""))
+        })
+        .collect();
+    assert!(signals.is_empty(), "{signals:#?}");
+    assert_eq!(before, metadata(&tree), "metadata changed");
+}

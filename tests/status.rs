@@ -100,41 +100,6 @@ fn replace(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-/// Starts the redis copy `exe`, daemonized, writing `pf`, on a private socket and no TCP port
-/// (nothing else on the machine is touched); returns it once the
-/// pidfile names it.
-fn start_redis(exe: &Path, dir: &Path, pf: &Path) -> Daemon {
-    let r = run_cmd(
-        Command::new(exe)
-            .args([
-                "--port",
-                "0",
-                "--daemonize",
-                "yes",
-                "--save",
-                "",
-                "--pidfile",
-            ])
-            .arg(pf)
-            .arg("--unixsocket")
-            .arg(dir.join("redis.sock"))
-            .arg("--dir")
-            .arg(dir)
-            .arg("--logfile")
-            .arg(dir.join("redis.log")),
-    );
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let mut pid = 0;
-    wait_until("redis to write its pidfile", || {
-        pid = std::fs::read_to_string(pf)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid != 0
-    });
-    Daemon::adopt(pid)
-}
-
 /// The status action of Debian's redis-server init script, with `status_of_proc` replaced by
 /// `pidaudit status` (one line), against a real redis: running 0; SIGKILLed leaving its pidfile 1;
 /// no pidfile 3; a pidfile naming a zombie or a reused PID: 1, where `status_of_proc` says running.
@@ -181,7 +146,7 @@ fn init_script_drop_in() {
     .unwrap();
     let status = |script: &Path| run_cmd(Command::new("sh").arg(script).arg("status"));
 
-    let mut redis = start_redis(&exe, dir.path(), &pf);
+    let mut redis = start_redis(&exe, dir.path(), &pf, "redis.sock", 0);
     let r = status(&ours);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(

@@ -92,9 +92,12 @@ impl Watches {
 
     /// Watches exactly `dirs` (up to [`MAX_WATCHES`]): each new one through its held descriptor
     /// (`/proc/self/fd/N` of the `O_PATH` descriptor discovery re-verified), never by path, and
-    /// removes the watches of directories no longer audited.
-    pub fn reconcile<'a>(&mut self, dirs: impl Iterator<Item = &'a Arc<Dir>>) -> Failures {
+    /// removes the watches of directories no longer audited. Returns what could not be watched,
+    /// and how many watches were added (a directory changed between the walk that found it and
+    /// its watch is seen only by another audit).
+    pub fn reconcile<'a>(&mut self, dirs: impl Iterator<Item = &'a Arc<Dir>>) -> (Failures, usize) {
         let mut failures = Failures::default();
+        let mut new_watches = 0;
         let mut wanted: HashSet<(u64, u64)> = HashSet::new();
         for dir in dirs {
             let id = dir.id();
@@ -120,6 +123,7 @@ impl Watches {
                         self.by_id.remove(&old);
                     }
                     self.by_id.insert(id, wd);
+                    new_watches += 1;
                 }
                 Err(e) => failures.add(crate::model::text::path(&path), e.to_string()),
             }
@@ -137,7 +141,7 @@ impl Watches {
                 let _ = rustix::fs::inotify::remove_watch(&self.fd, wd);
             }
         }
-        failures
+        (failures, new_watches)
     }
 }
 

@@ -138,19 +138,13 @@ impl Watch {
     /// Runs until SIGTERM or SIGINT (`Ok`), or until the observer fails (its error).
     pub fn run(mut self, config: &Config, obs: &mut dyn Observer) -> std::io::Result<()> {
         let mut stats = Stats::default();
-        let mut emit = |obs: &mut dyn Observer, stats: &mut Stats, e: Event| {
-            *stats.events.entry(e.event.as_str()).or_default() += 1;
-            obs.event(&e)
-        };
         let mut loop_state = LoopState::default();
         // The first audit: its findings, then `watching`.
         let audit = self.judge(config, &mut stats);
         let model = Model::of(&audit);
-        for e in event::diff(&Model::default(), &model, true) {
-            emit(obs, &mut stats, e)?;
-        }
-        let gone = self.reconcile(&audit, &mut loop_state, &mut stats, obs, &mut emit)?;
-        let watching = Event::new(
+        let mut batch = event::diff(&Model::default(), &model, true);
+        let again = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
+        batch.push(Event::new(
             Kind::Watching,
             format!(
                 "{} pidfiles, {} directories watched, {} daemons tracked, full audit every {}",
@@ -159,11 +153,10 @@ impl Watch {
                 stats.tracked_daemons,
                 humantime::format_duration(self.interval)
             ),
-        );
-        emit(obs, &mut stats, watching)?;
-        obs.audited(&audit, true, &stats)?;
+        ));
+        deliver(obs, &mut stats, batch, Some((&audit, true)))?;
         let mut current = (audit, model);
-        let mut pending = gone;
+        let mut pending = again;
         let mut overflow = false;
         let mut next_full = Instant::now() + self.interval;
         let mut not_before = Instant::now();
@@ -190,6 +183,8 @@ impl Watch {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
+            let mut woken = false;
+            let mut exits = Vec::new();
             for ev in events.iter() {
                 let token = ev.data.u64();
                 if token == SIGNAL_TOKEN {
@@ -197,68 +192,97 @@ impl Watch {
                         let name = Signal::try_from(info.ssi_signo as i32)
                             .map(|s| s.as_str())
                             .unwrap_or("a signal");
-                        emit(
-                            obs,
-                            &mut stats,
-                            Event::new(Kind::Stopped, format!("{name} received")),
-                        )?;
-                        return Ok(());
+                        let stopped = Event::new(Kind::Stopped, format!("{name} received"));
+                        return deliver(obs, &mut stats, vec![stopped], None);
                     }
                 } else if token == INOTIFY_TOKEN {
                     let (relevant, lost) = self.drain_inotify(&mut buf, &loop_state.known);
                     overflow |= lost;
-                    if relevant || lost {
-                        if !pending {
-                            not_before = not_before.max(Instant::now() + COALESCE);
-                        }
-                        pending = true;
-                    }
+                    woken |= relevant || lost;
                 } else if token & PIDFD_TOKEN != 0 {
-                    let pid = (token & 0xffff_ffff) as u32;
-                    self.pidfds.exited(&self.epoll, pid);
-                    for path in current.1.naming(pid) {
-                        let mut e = Event::new(
-                            Kind::DaemonExited,
-                            format!("PID {pid} exited (its pidfd reported it)"),
-                        );
-                        e.path = Some(path.to_string());
-                        e.pid = Some(pid);
-                        emit(obs, &mut stats, e)?;
-                    }
-                    if !pending {
-                        not_before = not_before.max(Instant::now() + COALESCE);
-                    }
-                    pending = true;
+                    self.exited((token & 0xffff_ffff) as u32, &current.1, &mut exits);
+                    woken = true;
                 }
+            }
+            // An exit is news at once, before the audit that follows it.
+            deliver(obs, &mut stats, exits, None)?;
+            if woken && !pending {
+                not_before = not_before.max(Instant::now() + COALESCE);
+                pending = true;
             }
             let now = Instant::now();
             if now < next_full && (!pending || now < not_before) {
                 continue;
             }
+            let mut batch = Vec::new();
             if std::mem::take(&mut overflow) {
-                emit(
-                    obs,
-                    &mut stats,
-                    Event::new(
-                        Kind::Overflow,
-                        "the inotify queue overflowed: everything is audited again",
-                    ),
-                )?;
+                batch.push(Event::new(
+                    Kind::Overflow,
+                    "the inotify queue overflowed: everything is audited again",
+                ));
             }
             let audit = self.judge(config, &mut stats);
+            // Exits the audit already shows come before what it shows of them.
+            self.exits_ready(&current.1, &mut batch);
             let model = Model::of(&audit);
             let changes = event::diff(&current.1, &model, false);
             let changed = !changes.is_empty();
-            for e in changes {
-                emit(obs, &mut stats, e)?;
-            }
-            pending = self.reconcile(&audit, &mut loop_state, &mut stats, obs, &mut emit)?;
-            obs.audited(&audit, changed, &stats)?;
+            batch.extend(changes);
+            pending = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
+            deliver(obs, &mut stats, batch, Some((&audit, changed)))?;
             // Dropping the old audit closes nothing the new one needs.
             current = (audit, model);
             let end = Instant::now();
             not_before = end + stats.last_audit.max(COALESCE);
             next_full = end + self.interval;
+        }
+    }
+
+    /// A tracked daemon's pidfd was readable: it exited. One event per pidfile naming it.
+    fn exited(&mut self, pid: u32, model: &Model, out: &mut Vec<Event>) {
+        self.pidfds.exited(&self.epoll, pid);
+        for path in model.naming(pid) {
+            let mut e = Event::new(
+                Kind::DaemonExited,
+                format!("PID {pid} exited (its pidfd reported it)"),
+            );
+            e.path = Some(path.to_string());
+            e.pid = Some(pid);
+            out.push(e);
+        }
+    }
+
+    /// The exits reported by pidfds by now (without waiting), so that an audit that already shows
+    /// a daemon dead never drops its pidfd unread.
+    fn exits_ready(&mut self, model: &Model, out: &mut Vec<Event>) {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
+        let zero = rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            events.clear();
+            if epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                Some(&zero),
+            )
+            .is_err()
+            {
+                return;
+            }
+            let pids: Vec<u32> = events
+                .iter()
+                .map(|ev| ev.data.u64())
+                .filter(|t| t & PIDFD_TOKEN != 0)
+                .map(|t| (t & 0xffff_ffff) as u32)
+                .collect();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                self.exited(pid, model, out);
+            }
         }
     }
 
@@ -271,15 +295,16 @@ impl Watch {
     }
 
     /// Sets the watches and pidfds to what `audit` audited; reports what could not be watched
-    /// when that changed. Returns whether a tracked daemon was already gone (judge again).
+    /// when that changed. Returns whether to judge again: a tracked daemon was already gone, or a
+    /// directory was newly watched (what changed in it between the walk and the watch was seen by
+    /// no watch; the next audit sees it, and adds no watch, so this converges).
     fn reconcile(
         &mut self,
         audit: &Audit,
         state: &mut LoopState,
         stats: &mut Stats,
-        obs: &mut dyn Observer,
-        emit: &mut impl FnMut(&mut dyn Observer, &mut Stats, Event) -> std::io::Result<()>,
-    ) -> std::io::Result<bool> {
+        out: &mut Vec<Event>,
+    ) -> bool {
         let mut missing_dirs = Failures::default();
         let entry_dirs = audit.entries.iter().filter_map(|e| e.dir.as_ref());
         for e in audit.entries.iter().filter(|e| e.dir.is_none()) {
@@ -290,7 +315,7 @@ impl Watch {
                     .push((e.subject(), "its directory does not exist".to_string()));
             }
         }
-        let mut dirs = self.watches.reconcile(audit.dirs.iter().chain(entry_dirs));
+        let (mut dirs, added) = self.watches.reconcile(audit.dirs.iter().chain(entry_dirs));
         dirs.count += missing_dirs.count;
         dirs.first.extend(missing_dirs.first);
         dirs.first.truncate(3);
@@ -349,9 +374,9 @@ impl Watch {
                     e.path = Some(w.clone());
                 }
             }
-            emit(obs, stats, e)?;
+            out.push(e);
         }
-        Ok(!gone.is_empty())
+        !gone.is_empty() || added > 0
     }
 
     /// Reads every queued inotify event. Returns whether one may concern a pidfile, and whether the
@@ -408,6 +433,23 @@ impl Watch {
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+/// Counts a batch of events, hands the observer the audit they came from (so the textfile and
+/// `/metrics` are current when the events are seen), then the events in order.
+fn deliver(
+    obs: &mut dyn Observer,
+    stats: &mut Stats,
+    batch: Vec<Event>,
+    audit: Option<(&Audit, bool)>,
+) -> std::io::Result<()> {
+    for e in &batch {
+        *stats.events.entry(e.event.as_str()).or_default() += 1;
+    }
+    if let Some((audit, changed)) = audit {
+        obs.audited(audit, changed, stats)?;
+    }
+    batch.iter().try_for_each(|e| obs.event(e))
+}
 
 /// What the loop remembers between audits.
 #[derive(Default)]

@@ -10,7 +10,8 @@ pub mod fixing;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -765,4 +766,116 @@ impl RunningTestd {
             p.kill();
         }
     }
+}
+
+/// A node exporter (`prometheus-node-exporter`) serving a textfile directory on loopback, killed
+/// when dropped.
+pub struct Exporter {
+    _process: Daemon,
+    pub port: u16,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts node exporter on 127.0.0.1 with only the textfile collector, and waits until it accepts
+/// connections (a port taken between choosing and binding is retried with another).
+pub fn start_exporter(dir: &Path) -> Exporter {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter is installed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Exporter {
+                    _process: Daemon::from_child(child),
+                    port,
+                };
+            }
+            if child.try_wait().unwrap().is_some() {
+                break; // exited: most likely the port was taken; try another.
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(Daemon::from_child(child));
+    }
+    panic!("node exporter did not start");
+}
+
+pub fn scrape(port: u16) -> String {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}"
+    );
+    body
+}
+
+/// `METHOD PATH` over HTTP/1.0 on loopback: the status code and the whole response (headers and body).
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {response}"));
+    (code, response)
+}
+
+/// Starts a real redis (`exe`: `redis-server` or a copy) daemonized in `dir` (its cwd and data
+/// directory), on the private socket `dir/sock` and no TCP port (nothing else on the machine is
+/// touched), writing `pf`; returns it once the pidfile names a live process other than `not`.
+pub fn start_redis(exe: &Path, dir: &Path, pf: &Path, sock: &str, not: u32) -> Daemon {
+    let r = run_cmd(
+        Command::new(exe)
+            .args([
+                "--port",
+                "0",
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--pidfile",
+            ])
+            .arg(pf)
+            .arg("--unixsocket")
+            .arg(dir.join(sock))
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(dir.join(format!("{sock}.log")))
+            .current_dir(dir),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut pid = 0;
+    wait_until("redis to write its pidfile", || {
+        pid = std::fs::read_to_string(pf)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0 && pid != not && proc_state(pid).is_some_and(|s| s != 'Z')
+    });
+    Daemon::adopt(pid)
 }

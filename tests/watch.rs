@@ -1,0 +1,604 @@
+//! `pidaudit watch` against real daemons, real locks and real directories: the events of a daemon
+//! killed, restarted, started twice and replaced under its lock holder, in order; pidfiles and
+//! directories created, removed, swapped for symlinks and recreated; an inotify overflow and
+//! 100,000 files; SIGTERM and SIGINT; `--listen` checked by promtool and `--textfile` read by a real
+//! node exporter; real redis-server and memcached. Every line is validated against
+//! `schema/pidaudit-watch.schema.json`.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for an event before failing (a hang is a failure, not a timing claim).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn validator() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pidaudit-watch.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::meta::validate(&schema).expect("the schema is a valid 2020-12 schema");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+/// A running `pidaudit watch --format json`; its events arrive through a reader thread.
+struct Watcher {
+    child: Option<Child>,
+    rx: Receiver<String>,
+    validator: jsonschema::Validator,
+    /// Every event received so far.
+    seen: Vec<Value>,
+}
+
+impl Watcher {
+    /// Starts `pidaudit watch --format json --interval 1h ARGS` (its cwd a fresh temp dir) and
+    /// waits for its `watching` event.
+    fn start<S: AsRef<OsStr>>(args: &[S]) -> Watcher {
+        Watcher::start_cmd(pidaudit(), args)
+    }
+
+    fn start_cmd<S: AsRef<OsStr>>(mut cmd: Command, args: &[S]) -> Watcher {
+        let cwd = open_tempdir();
+        let mut child = cmd
+            .args(["watch", "--format", "json", "--interval", "1h"])
+            .args(args)
+            .current_dir(cwd.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Watcher {
+            child: Some(child),
+            rx,
+            validator: validator(),
+            seen: Vec::new(),
+        };
+        w.until("watching", |e| kind(e) == "watching");
+        w
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Receives events until one matches `pred`; returns the events received meanwhile, the
+    /// matching one last. Fails after [`PATIENCE`], or when the watch ends.
+    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no {what} event within {PATIENCE:?}; seen: {:#?}",
+                        self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the watch ended before {what}; seen: {:#?}", self.seen)
+                }
+            };
+            let e: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+            let errors: Vec<String> = self
+                .validator
+                .iter_errors(&e)
+                .map(|err| format!("{err} at {}", err.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{line}\ndoes not validate: {errors:#?}");
+            self.seen.push(e.clone());
+            let matched = pred(&e);
+            got.push(e);
+            if matched {
+                return got;
+            }
+        }
+    }
+
+    /// Like [`Watcher::until`], but satisfied by an event already seen too.
+    fn seen_or_until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
+        if !self.seen.iter().any(&pred) {
+            self.until(what, pred);
+        }
+    }
+
+    /// Sends `signal`, and returns the exit code and the events until the end.
+    fn stop(&mut self, signal: rustix::process::Signal) -> (i32, Vec<Value>) {
+        let mut child = self.child.take().unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+        let mut rest = Vec::new();
+        while let Ok(line) = self.rx.recv_timeout(PATIENCE) {
+            rest.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+        let status = child.wait().unwrap();
+        (status.code().unwrap_or(-1), rest)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn kind(e: &Value) -> &str {
+    e["event"].as_str().unwrap()
+}
+
+fn path_of(e: &Value) -> Option<&str> {
+    e["path"].as_str()
+}
+
+/// An event of `kind` about `path` (and with `code`, if given).
+fn is(e: &Value, k: &str, path: &Path, code: Option<&str>) -> bool {
+    kind(e) == k
+        && path_of(e) == Some(path.to_str().unwrap())
+        && code.is_none_or(|c| e["code"] == c)
+}
+
+/// A `stale` or `zombie` finding event of `kind` about `path`: a daemon that is not our child is
+/// reaped by its new parent, or stays a zombie where that parent never reaps.
+fn dead(e: &Value, k: &str, path: &Path) -> bool {
+    is(e, k, path, Some("stale")) || is(e, k, path, Some("zombie"))
+}
+
+/// The peak resident set of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A daemon killed, then restarted: its exit reported through the pidfd, then `stale` raised;
+/// the restart rewrites the pidfile and clears `stale`; in that order.
+#[test]
+fn killed_and_restarted_daemon() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wkill");
+    let mut d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let mut w = Watcher::start(&[dir.path()]);
+    assert!(
+        !w.seen
+            .iter()
+            .any(|e| kind(e) == "finding-raised" && e["severity"] == "error"),
+        "{:#?}",
+        w.seen
+    );
+    let first = d.pid;
+    d.kill();
+    let got = w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    let exited = got
+        .iter()
+        .position(|e| is(e, "daemon-exited", &pf, None))
+        .unwrap_or_else(|| panic!("no daemon-exited before stale: {got:#?}"));
+    assert_eq!(got[exited]["pid"], first);
+    assert_eq!(got.last().unwrap()["pid"], first);
+    assert_eq!(got.last().unwrap()["state"], "stale");
+
+    let d2 = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let got = w.until("stale cleared", |e| {
+        is(e, "finding-cleared", &pf, Some("stale"))
+    });
+    let rewritten = got
+        .iter()
+        .find(|e| is(e, "pidfile-rewritten", &pf, None))
+        .unwrap_or_else(|| panic!("no pidfile-rewritten: {got:#?}"));
+    assert_eq!(rewritten["pid"], d2.pid);
+    assert_eq!(got.last().unwrap()["state"], "running");
+    // The restarted daemon is tracked in turn.
+    drop(d2);
+    w.until("second exit", |e| {
+        is(e, "daemon-exited", &pf, None) && e["pid"] != first
+    });
+    let (code, rest) = w.stop(rustix::process::Signal::TERM);
+    assert_eq!(code, 0);
+    assert_eq!(kind(rest.last().unwrap()), "stopped", "{rest:#?}");
+}
+
+/// A second copy started by hand over a live, locked daemon (removing its pidfile first, as a
+/// careless start does): the pidfile is rewritten with the newcomer's PID, and the original
+/// holder of the lock on the old file is reported (`replaced-while-locked`).
+#[test]
+fn double_start_replaces_the_pidfile_under_its_lock_holder() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wdbl");
+    let first = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let mut w = Watcher::start(&[dir.path()]);
+    let second = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Flock)
+        .unlink_first()
+        .start();
+    let got = w.until("replaced-while-locked", |e| {
+        is(e, "finding-raised", &pf, Some("replaced-while-locked"))
+    });
+    let at = |k: &str| got.iter().position(|e| is(e, k, &pf, None));
+    let rewritten = at("pidfile-rewritten").unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(got[rewritten]["pid"], second.pid);
+    assert_ne!(second.pid, first.pid);
+}
+
+/// A pidfile replaced (renamed over) under its live lock holder, by a file naming another
+/// process: rewritten, then `replaced-while-locked`.
+#[test]
+fn pidfile_renamed_over_under_a_live_lock_holder() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wren");
+    let _holder = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
+    let other = named_sleep(dir.path(), &unique_name("wother"));
+    let mut w = Watcher::start(&[dir.path()]);
+    let tmp = dir.path().join("tmp-new");
+    std::fs::write(&tmp, format!("{}\n", other.pid)).unwrap();
+    std::fs::rename(&tmp, &pf).unwrap();
+    let got = w.until("replaced-while-locked", |e| {
+        is(e, "finding-raised", &pf, Some("replaced-while-locked"))
+    });
+    let rewritten = got
+        .iter()
+        .find(|e| is(e, "pidfile-rewritten", &pf, None))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(rewritten["pid"], other.pid);
+}
+
+/// Pidfiles created and removed, in a directory created after the watch started (an empty
+/// runtime directory is watched before its daemon writes there); a file whose name cannot be a
+/// pidfile is no event.
+#[test]
+fn created_and_removed_in_a_new_directory() {
+    let dir = open_tempdir();
+    let mut w = Watcher::start(&[dir.path()]);
+    let sub = dir.path().join("svc");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("notes.txt"), "x").unwrap();
+    let pf = unique_pidfile(&sub, "wnew").1;
+    write_pid(&pf, dead_pid());
+    let got = w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    let created = got
+        .iter()
+        .position(|e| is(e, "pidfile-created", &pf, None))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert!(created < got.len() - 1);
+    assert!(got
+        .iter()
+        .all(|e| !path_of(e).unwrap_or("").contains("notes")));
+    std::fs::remove_file(&pf).unwrap();
+    let got = w.until("cleared", |e| is(e, "finding-cleared", &pf, Some("stale")));
+    assert!(
+        got.iter().any(|e| is(e, "pidfile-removed", &pf, None)),
+        "{got:#?}"
+    );
+}
+
+/// A watched directory swapped for a symlink to another directory holding a pidfile: its pidfile
+/// is removed and the link is not followed (nothing of the other directory is reported); removed
+/// and created again as a directory, it is watched again.
+#[test]
+fn directory_swapped_for_a_symlink_then_recreated() {
+    let dir = open_tempdir();
+    let sub = dir.path().join("run");
+    std::fs::create_dir(&sub).unwrap();
+    let pf = unique_pidfile(&sub, "wswap").1;
+    write_pid(&pf, dead_pid());
+    let elsewhere = open_tempdir();
+    let secret = elsewhere.path().join("secret.pid");
+    write_pid(&secret, dead_pid());
+    let mut w = Watcher::start(&[dir.path()]);
+    assert!(w
+        .seen
+        .iter()
+        .any(|e| is(e, "finding-raised", &pf, Some("stale"))));
+    std::fs::rename(&sub, dir.path().join("old")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), &sub).unwrap();
+    let old_pf = dir.path().join("old").join(pf.file_name().unwrap());
+    // Renamed: the old path goes, the new one comes (in path order, in one audit).
+    w.until("removed", |e| is(e, "pidfile-removed", &pf, None));
+    w.seen_or_until("moved pidfile", |e| is(e, "pidfile-created", &old_pf, None));
+    std::fs::remove_dir_all(dir.path().join("old")).unwrap();
+    w.until("moved pidfile removed", |e| {
+        is(e, "pidfile-removed", &old_pf, None)
+    });
+    std::fs::remove_file(&sub).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    write_pid(&pf, dead_pid());
+    let got = w.until("recreated", |e| is(e, "pidfile-created", &pf, None));
+    assert!(
+        w.seen
+            .iter()
+            .all(|e| !path_of(e).unwrap_or("").contains("secret")),
+        "{got:#?}"
+    );
+    // The recreated directory is watched: a change in it is reported.
+    std::fs::remove_file(&pf).unwrap();
+    w.until("removed again", |e| is(e, "pidfile-removed", &pf, None));
+}
+
+/// The watch stopped (SIGSTOP) while 100,000 files are created in its directory overflows the
+/// inotify queue: on SIGCONT the overflow is reported and everything audited again; the watch
+/// goes on reporting changes, and its peak memory stays bounded.
+#[test]
+fn overflow_and_100k_files() {
+    let dir = open_tempdir();
+    let junk = dir.path().join("junk");
+    std::fs::create_dir(&junk).unwrap();
+    let mut w = Watcher::start(&[dir.path()]);
+    let pid = rustix::process::Pid::from_raw(w.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    for i in 0..100_000 {
+        std::fs::File::create(junk.join(format!("f{i}"))).unwrap();
+    }
+    let pf = unique_pidfile(dir.path(), "wover").1;
+    write_pid(&pf, dead_pid());
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    // The audit that follows the wake-up may come before the queue is read (an audit was due
+    // when the watch was stopped): the overflow is then reported by the next one.
+    w.seen_or_until("overflow", |e| kind(e) == "overflow");
+    // Still watching after the storm.
+    std::fs::remove_file(&pf).unwrap();
+    w.until("removed", |e| is(e, "pidfile-removed", &pf, None));
+    let peak = peak_rss_kib(w.pid());
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+}
+
+/// SIGINT stops the watch like SIGTERM: a `stopped` event, exit 0.
+#[test]
+fn sigint_stops_cleanly() {
+    let dir = open_tempdir();
+    let mut w = Watcher::start(&[dir.path()]);
+    let (code, rest) = w.stop(rustix::process::Signal::INT);
+    assert_eq!(code, 0);
+    assert_eq!(rest.len(), 1, "{rest:#?}");
+    assert_eq!(kind(&rest[0]), "stopped");
+    assert!(rest[0]["message"].as_str().unwrap().contains("SIGINT"));
+}
+
+/// A directory named on the command line that does not exist is reported as unwatched (and left
+/// to the interval); usage errors exit 2 before any event.
+#[test]
+fn unwatched_and_usage_errors() {
+    let dir = open_tempdir();
+    let missing = dir.path().join("nowhere/x.pid");
+    let w = Watcher::start(&[missing.as_path(), dir.path()]);
+    let unwatched = w
+        .seen
+        .iter()
+        .find(|e| kind(e) == "unwatched")
+        .unwrap_or_else(|| panic!("{:#?}", w.seen));
+    assert!(unwatched["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+    for args in [
+        &["watch", "--interval", "0s"][..],
+        &["watch", "--interval", "soon"],
+        &["watch", "--listen", "localhost"],
+        &["watch", "--select", "no-such-code"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+}
+
+/// Human lines: one per event, time first, the event, the path.
+#[test]
+fn human_lines() {
+    let dir = open_tempdir();
+    let pf = unique_pidfile(dir.path(), "whum").1;
+    write_pid(&pf, dead_pid());
+    let mut child = pidaudit()
+        .args(["watch", "--interval", "1h"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0);
+        let watching = line.contains(" watching ");
+        lines.push(line);
+        if watching {
+            break;
+        }
+    }
+    kill9(child.id());
+    let _ = child.wait();
+    let re = regex::Regex::new(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z finding-raised +(\S+) \[warning stale\] .+\n$",
+    )
+    .unwrap();
+    let caps = re
+        .captures(&lines[0])
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(&caps[1], pf.to_str().unwrap());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}
+
+/// `--listen`: /metrics is the scan's exposition plus the watch's counters (promtool accepts it,
+/// and the counters move with the events); /healthz answers; anything else is 404 (no file is
+/// served), and another method 405.
+#[test]
+fn listen_serves_metrics_promtool_accepts() {
+    let dir = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wlis");
+    let mut d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let port = free_port();
+    let mut w = Watcher::start(&[
+        dir.path().as_os_str(),
+        OsStr::new("--listen"),
+        OsStr::new(&port.to_string()),
+    ]);
+    d.kill();
+    w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    let (code, response) = http(port, "GET", "/metrics");
+    assert_eq!(code, 200, "{response}");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    for want in [
+        "pidaudit_pidfiles{state=\"stale\"} 1",
+        "pidaudit_watch_events_total{event=\"daemon-exited\"} 1",
+        "pidaudit_watch_events_total{event=\"watching\"} 1",
+        "pidaudit_watch_directories 1",
+    ] {
+        assert!(body.lines().any(|l| l == want), "no {want:?} in\n{body}");
+    }
+    let check = run_input(
+        Command::new("promtool").args(["check", "metrics"]),
+        body.as_bytes(),
+    );
+    assert_eq!(check.code, 0, "{}{}\n{body}", check.stdout, check.stderr);
+    assert_eq!(http(port, "GET", "/healthz").0, 200);
+    for path in [
+        "/",
+        "/etc/passwd",
+        "/../../etc/passwd",
+        "/metrics/x",
+        "/healthz.txt",
+    ] {
+        assert_eq!(http(port, "GET", path).0, 404, "{path}");
+    }
+    assert_eq!(http(port, "POST", "/metrics").0, 405);
+    // Loopback only by default: the address bound is 127.0.0.1.
+    let ss = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let hex = format!("0100007F:{port:04X}");
+    assert!(ss.contains(&hex), "not bound to 127.0.0.1:{port}");
+}
+
+/// `--textfile`: rewritten after a change, read by a real node exporter's textfile collector.
+#[test]
+fn textfile_follows_changes_into_node_exporter() {
+    let dir = open_tempdir();
+    let out = open_tempdir();
+    let (name, pf) = unique_pidfile(dir.path(), "wtxt");
+    let mut d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let mut w = Watcher::start(&[
+        dir.path().as_os_str(),
+        OsStr::new("--textfile"),
+        out.path().as_os_str(),
+    ]);
+    let prom = out.path().join("pidaudit.prom");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("pidaudit_pidfiles{state=\"running\"} 1"),
+        "{text}"
+    );
+    let exporter = start_exporter(out.path());
+    d.kill();
+    w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    let body = scrape(exporter.port);
+    for want in [
+        "node_textfile_scrape_error 0",
+        "pidaudit_pidfiles{state=\"stale\"} 1",
+        "pidaudit_pidfiles{state=\"running\"} 0",
+    ] {
+        assert!(body.lines().any(|l| l == want), "no {want:?} in\n{body}");
+    }
+    // Only the file itself is left in the directory.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+}
+
+/// A real redis-server under watch: killed (exit through the pidfd, `stale` or `zombie`),
+/// restarted (the pidfile rewritten, that finding cleared), then started a second time over the same pidfile (the
+/// pidfile rewritten with the second PID).
+#[test]
+fn real_redis_killed_restarted_double_started() {
+    let dir = open_tempdir();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let pf = run_dir.join(format!("{}.pid", unique_name("redis")));
+    let mut first = start_redis(Path::new("redis-server"), dir.path(), &pf, "a.sock", 0);
+    let mut w = Watcher::start(&[&run_dir]);
+    let pid1 = first.pid;
+    first.kill();
+    let got = w.until("dead", |e| dead(e, "finding-raised", &pf));
+    assert!(
+        got.iter()
+            .any(|e| is(e, "daemon-exited", &pf, None) && e["pid"] == pid1),
+        "{got:#?}"
+    );
+    let second = start_redis(Path::new("redis-server"), dir.path(), &pf, "b.sock", pid1);
+    let got = w.until("dead cleared", |e| dead(e, "finding-cleared", &pf));
+    assert!(
+        got.iter()
+            .any(|e| is(e, "pidfile-rewritten", &pf, None) && e["pid"] == second.pid),
+        "{got:#?}"
+    );
+    let third = start_redis(
+        Path::new("redis-server"),
+        dir.path(),
+        &pf,
+        "c.sock",
+        second.pid,
+    );
+    w.until("rewritten by the second copy", |e| {
+        is(e, "pidfile-rewritten", &pf, None) && e["pid"] == third.pid
+    });
+    let pid3 = third.pid;
+    drop(third);
+    w.until("the second copy exits", |e| {
+        is(e, "daemon-exited", &pf, None) && e["pid"] == pid3
+    });
+    drop(second);
+}
+
+/// A real memcached under watch (on a private socket, no port), killed: its exit and `stale`.
+#[test]
+fn real_memcached_killed() {
+    let dir = open_tempdir();
+    let pf = dir.path().join(format!("{}.pid", unique_name("memc")));
+    let r = run_cmd(
+        Command::new("memcached")
+            .args(["-d", "-u", "root", "-p", "0", "-U", "0", "-s"])
+            .arg(dir.path().join("m.sock"))
+            .arg("-P")
+            .arg(&pf)
+            .current_dir(dir.path()),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut pid = 0;
+    wait_until("memcached to write its pidfile", || {
+        pid = std::fs::read_to_string(&pf)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0
+    });
+    let mut d = Daemon::adopt(pid);
+    let mut w = Watcher::start(&[dir.path()]);
+    d.kill();
+    let got = w.until("dead", |e| dead(e, "finding-raised", &pf));
+    assert!(
+        got.iter()
+            .any(|e| is(e, "daemon-exited", &pf, None) && e["pid"] == pid),
+        "{got:#?}"
+    );
+}
