@@ -602,3 +602,77 @@ fn real_memcached_killed() {
         "{got:#?}"
     );
 }
+
+/// A real nginx (master and one worker, on a private socket and prefix, no port) under watch:
+/// the master SIGKILLed (its exit through the pidfd, then `stale` or `zombie`), then started again
+/// (the pidfile rewritten with the new master's PID).
+#[test]
+fn real_nginx_killed_and_restarted() {
+    let dir = open_tempdir();
+    let prefix = dir.path();
+    let run_dir = prefix.join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let pf = run_dir.join(format!("{}.pid", unique_name("nginx")));
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {pf};\nerror_log {p}/error.log;\nworker_processes 1;\nevents {{}}\n\
+             http {{\n access_log off;\n client_body_temp_path {p}/b;\n proxy_temp_path {p}/x;\n \
+             fastcgi_temp_path {p}/f;\n uwsgi_temp_path {p}/u;\n scgi_temp_path {p}/s;\n \
+             server {{ listen unix:{p}/n.sock; }}\n}}\n",
+            pf = pf.display(),
+            p = prefix.display()
+        ),
+    )
+    .unwrap();
+    let start = |not: u32| -> Vec<Daemon> {
+        let r = run_cmd(
+            Command::new("nginx")
+                .arg("-p")
+                .arg(prefix)
+                .arg("-c")
+                .arg(&conf)
+                .arg("-e")
+                .arg(prefix.join("error.log"))
+                .current_dir(prefix),
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let mut pid = 0;
+        wait_until("nginx to write its pidfile", || {
+            pid = std::fs::read_to_string(&pf)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            pid != 0 && pid != not && proc_state(pid).is_some_and(|s| s != 'Z')
+        });
+        let mut workers = String::new();
+        wait_until("nginx to start its worker", || {
+            workers = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            !workers.trim().is_empty()
+        });
+        // The master first; its workers (killed after it) are no pidfile's daemon.
+        std::iter::once(pid)
+            .chain(workers.split_whitespace().map(|w| w.parse().unwrap()))
+            .map(Daemon::adopt)
+            .collect()
+    };
+    let mut first = start(0);
+    let mut w = Watcher::start(&[&run_dir]);
+    let master = first[0].pid;
+    first[0].kill();
+    let got = w.until("dead", |e| dead(e, "finding-raised", &pf));
+    assert!(
+        got.iter()
+            .any(|e| is(e, "daemon-exited", &pf, None) && e["pid"] == master),
+        "{got:#?}"
+    );
+    drop(first);
+    // A SIGKILLed nginx leaves its socket behind.
+    std::fs::remove_file(prefix.join("n.sock")).unwrap();
+    let second = start(master);
+    w.until("restarted", |e| {
+        is(e, "pidfile-rewritten", &pf, None) && e["pid"] == second[0].pid
+    });
+}

@@ -69,8 +69,8 @@ pub struct Stats {
 pub trait Observer {
     /// One event, as it happens.
     fn event(&mut self, e: &Event) -> std::io::Result<()>;
-    /// After each audit and its events: the audit now current, whether its model differs from
-    /// the previous one, and the counters.
+    /// After each audit, before its events: the audit now current, whether it is news (its model
+    /// differs from the previous one, or it is the interval's audit), and the counters.
     fn audited(&mut self, audit: &Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
 }
 
@@ -103,6 +103,7 @@ impl Watch {
     /// Blocks SIGTERM and SIGINT in this thread (threads started later inherit the mask, so the
     /// signals wait for the signalfd) and makes the epoll set. Call before starting any thread.
     pub fn new(interval: Duration) -> Result<Watch, WatchError> {
+        limit_arenas();
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGTERM);
         mask.add(Signal::SIGINT);
@@ -155,7 +156,10 @@ impl Watch {
             ),
         ));
         deliver(obs, &mut stats, batch, Some((&audit, true)))?;
-        let mut current = (audit, model);
+        // Only the model is kept between audits: one audit in memory at a time.
+        drop(audit);
+        trim_heap();
+        let mut current = model;
         let mut pending = again;
         let mut overflow = false;
         let mut next_full = Instant::now() + self.interval;
@@ -200,7 +204,7 @@ impl Watch {
                     overflow |= lost;
                     woken |= relevant || lost;
                 } else if token & PIDFD_TOKEN != 0 {
-                    self.exited((token & 0xffff_ffff) as u32, &current.1, &mut exits);
+                    self.exited((token & 0xffff_ffff) as u32, &current, &mut exits);
                     woken = true;
                 }
             }
@@ -211,7 +215,8 @@ impl Watch {
                 pending = true;
             }
             let now = Instant::now();
-            if now < next_full && (!pending || now < not_before) {
+            let due = now >= next_full;
+            if !due && (!pending || now < not_before) {
                 continue;
             }
             let mut batch = Vec::new();
@@ -223,15 +228,18 @@ impl Watch {
             }
             let audit = self.judge(config, &mut stats);
             // Exits the audit already shows come before what it shows of them.
-            self.exits_ready(&current.1, &mut batch);
+            self.exits_ready(&current, &mut batch);
             let model = Model::of(&audit);
-            let changes = event::diff(&current.1, &model, false);
-            let changed = !changes.is_empty();
+            let changes = event::diff(&current, &model, false);
+            // The interval's audit refreshes the textfile even when nothing changed, so its
+            // timestamp says the watch is alive.
+            let changed = !changes.is_empty() || due;
             batch.extend(changes);
             pending = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
             deliver(obs, &mut stats, batch, Some((&audit, changed)))?;
-            // Dropping the old audit closes nothing the new one needs.
-            current = (audit, model);
+            drop(audit);
+            trim_heap();
+            current = model;
             let end = Instant::now();
             not_before = end + stats.last_audit.max(COALESCE);
             next_full = end + self.interval;
@@ -433,6 +441,27 @@ impl Watch {
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+/// Limits glibc's malloc to two arenas: each audit's worker threads are new threads, and with an
+/// arena each (up to eight per core) the memory one audit freed would not serve the next, so the
+/// resident set would grow to several audits' worth.
+fn limit_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Gives the memory an audit freed back to the kernel, so an idle watch holds no more than its
+/// model.
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// Counts a batch of events, hands the observer the audit they came from (so the textfile and
 /// `/metrics` are current when the events are seen), then the events in order.
