@@ -38,16 +38,19 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// Starts `pidaudit watch --format json --interval 1h ARGS` (its cwd a fresh temp dir) and
-    /// waits for its `watching` event.
+    /// Starts `pidaudit watch --format json --interval 1h ARGS` (`--interval` unless ARGS have
+    /// one; its cwd a fresh temp dir) and waits for its `watching` event.
     fn start<S: AsRef<OsStr>>(args: &[S]) -> Watcher {
         Watcher::start_cmd(pidaudit(), args)
     }
 
     fn start_cmd<S: AsRef<OsStr>>(mut cmd: Command, args: &[S]) -> Watcher {
         let cwd = open_tempdir();
+        cmd.args(["watch", "--format", "json"]);
+        if !args.iter().any(|a| a.as_ref() == "--interval") {
+            cmd.args(["--interval", "1h"]);
+        }
         let mut child = cmd
-            .args(["watch", "--format", "json", "--interval", "1h"])
             .args(args)
             .current_dir(cwd.path())
             .stdin(Stdio::null())
@@ -675,4 +678,42 @@ fn real_nginx_killed_and_restarted() {
     w.until("restarted", |e| {
         is(e, "pidfile-rewritten", &pf, None) && e["pid"] == second[0].pid
     });
+}
+
+/// A second copy of a daemon started by hand touches no pidfile, so no event reports it: the
+/// interval's full audit does (`duplicate-instance`).
+#[test]
+fn second_copy_started_by_hand_is_found_by_the_interval() {
+    let dir = open_tempdir();
+    let name = unique_name("wsecd");
+    let exe = sleep_copy(dir.path(), &name);
+    let first = spawn(Command::new(&exe).arg("1000").current_dir(dir.path()));
+    let first = Daemon::from_child(first);
+    let pf = dir.path().join(format!("{name}.pid"));
+    write_pid(&pf, first.pid);
+    let mut w = Watcher::start(&[
+        dir.path().as_os_str(),
+        OsStr::new("--interval"),
+        OsStr::new("1s"),
+    ]);
+    assert!(!w.seen.iter().any(|e| e["code"] == "duplicate-instance"));
+    // Double-forked by a shell, so it is nobody's child here.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "( '{}' 1000 </dev/null >/dev/null 2>&1 & echo $! )",
+            exe.display()
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let second = Daemon::adopt(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap());
+    let got = w.until("duplicate-instance", |e| {
+        is(e, "finding-raised", &pf, Some("duplicate-instance"))
+    });
+    assert!(
+        got.iter().all(|e| kind(e) != "pidfile-rewritten"),
+        "{got:#?}"
+    );
+    drop(second);
 }
