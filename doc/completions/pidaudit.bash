@@ -37,6 +37,9 @@ _pidaudit() {
             pidaudit,undo)
                 cmd="pidaudit__subcmd__undo"
                 ;;
+            pidaudit,watch)
+                cmd="pidaudit__subcmd__watch"
+                ;;
             pidaudit__subcmd__help,completions)
                 cmd="pidaudit__subcmd__help__subcmd__completions"
                 ;;
@@ -58,6 +61,9 @@ _pidaudit() {
             pidaudit__subcmd__help,undo)
                 cmd="pidaudit__subcmd__help__subcmd__undo"
                 ;;
+            pidaudit__subcmd__help,watch)
+                cmd="pidaudit__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _pidaudit() {
 
     case "${cmd}" in
         pidaudit)
-            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --color --quiet --verbose --textfile --warning --critical --help --version scan explain fix undo completions status help"
+            opts="-q -v -w -c -h -V --format --fail-on --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --color --quiet --verbose --textfile --warning --critical --help --version scan explain fix undo completions status watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,7 +227,7 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help)
-            opts="scan explain fix undo completions status help"
+            opts="scan explain fix undo completions status watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,6 +325,20 @@ _pidaudit() {
             return 0
             ;;
         pidaudit__subcmd__help__subcmd__undo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -448,6 +468,64 @@ _pidaudit() {
             fi
             case "${prev}" in
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidaudit__subcmd__watch)
+            opts="-h --format --interval --textfile --listen --select --ignore --exclude --max-depth --proc-root --expect --started-after --own-pid-namespace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --select)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --started-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
