@@ -717,3 +717,57 @@ fn second_copy_started_by_hand_is_found_by_the_interval() {
     );
     drop(second);
 }
+
+/// Under a hard limit of 256 descriptors, 300 tracked daemons cannot all have a pidfd: the watch
+/// says so (`unwatched`), tracks the rest, and an untracked daemon's death is still found, by the
+/// interval's audit.
+#[test]
+fn descriptor_limit_leaves_daemons_to_the_interval() {
+    let dir = open_tempdir();
+    let name = unique_name("wfd");
+    let exe = sleep_copy(dir.path(), &name);
+    let mut daemons: Vec<(Daemon, std::path::PathBuf)> = (0..300)
+        .map(|i| {
+            let d = Daemon::from_child(spawn(
+                Command::new(&exe).arg("1000").current_dir(dir.path()),
+            ));
+            let pf = dir.path().join(format!("{name}-{i}.pid"));
+            write_pid(&pf, d.pid);
+            (d, pf)
+        })
+        .collect();
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=256:256", "--", BIN]);
+    let mut w = Watcher::start_cmd(
+        cmd,
+        &[
+            dir.path().as_os_str(),
+            OsStr::new("--interval"),
+            OsStr::new("1s"),
+        ],
+    );
+    let unwatched = w
+        .seen
+        .iter()
+        .find(|e| kind(e) == "unwatched")
+        .unwrap_or_else(|| panic!("{:#?}", w.seen))
+        .clone();
+    assert!(
+        unwatched["message"]
+            .as_str()
+            .unwrap()
+            .contains("daemons cannot be watched"),
+        "{unwatched}"
+    );
+    // PIDs are tracked in ascending order: the highest is among those left to the interval.
+    daemons.sort_by_key(|(d, _)| d.pid);
+    let (mut last, pf) = daemons.pop().unwrap();
+    let pid = last.pid;
+    last.kill();
+    let got = w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
+    assert!(
+        !got.iter()
+            .any(|e| kind(e) == "daemon-exited" && e["pid"] == pid),
+        "{got:#?}"
+    );
+}

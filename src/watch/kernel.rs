@@ -215,9 +215,16 @@ impl Pidfds {
                     continue;
                 }
             };
-            let stat = std::fs::read(proc_root.join(pid.to_string()).join("stat"));
+            let stat = match std::fs::read(proc_root.join(pid.to_string()).join("stat")) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // Out of descriptors, say: not tracked, and not to be taken for an exit.
+                Err(e) => {
+                    failures.add(format!("PID {pid}"), e.to_string());
+                    continue;
+                }
+            };
             let same = stat
-                .ok()
                 .and_then(|b| crate::system::stat::parse_stat(&b).ok())
                 .is_some_and(|s| s.starttime == start && !s.is_zombie());
             if !same {
