@@ -801,7 +801,7 @@ impl crate::watch::Observer for WatchOutput {
 
     fn audited(
         &mut self,
-        audit: &crate::audit::Audit,
+        audit: crate::audit::Audit,
         changed: bool,
         stats: &crate::watch::Stats,
     ) -> std::io::Result<()> {

@@ -71,7 +71,8 @@ pub trait Observer {
     fn event(&mut self, e: &Event) -> std::io::Result<()>;
     /// After each audit, before its events: the audit now current, whether it is news (its model
     /// differs from the previous one, or it is the interval's audit), and the counters.
-    fn audited(&mut self, audit: &Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
+    /// It takes the audit, so that a report built from it moves what it needs out of it.
+    fn audited(&mut self, audit: Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
 }
 
 /// Why the watch could not start or go on.
@@ -155,9 +156,9 @@ impl Watch {
                 humantime::format_duration(self.interval)
             ),
         ));
-        deliver(obs, &mut stats, batch, Some((&audit, true)))?;
-        // Only the model is kept between audits: one audit in memory at a time.
-        drop(audit);
+        // The observer takes the audit (the report it builds moves out of it): only the model is
+        // kept between audits, one audit in memory at a time.
+        deliver(obs, &mut stats, batch, Some((audit, true)))?;
         trim_heap();
         let mut current = model;
         let mut pending = again;
@@ -236,8 +237,7 @@ impl Watch {
             let changed = !changes.is_empty() || due;
             batch.extend(changes);
             pending = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
-            deliver(obs, &mut stats, batch, Some((&audit, changed)))?;
-            drop(audit);
+            deliver(obs, &mut stats, batch, Some((audit, changed)))?;
             trim_heap();
             current = model;
             let end = Instant::now();
@@ -469,7 +469,7 @@ fn deliver(
     obs: &mut dyn Observer,
     stats: &mut Stats,
     batch: Vec<Event>,
-    audit: Option<(&Audit, bool)>,
+    audit: Option<(Audit, bool)>,
 ) -> std::io::Result<()> {
     for e in &batch {
         *stats.events.entry(e.event.as_str()).or_default() += 1;
