@@ -57,6 +57,7 @@ complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "fix" -d 'Plan repair
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "undo" -d 'Restore what a fix run removed or rewrote, from its journal (the last run by default)'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
+complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "watch" -d 'Audit, then keep watching: one event per change, as it happens'
 complete -c pidaudit -n "__fish_pidaudit_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand scan" -l format -d 'Output format' -r -f -a "human\t'Grouped by pidfile, for people; colour on a terminal'
 json\t'One versioned JSON document (its JSON Schema is listed under FILES in pidaudit(1))'
@@ -112,10 +113,25 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l user -d 'Th
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l name -d 'The process\'s name (comm, as `ps -o comm` shows it; cut to 15 bytes) must be this' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -d 'Read this directory as /proc' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "scan" -d 'Audit pidfiles (the default command)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, --unsafe the others too'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "undo" -d 'Restore what a fix run removed or rewrote, from its journal (the last run by default)'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l format -d 'Output format of the events' -r -f -a "human\t'One line per event, for people'
+json\t'One JSON object per line (its JSON Schema is listed under FILES in pidaudit(1))'"
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l interval -d 'Audit everything again this often, whatever the events (`60s`, `5m`, `1h`)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l textfile -d 'Rewrite DIR/pidaudit.prom (node exporter\'s textfile collector) atomically after every change' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l listen -d 'Serve /metrics (the Prometheus exposition, with the watch\'s counters) and /healthz over HTTP on ADDR: PORT or :PORT (on 127.0.0.1), or ADDRESS:PORT' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l ignore -d 'Not these finding codes (comma-separated): neither reported nor acted on' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l exclude -d 'Skip files and directories whose path or name matches this glob (repeatable)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l max-depth -d 'Audit pidfiles at most N levels below each directory PATH (default 4; at least 1: the files directly in it are level 1)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l proc-root -d 'Read this directory as /proc (for tests, and for auditing from outside a container; fix then only plans)' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l expect -d 'Expectations manifest (TOML): which daemons must run, as whom, how many (see pidaudit(1))' -r -F
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l started-after -d 'Every audited daemon must have started after TIME: RFC 3339, Unix seconds, a local time (`2026-11-26 13:00`) or a time ago (`10m`, `2h ago`)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l own-pid-namespace -d 'Every audited pidfile was written from this PID namespace (a container auditing its own private /run): a PID missing here is stale. Without it, when /proc is a nested PID namespace, a missing PID is foreign-namespace (unknown): a host process may have written it'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "scan" -d 'Audit pidfiles (the default command)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "explain" -d 'Document a finding code: what it means, why it matters, what to do (all codes when none is given)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "fix" -d 'Plan repairs (a dry run); --apply performs the safe ones, --unsafe the others too'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "undo" -d 'Restore what a fix run removed or rewrote, from its journal (the last run by default)'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to standard output.'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "status" -d 'An init script\'s status action: is the daemon of one pidfile running?'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "watch" -d 'Audit, then keep watching: one event per change, as it happens'
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand help; and not __fish_seen_subcommand_from scan explain fix undo completions status watch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
