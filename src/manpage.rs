@@ -216,6 +216,13 @@ fn environment(roff: &mut Roff) {
          /run/systemd/system, /lib/systemd/system and /usr/lib/systemd/system (highest precedence \
          first): for tests, and for auditing another root's units.",
     );
+    item(
+        roff,
+        [bold("PIDAUDIT_SYSTEMCTL")],
+        "An absolute path: systemd is taken to run, and this program is asked (systemctl show \
+         --property=Id,MainPID,ControlGroup,PIDFile UNIT...) instead of /bin/systemctl or \
+         /usr/bin/systemctl. For tests on machines whose PID 1 is not systemd.",
+    );
 }
 
 fn files(roff: &mut Roff) {
@@ -250,7 +257,9 @@ fn files(roff: &mut Roff) {
             roman(", "),
             italic("/lib/systemd/system"),
         ],
-        "Unit files (and their .d drop-ins) read for PIDFile=; see PIDAUDIT_UNIT_PATH.",
+        "Unit files (and their .d drop-ins) read for PIDFile= and Slice=, templates through their \
+         instances (instance files, links in *.wants/, running instances' cgroups); see \
+         PIDAUDIT_UNIT_PATH.",
     );
     item(
         roff,

@@ -148,7 +148,12 @@ pub fn judge(config: &Config) -> Audit {
     // started meanwhile is looked up in /proc directly (`Snapshot::lookup`).
     let (discovery, reads, snapshot, units) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
-        let units = scope.spawn(|| crate::units::load(&crate::units::unit_dirs()));
+        let units = scope.spawn(|| {
+            crate::units::survey(
+                &crate::units::unit_dirs(),
+                crate::units::cgroup2_root().as_deref(),
+            )
+        });
         let mut discovery = discover::discover(&config.discover);
         let units = units
             .join()
@@ -161,6 +166,7 @@ pub fn judge(config: &Config) -> Audit {
                 .map(|c| c.path.clone())
                 .collect();
             let extra: Vec<discover::Candidate> = units
+                .units
                 .iter()
                 .filter(|u| !known.contains(&u.pidfile))
                 .filter_map(|u| discover::candidate_at(&u.pidfile))
@@ -175,7 +181,13 @@ pub fn judge(config: &Config) -> Audit {
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         (discovery, reads, snapshot, units)
     });
+    let unit_notes = if config.discover.paths.is_empty() {
+        checks::units::survey_findings(&units)
+    } else {
+        Vec::new()
+    };
     let units: std::collections::HashMap<PathBuf, Arc<crate::units::Unit>> = units
+        .units
         .into_iter()
         .map(|u| (u.pidfile.clone(), Arc::new(u)))
         .collect();
@@ -208,7 +220,9 @@ pub fn judge(config: &Config) -> Audit {
             elsewhere: tracked_elsewhere(config, &snapshot, &entries),
             root_dirs: discovery.root_dirs.clone(),
         };
-        checks::run(&cx, &mut entries, &discovery.problems)
+        let mut system = checks::run(&cx, &mut entries, &discovery.problems);
+        system.extend(unit_notes);
+        system
     };
     Audit {
         host: rustix::system::uname()

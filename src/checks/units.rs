@@ -10,6 +10,10 @@
 //!   unit's cgroup says nothing: the unit is not what started it.
 //! - **`unit-pidfile-mismatch`**: the unit's cgroup holds live processes and none is the PID the
 //!   file names (stale, or running elsewhere): the unit's daemon runs, its pidfile does not say so.
+//! - **`unit-mainpid-mismatch`**: where systemd runs, its `MainPID` for the unit is another
+//!   process than the file's PID.
+//! - **`unit-unresolved`** (info, once per unit, default scan only): a unit's `PIDFile=` needs a
+//!   specifier the files cannot tell, or `systemctl show` could not be asked.
 
 use super::Cx;
 use super::Entry;
@@ -34,8 +38,63 @@ pub const UNIT_PIDFILE_MISMATCH: Code = Code::new(&CodeDoc {
     fix: "Restart the unit so the daemon rewrites its pidfile, or fix the daemon's or the unit's pidfile path so both agree.",
 });
 
+pub const UNIT_MAINPID_MISMATCH: Code = Code::new(&CodeDoc {
+    code: "unit-mainpid-mismatch",
+    severity: Severity::Error,
+    summary: "The running systemd's main PID of a unit is not the PID its `PIDFile=` names.",
+    why: "Where systemd runs, pidaudit asks `systemctl show` for each unit's `MainPID`. systemd signals that process on `systemctl stop` and `reload` and watches it to restart the unit; a pidfile naming another process (a stale file, a copy started by hand, a daemon that forked again) sends scripts and monitoring to the wrong process. Evidence: the unit, the main PID and the file's PID.",
+    fix: "Restart the unit (`systemctl restart UNIT`) so the daemon rewrites the file; if it keeps happening, the daemon's and the unit's pidfile paths or `Type=` disagree.",
+});
+
+pub const UNIT_UNRESOLVED: Code = Code::new(&CodeDoc {
+    code: "unit-unresolved",
+    severity: Severity::Info,
+    summary: "A systemd unit's `PIDFile=` could not be resolved from its files, or `systemctl show` could not be asked: that unit is not audited.",
+    why: "pidaudit expands the specifiers systemd documents that the unit's name, its file and the system manager's fixed directories determine (`%i`, `%I`, `%n`, `%N`, `%p`, `%P`, `%j`, `%J`, `%f`, `%t`, `%y`, ...). Others (`%H` host name, `%m` machine ID, `%b` boot ID, `%v` kernel, `/etc/os-release` fields, `%T`/`%V`) depend on the running system: rather than guess a path, the unit is named here with the reason. Where systemd runs and resolves it, its `PIDFile` from `systemctl show` is audited instead.",
+    fix: "Audit the file by naming it as a PATH, or write the unit's `PIDFile=` without such specifiers.",
+});
+
 /// Every code this check emits.
-pub const CODES: &[Code] = &[OUTSIDE_UNIT, UNIT_PIDFILE_MISMATCH];
+pub const CODES: &[Code] = &[
+    OUTSIDE_UNIT,
+    UNIT_PIDFILE_MISMATCH,
+    UNIT_MAINPID_MISMATCH,
+    UNIT_UNRESOLVED,
+];
+
+/// Findings about the unit survey itself: each unit whose pidfile could not be resolved, and a
+/// `systemctl show` that failed.
+pub fn survey_findings(survey: &crate::units::Survey) -> Vec<Finding> {
+    let mut out: Vec<Finding> = survey
+        .unresolved
+        .iter()
+        .map(|u| {
+            Finding::new(
+                UNIT_UNRESOLVED,
+                &u.name,
+                format!(
+                    "{}'s PIDFile={} is not audited: {}",
+                    u.name, u.value, u.reason
+                ),
+            )
+            .with("unit", u.name.clone())
+            .with("unit_file", u.fragment.display().to_string())
+            .with("value", u.value.clone())
+            .with("reason", u.reason.clone())
+        })
+        .collect();
+    if let Some(e) = &survey.show_error {
+        out.push(
+            Finding::new(
+                UNIT_UNRESOLVED,
+                "systemctl",
+                format!("units' main PIDs are not compared: {e}"),
+            )
+            .with("reason", e.clone()),
+        );
+    }
+    out
+}
 
 /// Whether systemd runs, and the cgroup v2 mount: looked up once per run.
 fn system() -> &'static (bool, Option<PathBuf>) {
@@ -93,13 +152,36 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
             }
         }
     }
+    if let (Some(main), Some(pid)) = (unit.main_pid.filter(|m| *m != 0), pid) {
+        if main as i32 != pid {
+            let what = match cx.snapshot.get(main as i32) {
+                Some(q) => format!("PID {main} ({})", q.stat.comm),
+                None => format!("PID {main}"),
+            };
+            entry.findings.push(
+                Finding::new(
+                    UNIT_MAINPID_MISMATCH,
+                    &subject,
+                    format!(
+                        "systemd's main process of {} is {what}, but this file names PID {pid} ({})",
+                        unit.name,
+                        entry.state().as_str()
+                    ),
+                )
+                .with("unit", unit.name.clone())
+                .with("unit_file", unit.fragment.display().to_string())
+                .with("pid", pid)
+                .with("main_pid", main),
+            );
+        }
+    }
     if in_unit {
         return;
     }
     let Some(root) = cgroup2 else {
         return;
     };
-    let Some(procs) = crate::units::unit_processes(root, &unit.name) else {
+    let Some(procs) = crate::units::unit_processes(root, &unit.cgroups) else {
         return;
     };
     let live: Vec<i32> = procs
