@@ -323,7 +323,8 @@ fn stub_systemctl(dir: &Path, answer: &str) -> PathBuf {
 /// Where systemd runs (`PIDAUDIT_SYSTEMCTL` names a stub printing what `systemctl show` prints):
 /// one call for every unit, with an empty environment; its `ControlGroup` is used instead of the
 /// guessed cgroup, its `MainPID` compared with the file (`unit-mainpid-mismatch`), and the
-/// `PIDFile` it resolved is audited for a unit whose specifier the files cannot resolve.
+/// `PIDFile` it resolved is audited for a unit whose specifier the files cannot resolve; an
+/// instance only systemd knows (loaded, asked for by a `PREFIX@*.service` pattern) is audited.
 #[test]
 fn systemctl_show_main_pid_and_cgroup() {
     let Some(root) = cgroup2() else {
@@ -348,6 +349,17 @@ fn systemctl_show_main_pid_and_cgroup() {
     );
     want(&units, &t, "a");
     let pf_a = dir.path().join(format!("{t}-a.pid"));
+    // A template no file instantiates: systemd has loaded its instance `b` (`systemctl start`).
+    let lt = unique_name("loadd");
+    write_unit(
+        &units,
+        &format!("{lt}@.service"),
+        &format!(
+            "[Service]\nPIDFile={}/%i.loaded.pid\n",
+            dir.path().display()
+        ),
+    );
+    let pf_b = dir.path().join("b.loaded.pid");
     // A cgroup no guess would find: only ControlGroup= names it.
     let cg = format!("{}.slice/{unit}", unique_name("own"));
     let group = Group::new(&root, &cg);
@@ -356,9 +368,11 @@ fn systemctl_show_main_pid_and_cgroup() {
     let answer = |main_pid: u32| {
         format!(
             "MainPID={main_pid}\nId={unit}\nControlGroup=/{cg}\nPIDFile={}\n\n\
-             Id={t}@a.service\nMainPID=0\nControlGroup=\nPIDFile={}\n",
+             Id={t}@a.service\nMainPID=0\nControlGroup=\nPIDFile={}\n\n\
+             Id={lt}@b.service\nMainPID=0\nControlGroup=\nPIDFile={}\n",
             pf.display(),
-            pf_a.display()
+            pf_a.display(),
+            pf_b.display()
         )
     };
     let program = stub_systemctl(&stub, &answer(main.pid));
@@ -374,13 +388,15 @@ fn systemctl_show_main_pid_and_cgroup() {
     };
     write_pid(&pf, main.pid);
     write_pid(&pf_a, dead_pid());
-    let (_, doc) = audit(&[&pf, &pf_a]);
+    write_pid(&pf_b, dead_pid());
+    let (_, doc) = audit(&[&pf, &pf_a, &pf_b]);
     let e = pidfile(&doc, &pf);
     assert_eq!(e["unit"], unit.as_str());
     assert!(codes(e).is_empty(), "{e:#}");
     let e = pidfile(&doc, &pf_a);
     assert_eq!(e["unit"], format!("{t}@a.service"), "{e:#}");
     assert_eq!(e["state"], "stale", "{e:#}");
+    assert_eq!(pidfile(&doc, &pf_b)["unit"], format!("{lt}@b.service"));
     // One call for all units, nothing inherited from the environment.
     let args = std::fs::read_to_string(stub.join("args")).unwrap();
     assert_eq!(args.lines().count(), 1, "{args}");
@@ -392,6 +408,7 @@ fn systemctl_show_main_pid_and_cgroup() {
         args.contains(&unit) && args.contains(&format!("{t}@a.service")),
         "{args}"
     );
+    assert!(args.contains(&format!("{lt}@*.service")), "{args}");
     let env = std::fs::read_to_string(stub.join("env")).unwrap();
     assert!(
         env.lines().all(|l| l.starts_with("PWD=")),

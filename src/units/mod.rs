@@ -420,78 +420,101 @@ pub fn survey(dirs: &[PathBuf], cgroup2: Option<&Path>) -> Survey {
             }
         }
     }
+    let known = |out: &mut Survey, name: String| match unit_of(&listing, &templates, name) {
+        Some(Ok(u)) => out.units.push(u),
+        Some(Err(u)) => out.unresolved.push(u),
+        None => {}
+    };
     for name in names {
-        let Some(split) = spec::split(&name) else {
-            continue;
-        };
-        let own = listing.first.get(OsStr::new(&name)).copied();
-        if matches!(own, Some((_, Kind::Masked))) {
-            continue;
-        }
-        let fragment = match (own, spec::template_of(&name)) {
-            (Some((i, Kind::File)), _) => (i, OsString::from(&name)),
-            (_, Some(t)) => match templates.get(&t) {
-                Some((i, f)) => (*i, f.clone()),
-                None => continue,
-            },
-            _ => continue,
-        };
-        let files = listing.read((fragment.0, &fragment.1), &name);
-        let Some(value) = setting(&files, "PIDFile") else {
-            continue;
-        };
-        let fragment = listing.opened[fragment.0].0.join(&fragment.1);
-        let frag = fragment.to_string_lossy();
-        let pidfile = spec::expand(&value, &split, &frag)
-            .map_err(|e| e.to_string())
-            .and_then(|v| {
-                pidfile_path(&v.to_string_lossy()).ok_or_else(|| "not a path".to_string())
-            });
-        let pidfile = match pidfile {
-            Ok(p) => p,
-            Err(reason) => {
-                out.unresolved.push(Unresolvable {
-                    name: name.clone(),
-                    fragment,
-                    value,
-                    reason,
-                });
-                continue;
-            }
-        };
-        let cgroups = match setting(&files, "Slice") {
-            Some(slice) => spec::expand(&slice, &split, &frag)
-                .ok()
-                .and_then(|s| spec::slice_path(&s.to_string_lossy()))
-                .map(|sp| vec![join_cgroup(&sp, &name)])
-                .unwrap_or_default(),
-            None if split.instance.is_some() => {
-                let sp = spec::slice_path(&spec::default_slice(&split)).unwrap_or_default();
-                vec![join_cgroup(&sp, &name)]
-            }
-            None => vec![format!("system.slice/{name}"), name.clone()],
-        };
-        out.units.push(Unit {
-            name,
-            fragment,
-            pidfile,
-            cgroups,
-            main_pid: None,
-        });
+        known(&mut out, name);
     }
     if let Some(program) = show::program() {
+        // The units found, and a pattern per template: systemd adds the instances it has loaded.
+        let patterns: Vec<String> = templates
+            .keys()
+            .filter_map(|t| spec::split(t).map(|n| format!("{}@*.service", n.prefix)))
+            .collect();
         let asked: Vec<String> = out
             .units
             .iter()
             .map(|u| u.name.clone())
             .chain(out.unresolved.iter().map(|u| u.name.clone()))
+            .chain(patterns)
             .collect();
         match show::show(&program, &asked) {
-            Ok(shown) => apply_shown(&mut out, &shown),
+            Ok(shown) => {
+                let have: BTreeSet<String> = asked.into_iter().collect();
+                let mut loaded: Vec<&String> = shown
+                    .keys()
+                    .filter(|id| !have.contains(*id))
+                    .filter(|id| spec::template_of(id).is_some_and(|t| templates.contains_key(&t)))
+                    .collect();
+                loaded.sort();
+                for id in loaded {
+                    known(&mut out, id.clone());
+                }
+                apply_shown(&mut out, &shown)
+            }
             Err(e) => out.show_error = Some(e),
         }
     }
     out
+}
+
+/// The unit `name` as its files (or its template's) describe it: `None` when it names no
+/// pidfile (or is masked, or has no file), `Err` when its `PIDFile=` cannot be resolved.
+fn unit_of(
+    listing: &Listing,
+    templates: &BTreeMap<String, (usize, OsString)>,
+    name: String,
+) -> Option<Result<Unit, Unresolvable>> {
+    let split = spec::split(&name)?;
+    let own = listing.first.get(OsStr::new(&name)).copied();
+    if matches!(own, Some((_, Kind::Masked))) {
+        return None;
+    }
+    let fragment = match (own, spec::template_of(&name)) {
+        (Some((i, Kind::File)), _) => (i, OsString::from(&name)),
+        (_, Some(t)) => templates.get(&t).map(|(i, f)| (*i, f.clone()))?,
+        _ => return None,
+    };
+    let files = listing.read((fragment.0, &fragment.1), &name);
+    let value = setting(&files, "PIDFile")?;
+    let fragment = listing.opened[fragment.0].0.join(&fragment.1);
+    let frag = fragment.to_string_lossy();
+    let pidfile = spec::expand(&value, &split, &frag)
+        .map_err(|e| e.to_string())
+        .and_then(|v| pidfile_path(&v.to_string_lossy()).ok_or_else(|| "not a path".to_string()));
+    let pidfile = match pidfile {
+        Ok(p) => p,
+        Err(reason) => {
+            return Some(Err(Unresolvable {
+                name: name.clone(),
+                fragment,
+                value,
+                reason,
+            }))
+        }
+    };
+    let cgroups = match setting(&files, "Slice") {
+        Some(slice) => spec::expand(&slice, &split, &frag)
+            .ok()
+            .and_then(|s| spec::slice_path(&s.to_string_lossy()))
+            .map(|sp| vec![join_cgroup(&sp, &name)])
+            .unwrap_or_default(),
+        None if split.instance.is_some() => {
+            let sp = spec::slice_path(&spec::default_slice(&split)).unwrap_or_default();
+            vec![join_cgroup(&sp, &name)]
+        }
+        None => vec![format!("system.slice/{name}"), name.clone()],
+    };
+    Some(Ok(Unit {
+        name,
+        fragment,
+        pidfile,
+        cgroups,
+        main_pid: None,
+    }))
 }
 
 /// `slice/name`, or `name` for the root slice.
