@@ -278,6 +278,7 @@ fn pidfile_replaced_while_locked() {
             "fd_link": format!("{} (deleted)", pf.display()),
             "current_ino": new_ino,
             "current_pid": second.pid,
+            "found_by": "lock",
         })
     );
     // The new file itself is locked by the second instance, as it should be.
@@ -667,8 +668,7 @@ fn another_users_flock_wrapper_proves_nothing() {
 
 /// A stop script deleted the pidfile before its daemon exited: a scan of the directory (where no
 /// file is left) still finds the live daemon through its lock on the deleted file, as a finding
-/// about the deleted path. (An OFD lock names no acquirer in `/proc/locks`, so no holder is
-/// searched for: not found, as for `replaced-while-locked`.)
+/// about the deleted path.
 #[test]
 fn deleted_pidfile_held_by_its_daemon_is_found_by_a_directory_scan() {
     for lock in [Lock::Lockf, Lock::Flock] {
@@ -676,16 +676,8 @@ fn deleted_pidfile_held_by_its_daemon_is_found_by_a_directory_scan() {
         let (name, pf) = unique_pidfile(dir.path(), "delh");
         let d = Testd::new(&pf).name(&name).lock(lock).start();
         std::fs::remove_file(&pf).unwrap();
-        let (code, doc) = audit(&[dir.path().to_str().unwrap()]);
-        assert!(doc["pidfiles"].as_array().unwrap().is_empty(), "{doc:#}");
-        let found = findings_with(&doc, "deleted-pidfile-held");
-        assert_eq!(found.len(), 1, "{lock:?}: {doc:#}");
-        let f = found[0];
-        assert_eq!(f["subject"], pf.to_str().unwrap(), "{f:#}");
-        assert_eq!(f["severity"], "error");
-        assert_eq!(f["evidence"]["holder_pid"], d.pid, "{f:#}");
-        assert_eq!(f["evidence"]["holder_fd"], d.id("fd"), "{f:#}");
-        assert_eq!(code, 1, "{lock:?}");
+        let f = the_deleted_held(dir.path(), &pf, &d);
+        assert_eq!(f["evidence"]["found_by"], "lock", "{lock:?}: {f:#}");
     }
 }
 
@@ -698,21 +690,13 @@ fn deleted_pidfile_lock_that_proves_nothing_is_not_reported() {
     write_pid(&pf, dead_pid());
     let w = flock_wrapped_by(as_nobody("flock"), dir.path(), &pf, &name);
     std::fs::remove_file(&pf).unwrap();
-    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
-    assert!(
-        findings_with(&doc, "deleted-pidfile-held").is_empty(),
-        "{doc:#}"
-    );
+    assert_no_deleted_held(dir.path());
     drop(w);
     let other = tempfile::tempdir().unwrap();
     let (name, pf) = unique_pidfile(other.path(), "delo");
     let _d = Testd::new(&pf).name(&name).lock(Lock::Lockf).start();
     std::fs::remove_file(&pf).unwrap();
-    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
-    assert!(
-        findings_with(&doc, "deleted-pidfile-held").is_empty(),
-        "{doc:#}"
-    );
+    assert_no_deleted_held(dir.path());
 }
 
 /// A pidfile named on its own does not make its directory audited: a per-service check says
@@ -739,4 +723,124 @@ fn deleted_neighbour_of_a_named_pidfile_is_not_reported() {
         1,
         "{doc:#}"
     );
+}
+
+/// A daemon (a session leader, no pidfile naming it) holding its deleted pidfile open for writing
+/// without a lock, or with an OFD lock (`/proc/locks` prints PID -1 for those), is found among the
+/// daemon-like processes' descriptors by a scan of the directory.
+#[test]
+fn deleted_pidfile_held_without_a_lock_or_by_ofd_is_found() {
+    for (lock, locked, kind) in [
+        (None, false, Value::Null),
+        (Some(Lock::Ofd), true, json!("ofd")),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (name, pf) = unique_pidfile(dir.path(), "delu");
+        let mut t = Testd::new(&pf).name(&name).setsid();
+        if let Some(lock) = lock {
+            t = t.lock(lock);
+        }
+        let d = t.start();
+        std::fs::remove_file(&pf).unwrap();
+        let f = the_deleted_held(dir.path(), &pf, &d);
+        assert_eq!(f["evidence"]["locked"], locked, "{f:#}");
+        assert_eq!(f["evidence"]["kind"], kind, "{f:#}");
+        assert_eq!(f["evidence"]["found_by"], "descriptor", "{f:#}");
+    }
+}
+
+/// A read-only descriptor on a deleted pidfile proves nothing (any reader may hold one), and a
+/// daemon-like process holding its deleted pidfile outside the audited directory is not reported.
+#[test]
+fn deleted_pidfile_descriptor_that_proves_nothing_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "delq");
+    write_pid(&pf, dead_pid());
+    let _r = Testd::new(&pf).name(&name).readonly().setsid().start();
+    std::fs::remove_file(&pf).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let (name, opf) = unique_pidfile(other.path(), "delp");
+    let _o = Testd::new(&opf).name(&name).setsid().start();
+    std::fs::remove_file(&opf).unwrap();
+    assert_no_deleted_held(dir.path());
+}
+
+/// The first instance's OFD lock on the file a second start deleted and replaced: `/proc/locks`
+/// names no acquirer, the holder is found among the daemon-like processes' descriptors.
+#[test]
+fn pidfile_replaced_while_ofd_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "testo");
+    let first = Testd::new(&pf).name(&name).lock(Lock::Ofd).setsid().start();
+    let second = Testd::new(&pf)
+        .name(&name)
+        .lock(Lock::Ofd)
+        .unlink_first()
+        .start();
+    let (code, doc) = audit(&[pf.to_str().unwrap()]);
+    let e = pidfile(&doc, &pf).clone();
+    assert_eq!(e["pid"], second.pid);
+    let f = finding(&e, "replaced-while-locked");
+    assert_eq!(f["evidence"]["holder_pid"], first.pid, "{f:#}");
+    assert_eq!(f["evidence"]["holder_fd"], first.id("fd"), "{f:#}");
+    assert_eq!(f["evidence"]["kind"], "ofd", "{f:#}");
+    assert_eq!(f["evidence"]["deleted"], true, "{f:#}");
+    assert_eq!(f["evidence"]["found_by"], "descriptor", "{f:#}");
+    assert_eq!(code, 1);
+}
+
+/// A daemon-like process with more descriptors than the search reads makes the search incomplete:
+/// a `locks-unknown` finding with the counts, not silence.
+#[test]
+fn held_descriptor_search_cut_short_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let script = "import os, resource, sys, time\n\
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))\n\
+        os.setsid()\n\
+        fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(1100)]\n\
+        print('ready', flush=True)\n\
+        time.sleep(100000)\n";
+    let _many = spawn_ready(
+        Command::new("python3")
+            .args(["-c", script])
+            .current_dir(cwd.path()),
+        "ready",
+    );
+    let (_, doc) = audit(&[dir.path().to_str().unwrap()]);
+    let cut: Vec<&Value> = findings_with(&doc, "locks-unknown")
+        .into_iter()
+        .filter(|f| f["evidence"]["search"] == "held-descriptors")
+        .collect();
+    assert_eq!(cut.len(), 1, "{doc:#}");
+    assert!(
+        cut[0]["evidence"]["fds_truncated"].as_u64().unwrap() >= 1,
+        "{doc:#}"
+    );
+    assert_eq!(cut[0]["evidence"]["max_fds"], 1024, "{doc:#}");
+}
+
+/// A scan of `dir` reports no `deleted-pidfile-held`.
+fn assert_no_deleted_held(dir: &std::path::Path) {
+    let (_, doc) = audit(&[dir.to_str().unwrap()]);
+    assert!(
+        findings_with(&doc, "deleted-pidfile-held").is_empty(),
+        "{doc:#}"
+    );
+}
+
+/// A scan of `dir`, where no file is left, exits 1 with one `deleted-pidfile-held` error about
+/// `pf` naming the daemon `d` and its descriptor; returns it.
+fn the_deleted_held(dir: &std::path::Path, pf: &std::path::Path, d: &RunningTestd) -> Value {
+    let (code, doc) = audit(&[dir.to_str().unwrap()]);
+    assert!(doc["pidfiles"].as_array().unwrap().is_empty(), "{doc:#}");
+    let found = findings_with(&doc, "deleted-pidfile-held");
+    assert_eq!(found.len(), 1, "{doc:#}");
+    let f = found[0].clone();
+    assert_eq!(f["subject"], pf.to_str().unwrap(), "{f:#}");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["evidence"]["holder_pid"], d.pid, "{f:#}");
+    assert_eq!(f["evidence"]["holder_fd"], d.id("fd"), "{f:#}");
+    assert_eq!(code, 1);
+    f
 }

@@ -45,7 +45,8 @@
 //!   namespace, are examined, at most [`MAX_REPLACED_PROBES`] processes. A candidate whose
 //!   descriptors could not be read (another user's process, unprivileged) and whose name could be
 //!   a pidfile's daemon on that device gives that pidfile a `not-visible` finding naming it: the
-//!   search is incomplete there.
+//!   search is incomplete there. OFD locks (no acquirer) and deleted pidfiles held open without a
+//!   lock are looked for by [`super::held`].
 
 use super::liveness::{NOT_VISIBLE, STALE};
 use super::Cx;
@@ -118,8 +119,8 @@ pub const LOCKS_UNKNOWN: Code = Code::new(&CodeDoc {
 pub const DELETED_PIDFILE_HELD: Code = Code::new(&CodeDoc {
     code: "deleted-pidfile-held",
     severity: Severity::Error,
-    summary: "A live process holds a write lock on a pidfile deleted from an audited directory: the daemon runs without its pidfile.",
-    why: "A stop script that deletes the pidfile before the daemon has exited (and a daemon that ignores the signal) leaves the daemon running with no file at the path: status scripts say it is stopped, and the next start runs a second copy, whose new pidfile's lock no longer excludes the first. The deleted file is found from `/proc/locks` (write locks on an audited directory's file system, on no audited file) and the holder's descriptor link (`PATH (deleted)`, matched as text with the audited directories, never looked up). Only a write lock through a descriptor opened for writing counts, on a file that was root's (error) or the holder's own (warning: a user's daemon). Evidence names the holder, its descriptor, the lock and the deleted inode.",
+    summary: "A live process holds a write lock on, or a descriptor opened for writing to, a pidfile deleted from an audited directory: the daemon runs without its pidfile.",
+    why: "A stop script that deletes the pidfile before the daemon has exited (and a daemon that ignores the signal) leaves the daemon running with no file at the path: status scripts say it is stopped, and the next start runs a second copy, whose new pidfile's lock no longer excludes the first. The deleted file is found from `/proc/locks` (write locks on an audited directory's file system, on no audited file) and the holder's descriptor link (`PATH (deleted)`, matched as text with the audited directories, never looked up). Only a write lock through a descriptor opened for writing counts, on a file that was root's (error) or the holder's own (warning: a user's daemon). A daemon that keeps the file open without a lock, or holds an OFD lock (`/proc/locks` names no acquirer), is found among the descriptors of daemon-like processes no pidfile tracks (children of init or a supervisor, session leaders; bounded, a search cut short is `locks-unknown`): a descriptor opened for writing on the deleted file counts. Evidence names the holder, its descriptor, the lock (`locked`), the deleted inode and how it was found (`found_by`: `lock` or `descriptor`).",
     fix: "Check the process in the evidence: if it is the daemon, stop it by PID (after checking), then start the daemon cleanly; fix the stop script so it removes the pidfile only after the daemon has exited.",
 });
 
@@ -827,39 +828,45 @@ pub fn check_across(cx: &Cx<'_>, entries: &mut [Entry]) -> Vec<Finding> {
 /// `deleted-pidfile-held`: `p` holds a write lock through descriptor `fd` on the deleted pidfile
 /// whose last path was `path`, in an audited directory. Counted only when the file was root's or
 /// the holder's own (its owner read through the descriptor, never looked up by path).
-fn deleted_held(
+pub fn deleted_held(
     cx: &Cx<'_>,
     p: &Arc<Process>,
-    l: &Lock,
+    line: Option<&LockLine>,
     fd: i32,
     (dev, ino): (u64, u64),
     path: &Path,
+    owner: Option<u32>,
 ) -> Option<Finding> {
     let snap = cx.snapshot;
     let pid = p.pid();
-    let owner = snap.proc_dir().and_then(|proc| {
-        rustix::fs::statx(
-            proc,
-            format!("{}/fd/{fd}", snap.files_dir(pid)).as_str(),
-            rustix::fs::AtFlags::STATX_DONT_SYNC,
-            rustix::fs::StatxFlags::UID | rustix::fs::StatxFlags::INO,
-        )
-        .ok()
-        .filter(|st| st.stx_ino == ino)
-        .map(|st| st.stx_uid)
+    let owner = owner.or_else(|| {
+        snap.proc_dir().and_then(|proc| {
+            rustix::fs::statx(
+                proc,
+                format!("{}/fd/{fd}", snap.files_dir(pid)).as_str(),
+                rustix::fs::AtFlags::STATX_DONT_SYNC,
+                rustix::fs::StatxFlags::UID | rustix::fs::StatxFlags::INO,
+            )
+            .ok()
+            .filter(|st| st.stx_ino == ino)
+            .map(|st| st.stx_uid)
+        })
     })?;
     let holder_uid = snap.status(p).and_then(|s| s.uid());
     if owner != 0 && Some(owner) != holder_uid {
         return None;
     }
     let subject = crate::model::text::path(path);
+    let held = match line {
+        Some(l) => format!("holding a {} on it", describe_line(l)),
+        None => "holding it open for writing (no lock)".to_string(),
+    };
     let mut f = Finding::new(
         DELETED_PIDFILE_HELD,
         &subject,
         format!(
-            "{subject} was deleted, but PID {pid} ({}) still runs holding a {} on it through fd {fd}: it is very likely the daemon, now running without a pidfile (a stop script deleted the file before the daemon exited)",
+            "{subject} was deleted, but PID {pid} ({}) still runs {held} through fd {fd}: it is very likely the daemon, now running without a pidfile (a stop script deleted the file before the daemon exited)",
             p.stat.comm,
-            describe_line(&l.line),
         ),
     )
     .with("holder_pid", pid)
@@ -867,8 +874,9 @@ fn deleted_held(
     .with("holder_fd", fd)
     .with("holder_uid", holder_uid)
     .with("file_uid", owner)
-    .with("kind", l.line.kind.as_str())
-    .with("mode", l.line.mode.as_str())
+    .with("locked", line.is_some())
+    .with("kind", line.map(|l| l.kind.as_str()))
+    .with("mode", line.map(|l| l.mode.as_str()))
     .with("locked_dev", dev)
     .with("locked_ino", ino);
     if owner != 0 {
@@ -876,6 +884,43 @@ fn deleted_held(
         f = f.severity(Severity::Warning);
     }
     Some(f)
+}
+
+/// `replaced-while-locked` on `e`: `p` holds `line` through descriptor `fd` on the earlier file
+/// `(dev, ino)` at this path, whose link reads `link`.
+pub fn replaced_finding(
+    e: &Entry,
+    p: &Process,
+    line: &LockLine,
+    fd: i32,
+    (dev, ino): (u64, u64),
+    deleted: bool,
+    link: &Path,
+) -> Finding {
+    let pid = p.pid();
+    let now = match (e.facts(), e.pid) {
+        (Some(f), Some(pid)) => format!("the path now holds inode {} naming PID {pid}", f.ino),
+        (Some(f), None) => format!("the path now holds inode {}", f.ino),
+        (None, _) => "nothing is at the path now".to_string(),
+    };
+    let message = format!(
+        "PID {pid} ({}) still holds a {} on an earlier file at this path (inode {ino}{}) through fd {fd}; {now}",
+        p.stat.comm,
+        describe_line(line),
+        if deleted { ", deleted" } else { "" },
+    );
+    Finding::new(REPLACED_WHILE_LOCKED, e.subject(), message)
+        .with("holder_pid", pid)
+        .with("holder_comm", p.stat.comm.clone())
+        .with("holder_fd", fd)
+        .with("kind", line.kind.as_str())
+        .with("mode", line.mode.as_str())
+        .with("locked_dev", dev)
+        .with("locked_ino", ino)
+        .with("deleted", deleted)
+        .with("fd_link", link.display().to_string())
+        .with("current_ino", e.facts().map(|f| f.ino))
+        .with("current_pid", e.pid)
 }
 
 /// Finds pidfiles replaced while a live process kept a lock on the earlier file; returns a
@@ -960,7 +1005,15 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
         .into_iter()
         .filter(|(_, _, p)| chosen.contains(&p.pid()))
         .collect();
-    if probes.is_empty() {
+    // OFD locks name no acquirer: their holders are looked for among daemon-like processes
+    // ([`super::held`]), as are daemons holding a deleted pidfile open without a lock.
+    let ofd = table.files().any(|(key, mut locks)| {
+        !current.contains(&key)
+            && devs.contains(&key.0)
+            && locks.any(|l| l.line.mode == LockMode::Write && l.line.acquirer().is_none())
+    });
+    let search_held = snap.live && (!cx.root_dirs.is_empty() || ofd);
+    if probes.is_empty() && !search_held {
         return cut;
     }
     probes.sort_by_key(|(l, _, p)| (p.pid(), l.line.id));
@@ -997,6 +1050,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
         .proc_dir()
         .and_then(|p| rustix::fs::readlinkat(p, "self/ns/mnt", Vec::new()).ok());
     let mut reported = HashSet::new();
+    let mut deleted_inodes = HashSet::new();
     // Per pidfile, the candidates that could be its daemon but whose descriptors were unreadable.
     let mut unseen: HashMap<usize, Vec<(i32, Errno)>> = HashMap::new();
     for (l, (dev, ino), p) in probes {
@@ -1061,37 +1115,17 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
                 continue;
             }
             let Some(idx) = idx else {
-                system.extend(deleted_held(cx, &p, l, open.fd, (dev, ino), shown));
+                if let Some(f) =
+                    deleted_held(cx, &p, Some(&l.line), open.fd, (dev, ino), shown, None)
+                {
+                    deleted_inodes.insert((dev, ino));
+                    system.push(f.with("found_by", "lock"));
+                }
                 continue;
             };
             let e = &mut entries[idx];
-            let now = match (e.facts(), e.pid) {
-                (Some(f), Some(pid)) => {
-                    format!("the path now holds inode {} naming PID {pid}", f.ino)
-                }
-                (Some(f), None) => format!("the path now holds inode {}", f.ino),
-                (None, _) => "nothing is at the path now".to_string(),
-            };
-            let message = format!(
-                "PID {pid} ({}) still holds a {} on an earlier file at this path (inode {ino}{}) through fd {}; {now}",
-                p.stat.comm,
-                describe_line(&l.line),
-                if deleted { ", deleted" } else { "" },
-                open.fd
-            );
-            let finding = Finding::new(REPLACED_WHILE_LOCKED, e.subject(), message)
-                .with("holder_pid", pid)
-                .with("holder_comm", p.stat.comm.clone())
-                .with("holder_fd", open.fd)
-                .with("kind", l.line.kind.as_str())
-                .with("mode", l.line.mode.as_str())
-                .with("locked_dev", dev)
-                .with("locked_ino", ino)
-                .with("deleted", deleted)
-                .with("fd_link", link.display().to_string())
-                .with("current_ino", e.facts().map(|f| f.ino))
-                .with("current_pid", e.pid);
-            e.findings.push(finding);
+            let f = replaced_finding(e, &p, &l.line, open.fd, (dev, ino), deleted, link);
+            e.findings.push(f.with("found_by", "lock"));
         }
     }
     for (i, list) in unseen {
@@ -1117,6 +1151,19 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
             .with("pids", pids)
             .with("errno", list[0].1.raw_os_error()),
         );
+    }
+    if search_held {
+        system.extend(super::held::search(
+            cx,
+            entries,
+            super::held::Wanted {
+                by_key: &by_key,
+                roots: &roots,
+                own_mnt: own_mnt.as_ref(),
+                reported: &mut reported,
+                deleted: &mut deleted_inodes,
+            },
+        ));
     }
     cut
 }

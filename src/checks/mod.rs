@@ -21,6 +21,7 @@ pub mod content;
 pub mod deploy;
 pub mod entry;
 pub mod expect;
+pub mod held;
 pub mod instances;
 pub mod liveness;
 pub mod locks;

@@ -87,7 +87,7 @@ pub struct LockTable {
 
 /// What an fdinfo file says (the descriptor's open flags and the locks held through it), or why
 /// it could not be read.
-type FdLocks = Result<FdInfo, Errno>;
+pub type FdLocks = Result<FdInfo, Errno>;
 
 /// The parts of `/proc/PID/fdinfo/FD` lock resolution uses.
 #[derive(Debug)]
@@ -554,7 +554,8 @@ impl LockTable {
         t
     }
 
-    fn fd_locks(&self, snap: &Snapshot, pid: i32, fd: i32) -> Arc<FdLocks> {
+    /// What `/proc/PID/fdinfo/FD` says (open flags, `lock:` lines), read once per run.
+    pub fn fd_locks(&self, snap: &Snapshot, pid: i32, fd: i32) -> Arc<FdLocks> {
         if let Some(l) = lock(&self.fdinfo).get(&(pid, fd)) {
             return Arc::clone(l);
         }
@@ -597,6 +598,122 @@ impl LockTable {
         let mut cache = lock(&self.fdinfo);
         for (fd, info) in fdinfo {
             cache.insert((pid, fd), Arc::new(Ok(info)));
+        }
+    }
+}
+
+/// A descriptor whose link a search wanted (see [`Snapshot::held_fds`]), identified through the
+/// link itself (the kernel's magic link to the open file, never a path lookup).
+#[derive(Clone, Debug)]
+pub struct HeldFd {
+    pub fd: i32,
+    /// What `/proc/PID/fd/N` links to (ends with ` (deleted)` when the file was unlinked).
+    pub link: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    /// Links left to the inode: 0 for a deleted file.
+    pub nlink: u32,
+    pub uid: u32,
+}
+
+/// The descriptors of one process whose links a search wanted.
+#[derive(Debug)]
+pub struct HeldScan {
+    /// Why the descriptors could not be listed (`EACCES`: another user's process, unprivileged).
+    pub fds: Result<Vec<HeldFd>, Errno>,
+    /// Descriptors listed (at most the limit given).
+    pub examined: usize,
+    /// The limit stopped the listing: the descriptors past it were not examined.
+    pub truncated: bool,
+}
+
+impl Snapshot {
+    /// Lists at most `max_fds` descriptors of `process` through its verified `/proc/PID` (the PID
+    /// still belongs to the snapshot's process), reads each one's link (one `readlinkat`) and
+    /// identifies, with `statx(AT_STATX_DONT_SYNC)` through the link, only those whose link text
+    /// `wanted` accepts. Nothing is opened but the `fd` directory.
+    pub fn held_fds(
+        &self,
+        process: &Process,
+        max_fds: usize,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> HeldScan {
+        let fail = |e| HeldScan {
+            fds: Err(e),
+            examined: 0,
+            truncated: false,
+        };
+        let pid = process.pid();
+        let files = self.files_dir(pid);
+        let opened = if files == pid.to_string() {
+            match self.verified_dir(process) {
+                Some(dir) => rustix::fs::openat(
+                    &dir,
+                    "fd",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ),
+                None => Err(Errno::SRCH),
+            }
+        } else {
+            match self.proc_dir() {
+                Some(proc) => rustix::fs::openat(
+                    proc,
+                    format!("{files}/fd").as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ),
+                None => Err(Errno::NOENT),
+            }
+        };
+        let dir = match opened {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
+        let mut fds = Vec::new();
+        let mut examined = 0;
+        let mut truncated = false;
+        let walked = walk_fd_dir(&dir, |dir, fd, name| {
+            if examined >= max_fds {
+                truncated = true;
+                return ControlFlow::Break(());
+            }
+            examined += 1;
+            let Ok(link) = rustix::fs::readlinkat(dir, name, Vec::new()) else {
+                return ControlFlow::Continue(());
+            };
+            if !wanted(link.as_bytes()) {
+                return ControlFlow::Continue(());
+            }
+            if let Ok(st) = rustix::fs::statx(
+                dir,
+                name,
+                AtFlags::STATX_DONT_SYNC,
+                StatxFlags::INO | StatxFlags::NLINK | StatxFlags::UID,
+            ) {
+                fds.push(HeldFd {
+                    fd,
+                    link: PathBuf::from(
+                        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                            link.into_bytes(),
+                        ),
+                    ),
+                    dev: locks::makedev(st.stx_dev_major, st.stx_dev_minor),
+                    ino: st.stx_ino,
+                    nlink: st.stx_nlink,
+                    uid: st.stx_uid,
+                });
+            }
+            ControlFlow::Continue(())
+        });
+        if let Err(e) = walked {
+            return fail(e);
+        }
+        fds.sort_by_key(|h| h.fd);
+        HeldScan {
+            fds: Ok(fds),
+            examined,
+            truncated,
         }
     }
 }
@@ -670,7 +787,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn walk_fds(
     proc: BorrowedFd<'_>,
     base: &str,
-    mut visit: impl FnMut(BorrowedFd<'_>, i32, &std::ffi::CStr) -> ControlFlow<()>,
+    visit: impl FnMut(BorrowedFd<'_>, i32, &std::ffi::CStr) -> ControlFlow<()>,
 ) -> Result<(), Errno> {
     let dir = rustix::fs::openat(
         proc,
@@ -678,8 +795,16 @@ fn walk_fds(
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
+    walk_fd_dir(&dir, visit)
+}
+
+/// Walks an open `fd` directory as [`walk_fds`] does.
+fn walk_fd_dir(
+    dir: &rustix::fd::OwnedFd,
+    mut visit: impl FnMut(BorrowedFd<'_>, i32, &std::ffi::CStr) -> ControlFlow<()>,
+) -> Result<(), Errno> {
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
-    let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+    let mut entries = rustix::fs::RawDir::new(dir, &mut buf);
     while let Some(entry) = entries.next() {
         let entry = entry?;
         let name = entry.file_name();
