@@ -134,6 +134,20 @@ pub fn discover(opts: &Options) -> Discovery {
     let mut walked: Vec<(Arc<Dir>, PathBuf)> = Vec::new();
     for root in roots {
         match resolve(&mut bases, &root) {
+            // A directory of procfs or sysfs named as a PATH is kernel state, not a directory of
+            // pidfiles: audited as one entry (`not-a-file`), never walked.
+            Ok(Resolved::Dir(dir)) if explicit && on_kernel_fs(&dir) => {
+                let (dir, name) = match dir.parent() {
+                    Some(parent) => (Arc::clone(parent), dir.name().to_os_string()),
+                    None => (dir, OsString::from(".")),
+                };
+                out.candidates.push(Candidate {
+                    path: root,
+                    dir,
+                    name,
+                    explicit: true,
+                });
+            }
             Ok(Resolved::Dir(dir)) => {
                 if seen_dirs.insert(dir.id()) {
                     out.roots.push(root.clone());
@@ -305,6 +319,14 @@ pub fn candidate_at(path: &Path) -> Option<Candidate> {
         name: path.file_name()?.to_os_string(),
         explicit: false,
     })
+}
+
+/// Whether a directory is on procfs or sysfs (its cached attributes and mount ID).
+fn on_kernel_fs(dir: &Arc<Dir>) -> bool {
+    dir.open()
+        .ok()
+        .and_then(|fd| mounts::probe(fd.as_fd()).ok())
+        .is_some_and(|st| matches!(mounts::kind_of(&st), FsKind::Proc | FsKind::Sys))
 }
 
 /// The directories held for the whole run: `/` and the working directory, opened when first needed.

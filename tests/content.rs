@@ -492,3 +492,29 @@ fn proc_and_sys_files_are_not_pidfiles() {
         );
     }
 }
+
+/// A directory of /proc or /sys named as a PATH is one answer, like the files there: `not-a-file`
+/// (`kernel_filesystem`), not a walk of kernel state full of `unreadable` findings.
+#[test]
+fn proc_and_sys_directories_are_not_walked() {
+    let mut paths = vec!["/proc", "/proc/1", "/proc/self", "/proc/sys/kernel"];
+    if std::path::Path::new("/sys/kernel").is_dir() {
+        paths.push("/sys/kernel");
+    }
+    let (code, doc) = audit(&paths);
+    assert_eq!(
+        doc["pidfiles"].as_array().unwrap().len(),
+        paths.len(),
+        "{doc:#}"
+    );
+    assert!(findings_with(&doc, "unreadable").is_empty(), "{doc:#}");
+    for path in paths {
+        let e = pidfile(&doc, std::path::Path::new(path));
+        assert_eq!(e["state"], "not-a-file", "{path}: {e:#}");
+        let f = only_finding(e);
+        assert_eq!(f["code"], "not-a-file", "{path}: {f:#}");
+        assert_eq!(f["evidence"]["reason"], "kernel_filesystem", "{path}");
+        assert_eq!(f["evidence"]["kind"], "directory", "{path}");
+    }
+    assert_eq!(code, 0);
+}

@@ -37,7 +37,7 @@ pub const NOT_A_FILE: Code = Code::new(&CodeDoc {
     code: "not-a-file",
     severity: Severity::Warning,
     summary: "A FIFO, socket, device or directory stands where a pidfile should be, or the path is a file of /proc or /sys.",
-    why: "Opening a FIFO blocks, opening a device runs driver code; a naive `cat` in a stop script hangs or worse. pidaudit never opens such a file. A directory named `*.pid` usually comes from a packaging mistake. A file of procfs or sysfs (`reason: kernel_filesystem`) is kernel state generated when read, never a pidfile: it is not opened either.",
+    why: "Opening a FIFO blocks, opening a device runs driver code; a naive `cat` in a stop script hangs or worse. pidaudit never opens such a file. A directory named `*.pid` usually comes from a packaging mistake. A file of procfs or sysfs (`reason: kernel_filesystem`) is kernel state generated when read, never a pidfile: it is not opened either; a directory there named as a PATH is not walked.",
     fix: "Find out who created it (`ls -l`, the owner), then remove it.",
 });
 
@@ -113,7 +113,7 @@ pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
                     ReadOutcome::Content { .. } | ReadOutcome::Unstable { .. } => {
                         "target read".to_string()
                     }
-                    ReadOutcome::NotAFile { facts } => {
+                    ReadOutcome::NotAFile { facts, .. } => {
                         format!("the target is a {}; not opened", facts.kind.describe())
                     }
                     _ => "the target could not be read".to_string(),
@@ -172,11 +172,18 @@ fn judge(cx: &Cx<'_>, entry: &mut Entry, read: &ReadOutcome) {
                 .with("reason", why.reason())
                 .with("size", facts.size)
         }
-        ReadOutcome::NotAFile { facts } => {
+        ReadOutcome::NotAFile { facts, kernel } => {
             entry.facts.file = Some(FileFact::NotAFile);
             let what = facts.kind.describe();
-            let f = if facts.kind == crate::pidfile::FileKind::Regular {
-                // Only a file of procfs or sysfs is a regular file refused unopened.
+            let f = if *kernel && facts.kind == crate::pidfile::FileKind::Directory {
+                // A directory of procfs or sysfs named as a PATH: one answer, not a walk.
+                Finding::new(
+                    NOT_A_FILE,
+                    &subject,
+                    "a directory of the kernel's proc or sys file system (state generated when read), not a pidfile nor a directory of pidfiles; not walked",
+                )
+                .with("reason", "kernel_filesystem")
+            } else if *kernel {
                 Finding::new(
                     NOT_A_FILE,
                     &subject,
@@ -334,7 +341,10 @@ mod tests {
                 UNREADABLE,
             ),
             (
-                ReadOutcome::NotAFile { facts: fifo() },
+                ReadOutcome::NotAFile {
+                    facts: fifo(),
+                    kernel: false,
+                },
                 FileFact::NotAFile,
                 State::NotAFile,
                 NOT_A_FILE,

@@ -237,7 +237,7 @@ impl Entry {
         }
         match &self.read {
             ReadOutcome::Content { facts, .. }
-            | ReadOutcome::NotAFile { facts }
+            | ReadOutcome::NotAFile { facts, .. }
             | ReadOutcome::Symlink { facts, .. }
             | ReadOutcome::Unstable { facts, .. } => Some(facts),
             ReadOutcome::Vanished | ReadOutcome::Error { .. } => None,

@@ -113,7 +113,12 @@ pub const CODES: &[Code] = &[
 /// Judges the recorded PID against the snapshot.
 pub fn check(cx: &Cx<'_>, entry: &mut Entry) {
     let subject = entry.subject();
-    if let (Some(facts), Some(boot)) = (entry.facts(), cx.snapshot.boot_time) {
+    // Kernel state (procfs, sysfs) has no writer, and no age to judge.
+    let kernel = matches!(
+        entry.read,
+        crate::pidfile::ReadOutcome::NotAFile { kernel: true, .. }
+    );
+    if let (Some(facts), Some(boot), false) = (entry.facts(), cx.snapshot.boot_time, kernel) {
         if facts.mtime < boot as i64 {
             entry.findings.push(
                 Finding::new(

@@ -99,6 +99,11 @@ impl Dir {
     }
 
     /// The parent, unless this is a base.
+    /// The name it was met by (`/`, `.` or `..` for a base).
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+
     pub fn parent(&self) -> Option<&Arc<Dir>> {
         self.parent.as_ref()
     }

@@ -252,7 +252,10 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
             let facts = cur.st;
             return Chase::Followed {
                 resolved: at(&cur, None),
-                outcome: Box::new(ReadOutcome::NotAFile { facts }),
+                outcome: Box::new(ReadOutcome::NotAFile {
+                    facts,
+                    kernel: false,
+                }),
             };
         };
         if comp.is_empty() || comp == "." {
@@ -306,7 +309,10 @@ pub(crate) fn chase(dir: BorrowedFd<'_>, name: &OsStr, link: OwnedFd) -> Chase {
                 let facts = child.st;
                 return Chase::Followed {
                     resolved: at(&child, None),
-                    outcome: Box::new(ReadOutcome::NotAFile { facts }),
+                    outcome: Box::new(ReadOutcome::NotAFile {
+                        facts,
+                        kernel: false,
+                    }),
                 };
             }
         }

@@ -160,8 +160,8 @@ impl FileFacts {
 pub enum ReadOutcome {
     /// A regular file and (up to [`READ_CAP`] bytes of) its content.
     Content { facts: FileFacts, bytes: Vec<u8> },
-    /// Not a regular file, or a file of procfs or sysfs (`facts.kind` regular); never opened.
-    NotAFile { facts: FileFacts },
+    /// Not a regular file, or anything of procfs or sysfs (`kernel`); never opened.
+    NotAFile { facts: FileFacts, kernel: bool },
     /// A symbolic link (`facts` are the link's own), with where its chain leads: followed and read
     /// only when every step was safe.
     Symlink {
@@ -358,8 +358,13 @@ fn read_once(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
     match facts.kind {
         // A file of procfs or sysfs is kernel state generated on read (sysfs runs driver code):
         // never a pidfile, never opened.
-        FileKind::Regular if matches!(kind, mounts::FsKind::Proc | mounts::FsKind::Sys) => {
-            return ReadOutcome::NotAFile { facts };
+        FileKind::Regular | FileKind::Directory
+            if matches!(kind, mounts::FsKind::Proc | mounts::FsKind::Sys) =>
+        {
+            return ReadOutcome::NotAFile {
+                facts,
+                kernel: true,
+            };
         }
         FileKind::Regular => {}
         FileKind::Symlink => {
@@ -380,7 +385,12 @@ fn read_once(dir: impl AsFd, name: &OsStr) -> ReadOutcome {
                 },
             }
         }
-        _ => return ReadOutcome::NotAFile { facts },
+        _ => {
+            return ReadOutcome::NotAFile {
+                facts,
+                kernel: false,
+            }
+        }
     }
     read_opened(&handle, dir, name, &facts)
 }
@@ -653,7 +663,7 @@ mod tests {
         let fd = dir_fd(dir.path());
         rustix::fs::mknodat(&fd, "f.pid", FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
         match read_at(&fd, OsStr::new("f.pid")) {
-            ReadOutcome::NotAFile { facts } => assert_eq!(facts.kind, FileKind::Fifo),
+            ReadOutcome::NotAFile { facts, .. } => assert_eq!(facts.kind, FileKind::Fifo),
             other => panic!("expected not-a-file, got {other:?}"),
         }
     }
@@ -675,7 +685,7 @@ mod tests {
             other => panic!("expected symlink, got {other:?}"),
         }
         match read_at(&fd, OsStr::new("d.pid")) {
-            ReadOutcome::NotAFile { facts } => assert_eq!(facts.kind, FileKind::Directory),
+            ReadOutcome::NotAFile { facts, .. } => assert_eq!(facts.kind, FileKind::Directory),
             other => panic!("expected not-a-file, got {other:?}"),
         }
         assert!(matches!(

@@ -87,7 +87,7 @@ pub fn read(
         ReadOutcome::Error { op, errno } => {
             Err(StatusProblem::Unreadable(format!("cannot {op}: {errno}")))
         }
-        ReadOutcome::NotAFile { facts } | ReadOutcome::Symlink { facts, .. } => Err(
+        ReadOutcome::NotAFile { facts, .. } | ReadOutcome::Symlink { facts, .. } => Err(
             StatusProblem::Unreadable(format!("a {}, not opened", facts.kind.describe())),
         ),
         ReadOutcome::Unstable { why, .. } => Err(StatusProblem::Unreadable(why.describe().into())),
