@@ -481,11 +481,7 @@ fn proc_and_sys_files_are_not_pidfiles() {
     }
     let (_, doc) = audit(&paths);
     for path in paths {
-        let e = pidfile(&doc, std::path::Path::new(path));
-        assert_eq!(e["state"], "not-a-file", "{path}: {e:#}");
-        let f = only_finding(e);
-        assert_eq!(f["code"], "not-a-file", "{path}: {f:#}");
-        assert_eq!(f["evidence"]["reason"], "kernel_filesystem", "{path}");
+        let f = kernel_not_a_file(&doc, path);
         assert!(
             f["message"].as_str().unwrap().contains("not a pidfile"),
             "{path}: {f:#}"
@@ -509,12 +505,18 @@ fn proc_and_sys_directories_are_not_walked() {
     );
     assert!(findings_with(&doc, "unreadable").is_empty(), "{doc:#}");
     for path in paths {
-        let e = pidfile(&doc, std::path::Path::new(path));
-        assert_eq!(e["state"], "not-a-file", "{path}: {e:#}");
-        let f = only_finding(e);
-        assert_eq!(f["code"], "not-a-file", "{path}: {f:#}");
-        assert_eq!(f["evidence"]["reason"], "kernel_filesystem", "{path}");
+        let f = kernel_not_a_file(&doc, path);
         assert_eq!(f["evidence"]["kind"], "directory", "{path}");
     }
     assert_eq!(code, 0);
+}
+
+/// The one finding of `path` in `doc`: `not-a-file` for kernel state.
+fn kernel_not_a_file<'a>(doc: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    let e = pidfile(doc, std::path::Path::new(path));
+    assert_eq!(e["state"], "not-a-file", "{path}: {e:#}");
+    let f = only_finding(e);
+    assert_eq!(f["code"], "not-a-file", "{path}: {f:#}");
+    assert_eq!(f["evidence"]["reason"], "kernel_filesystem", "{path}");
+    f
 }
