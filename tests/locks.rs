@@ -316,6 +316,7 @@ fn foreign_user_holds_shared_flock() {
                 "holder_pid": nobody.pid,
                 "holder_comm": "intruder",
                 "holder_uid": 65534,
+                "holder_user": "nobody",
                 "holder_fd": nobody.id("fd"),
                 "kind": "flock",
                 "mode": "read",
@@ -843,4 +844,35 @@ fn the_deleted_held(dir: &std::path::Path, pf: &std::path::Path, d: &RunningTest
     assert_eq!(f["evidence"]["holder_fd"], d.id("fd"), "{f:#}");
     assert_eq!(code, 1);
     f
+}
+
+/// JSON names users beside uids (live `/proc`): the process's `user`, the evidence's `*_user`; the
+/// human report shows each name once, beside its number.
+#[test]
+fn json_names_users_beside_uids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, pf) = unique_pidfile(dir.path(), "usrn");
+    let me = rustix::process::geteuid().as_raw();
+    let my_name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(me))
+        .unwrap()
+        .unwrap()
+        .name;
+    let d = Testd::new(&pf).name(&name).lock(Lock::Flock).start();
+    let e = audit_one(&pf, &["--verbose"]);
+    assert_eq!(e["process"]["uid"], me, "{e:#}");
+    assert_eq!(e["process"]["user"], my_name.as_str(), "{e:#}");
+    std::fs::remove_file(&pf).unwrap();
+    let f = the_deleted_held(dir.path(), &pf, &d);
+    assert_eq!(f["evidence"]["holder_uid"], me, "{f:#}");
+    assert_eq!(f["evidence"]["holder_user"], my_name.as_str(), "{f:#}");
+    assert_eq!(f["evidence"]["file_user"], my_name.as_str(), "{f:#}");
+    let human = run(&["--verbose", dir.path().to_str().unwrap()]);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("holder_uid: {me} ({my_name})")),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.stdout.contains("holder_user"), "{}", human.stdout);
 }

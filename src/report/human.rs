@@ -74,37 +74,19 @@ impl<'a> Human<'a> {
 
 /// User names from the system's user database, next to uid numbers. Only for the live `/proc`: the
 /// uids of another `/proc` (`--proc-root`) are another machine's.
-struct Users {
-    live: bool,
-    cache: std::cell::RefCell<std::collections::HashMap<u32, Option<String>>>,
-}
+struct Users(super::model::UserNames);
 
 impl Users {
     fn new(config: &Config) -> Users {
-        Users {
-            live: config.proc_root == std::path::Path::new("/proc"),
-            cache: Default::default(),
-        }
+        Users(super::model::UserNames::new(
+            config.proc_root == std::path::Path::new("/proc"),
+        ))
     }
 
     /// `1000 (alice)`, or the number alone when the name is unknown.
     fn uid(&self, uid: u32) -> String {
-        if !self.live {
-            return uid.to_string();
-        }
-        let name = self
-            .cache
-            .borrow_mut()
-            .entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
-            .clone();
-        match name {
-            Some(n) => format!("{uid} ({})", text(&n)),
+        match self.0.name(uid) {
+            Some(n) => format!("{uid} ({n})"),
             None => uid.to_string(),
         }
     }
@@ -315,6 +297,14 @@ fn finding(
     )?;
     if config.verbosity == Verbosity::Verbose {
         for (k, v) in &f.evidence {
+            // A user's name the report added shows beside its uid.
+            let beside = super::model::uid_key(k)
+                .and_then(|u| f.evidence.get(u))
+                .and_then(|u| u32::try_from(u.as_u64()?).ok())
+                .and_then(|u| paint.users.0.name(u));
+            if beside.is_some() && beside.as_deref() == v.as_str() {
+                continue;
+            }
             writeln!(out, "      {k}: {}", evidence_value(&paint.users, k, v))?;
         }
     }

@@ -28,8 +28,96 @@ pub struct ProcessInfo {
     pub exe: Option<String>,
     pub cmdline: Option<Vec<String>>,
     pub uid: Option<u32>,
+    /// The name of `uid` in the system's user database (live `/proc` only; absent when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Unix seconds.
     pub start_time: Option<f64>,
+}
+
+/// User names from the system's user database, next to uid numbers, each looked up once. Only for
+/// the live `/proc`: the uids of another `/proc` (`--proc-root`) are another machine's.
+#[derive(Debug, Default)]
+pub struct UserNames {
+    live: bool,
+    cache: std::cell::RefCell<std::collections::HashMap<u32, Option<String>>>,
+}
+
+impl UserNames {
+    pub fn new(live: bool) -> UserNames {
+        UserNames {
+            live,
+            cache: Default::default(),
+        }
+    }
+
+    /// The user's name (escaped like every name), or `None` when unknown or not live.
+    pub fn name(&self, uid: u32) -> Option<String> {
+        if !self.live {
+            return None;
+        }
+        self.cache
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| text::text(&u.name))
+            })
+            .clone()
+    }
+
+    /// Adds, beside each uid of a finding's evidence (`uid`, `*_uid`), the user's name (`user`,
+    /// `*_user`) when it is known.
+    pub fn name_evidence(&self, findings: &mut [Finding]) {
+        if !self.live {
+            return;
+        }
+        for f in findings {
+            let named: Vec<(&'static str, String)> = f
+                .evidence
+                .iter()
+                .filter_map(|(k, v)| {
+                    let key = user_key(k)?;
+                    let uid = u32::try_from(v.as_u64()?).ok()?;
+                    Some((key, self.name(uid)?))
+                })
+                .collect();
+            for (k, name) in named {
+                f.evidence.entry(k).or_insert(name.into());
+            }
+        }
+    }
+}
+
+/// Evidence uid keys and the keys of the user names beside them.
+const USER_KEYS: [(&str, &str); 9] = [
+    ("uid", "user"),
+    ("daemon_uid", "daemon_user"),
+    ("expected_uid", "expected_user"),
+    ("file_uid", "file_user"),
+    ("foreign_uid", "foreign_user"),
+    ("from_uid", "from_user"),
+    ("holder_uid", "holder_user"),
+    ("link_uid", "link_user"),
+    ("to_uid", "to_user"),
+];
+
+/// The evidence key of the user name beside a uid key (`holder_uid`: `holder_user`).
+pub fn user_key(uid_key: &str) -> Option<&'static str> {
+    USER_KEYS
+        .iter()
+        .find(|(u, _)| *u == uid_key)
+        .map(|(_, n)| *n)
+}
+
+/// The uid key a user-name key stands beside (`holder_user`: `holder_uid`).
+pub fn uid_key(user_key: &str) -> Option<&'static str> {
+    USER_KEYS
+        .iter()
+        .find(|(_, n)| *n == user_key)
+        .map(|(u, _)| *u)
 }
 
 /// What a report shows of a pidfile.
@@ -169,22 +257,27 @@ impl Counts {
 
 impl From<&Audit> for Report {
     fn from(audit: &Audit) -> Report {
+        let users = UserNames::new(audit.snapshot.live);
         let pidfiles = audit
             .entries
             .iter()
             .map(|e| {
-                let mut r = report_entry(&audit.snapshot, audit.details, e);
+                let mut r = report_entry(&audit.snapshot, audit.details, e, &users);
                 r.findings = audit.shown(&e.findings).cloned().collect();
+                users.name_evidence(&mut r.findings);
                 r
             })
             .collect();
+        let mut system_findings: Vec<Finding> =
+            audit.shown(&audit.system_findings).cloned().collect();
+        users.name_evidence(&mut system_findings);
         Report {
             host: audit.host.clone(),
             generated_at: audit.generated_at,
             duration: audit.duration,
             roots: audit.roots.clone(),
             pidfiles,
-            system_findings: audit.shown(&audit.system_findings).cloned().collect(),
+            system_findings,
         }
     }
 }
@@ -194,19 +287,22 @@ impl From<&Audit> for Report {
 impl From<Audit> for Report {
     fn from(mut audit: Audit) -> Report {
         let filter = &audit.filter;
+        let users = UserNames::new(audit.snapshot.live);
         let mut pidfiles = Vec::with_capacity(audit.entries.len());
         for e in audit.entries.iter_mut() {
-            let mut r = report_entry(&audit.snapshot, audit.details, e);
+            let mut r = report_entry(&audit.snapshot, audit.details, e, &users);
             r.findings = std::mem::take(&mut e.findings)
                 .into_iter()
                 .filter(|f| filter.keeps(f.code))
                 .collect();
+            users.name_evidence(&mut r.findings);
             pidfiles.push(r);
         }
-        let system_findings = std::mem::take(&mut audit.system_findings)
+        let mut system_findings: Vec<Finding> = std::mem::take(&mut audit.system_findings)
             .into_iter()
             .filter(|f| filter.keeps(f.code))
             .collect();
+        users.name_evidence(&mut system_findings);
         Report {
             host: std::mem::take(&mut audit.host),
             generated_at: audit.generated_at,
@@ -218,7 +314,7 @@ impl From<Audit> for Report {
     }
 }
 
-fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport {
+fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry, users: &UserNames) -> PidfileReport {
     let process = e.process.as_ref().map(|p| {
         // First: an interpreter's name reads its command line, which the details then show.
         let name = crate::system::identity::display_name(snapshot, p);
@@ -236,6 +332,7 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry) -> PidfileReport 
             exe: d.exe.map(text::path),
             cmdline: d.cmdline.map(<[String]>::to_vec),
             uid: d.uid(),
+            user: d.uid().and_then(|u| users.name(u)),
             start_time: snapshot
                 .start_time(&p.stat)
                 .map(|t| (t * 100.0).round() / 100.0),
@@ -342,5 +439,25 @@ impl From<&FileLocks> for LockReport {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::*;
+
+    /// Every user key pairs with one uid key, both ways; a fake `/proc` names nobody.
+    #[test]
+    fn user_keys_pair_with_uid_keys() {
+        for (uid, user) in USER_KEYS {
+            assert_eq!(user_key(uid), Some(user));
+            assert_eq!(uid_key(user), Some(uid));
+        }
+        assert_eq!(user_key("pid"), None);
+        assert_eq!(UserNames::new(false).name(0), None);
+        let mut f =
+            vec![Finding::new(crate::checks::locks::UNLOCKED, "x", "y").with("holder_uid", 0)];
+        UserNames::new(false).name_evidence(&mut f);
+        assert_eq!(f[0].evidence.len(), 1);
     }
 }
