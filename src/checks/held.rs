@@ -13,7 +13,8 @@
 //! (audited and running, listed, or one of the machine's other pidfiles when only some paths are
 //! audited, written by root or the process's user), and its children of the same name, are not
 //! candidates. The older first (parents PID 1 or a supervisor before session leaders), at most
-//! [`MAX_HELD_PROCESSES`], each read up to [`MAX_HELD_FDS`] descriptors: `/proc/PID/fd` listed
+//! [`MAX_HELD_PROCESSES`], each read up to [`MAX_HELD_FDS`] descriptors and
+//! [`MAX_HELD_TOTAL_FDS`] in all (the candidates left then count as not examined): `/proc/PID/fd` listed
 //! through the verified `/proc/PID`, one `readlinkat` per descriptor, and `statx` and fdinfo only
 //! for a descriptor whose link names a pidfile the search wants.
 //!
@@ -26,9 +27,10 @@
 //!   there now, holding a write lock (fdinfo `lock:` line) through a descriptor opened for
 //!   writing: the OFD case `/proc/locks` cannot attribute.
 //!
-//! A search cut short (more candidates than the limit, a process with more descriptors than the
-//! limit, descriptors unreadable during a directory scan) is a `locks-unknown` finding with the
-//! counts, never silence. Only on the live `/proc`.
+//! More candidates than the limit is a `locks-unknown` finding with the counts, never silence; a
+//! process read in part (more descriptors than the limit) or not at all during a directory scan
+//! (another user's, unprivileged) is the same finding as info, so that every scan of a machine
+//! with a busy server, or by a monitoring agent, is not unknown. Only on the live `/proc`.
 
 use super::locks::{deleted_held, replaced_finding, LOCKS_UNKNOWN};
 use super::{Cx, Entry, PidVerdict};
@@ -46,8 +48,10 @@ use std::sync::Arc;
 
 /// The most daemon-like processes whose descriptors are read.
 pub const MAX_HELD_PROCESSES: usize = 256;
-/// The most descriptors read in one of them.
-pub const MAX_HELD_FDS: usize = 1024;
+/// The most descriptors read in one of them (as many as the lock-holder search reads).
+pub const MAX_HELD_FDS: usize = crate::system::holders::MAX_FDS;
+/// The most descriptors read in all: past it, the candidates left are not examined.
+pub const MAX_HELD_TOTAL_FDS: usize = 65_536;
 
 /// What the search looks for, from the lock search ([`super::locks`]).
 pub struct Wanted<'a> {
@@ -166,9 +170,16 @@ pub fn search(cx: &Cx<'_>, entries: &mut [Entry], mut want: Wanted<'_>) -> Vec<F
                 && crate::discover::is_pidfile_name(name, parent)
                 && roots.iter().any(|r| parent.starts_with(r)))
     };
+    let mut left = MAX_HELD_TOTAL_FDS;
+    let mut examined = 0;
     for p in &chosen {
+        if left == 0 {
+            break;
+        }
+        examined += 1;
         let pid = p.pid();
-        let scan = snap.held_fds(p, MAX_HELD_FDS, wanted);
+        let scan = snap.held_fds(p, MAX_HELD_FDS.min(left), wanted);
+        left -= scan.examined;
         fd_cut += usize::from(scan.truncated);
         let fds = match scan.fds {
             Ok(fds) => fds,
@@ -183,7 +194,7 @@ pub fn search(cx: &Cx<'_>, entries: &mut [Entry], mut want: Wanted<'_>) -> Vec<F
             judge(cx, entries, &mut want, p, &h, &mut out);
         }
     }
-    let cut = total.saturating_sub(chosen.len());
+    let cut = total.saturating_sub(examined);
     // Unreadable descriptors matter where a directory was walked: a per-service check names its
     // files, and another user's process is not its concern.
     let unseen = if want.roots.is_empty() {
@@ -193,19 +204,18 @@ pub fn search(cx: &Cx<'_>, entries: &mut [Entry], mut want: Wanted<'_>) -> Vec<F
     };
     if cut > 0 || fd_cut > 0 || unseen > 0 {
         let subject = snap.proc_root.join("locks").display().to_string();
-        out.push(
-            Finding::new(
+        let f = Finding::new(
                 LOCKS_UNKNOWN,
                 &subject,
                 format!(
                     "the search for pidfiles deleted or replaced under their daemons examined {} of the {total} daemon-like processes no pidfile tracks ({fd_cut} with more than {MAX_HELD_FDS} descriptors read in part, {unseen} whose descriptors could not be read{}): a daemon among the others would not be found",
-                    chosen.len() - unseen,
+                    examined - unreadable.len(),
                     unreadable.first().map(|(_, e)| format!(": {e}")).unwrap_or_default(),
                 ),
             )
             .with("search", "held-descriptors")
             .with("candidates", total)
-            .with("examined", chosen.len() - unseen)
+            .with("examined", examined - unreadable.len())
             .with("max_processes", MAX_HELD_PROCESSES)
             .with("fds_truncated", fd_cut)
             .with("max_fds", MAX_HELD_FDS)
@@ -217,8 +227,16 @@ pub fn search(cx: &Cx<'_>, entries: &mut [Entry], mut want: Wanted<'_>) -> Vec<F
                     .take(if unseen > 0 { 16 } else { 0 })
                     .map(|(p, _)| *p)
                     .collect::<Vec<_>>(),
-            ),
-        );
+            );
+        // Every candidate examined, some only in part (a server with thousands of sockets) or
+        // not at all (other users' processes, unprivileged, as a monitoring agent runs): said,
+        // as info, so that such a machine's every directory scan is not unknown. Candidates left
+        // out by the limit (which any user can force with session leaders) stay unknown.
+        out.push(if cut == 0 {
+            f.severity(crate::model::Severity::Info)
+        } else {
+            f
+        });
     }
     out
 }
