@@ -159,14 +159,14 @@ pub fn spawn(cmd: &mut Command) -> Child {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }
-            r => return r.unwrap(),
+            r => return r.unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
         }
     }
 }
 
 /// Spawns a command and waits for it to print `ready` as its first line; killed when dropped.
 pub fn spawn_ready(cmd: &mut Command, ready: &str) -> Daemon {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = spawn(cmd.stdout(Stdio::piped()));
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -361,11 +361,7 @@ pub fn run_input(cmd: &mut Command, input: &[u8]) -> Run {
 }
 
 fn run_with(cmd: &mut Command, input: Option<Vec<u8>>) -> Run {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut child = spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()));
     // Feed and drain the pipes while waiting, so a large input or report cannot block either side.
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
         std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
