@@ -790,6 +790,10 @@ struct WatchOutput {
 }
 
 impl crate::watch::Observer for WatchOutput {
+    fn wants_audits(&self) -> bool {
+        self.textfile.is_some() || self.metrics.is_some()
+    }
+
     fn event(&mut self, e: &crate::watch::Event) -> std::io::Result<()> {
         let mut out = self.out.lock();
         match self.format {

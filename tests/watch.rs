@@ -517,13 +517,29 @@ fn textfile_follows_changes_into_node_exporter() {
     let exporter = start_exporter(out.path());
     d.kill();
     w.until("stale", |e| is(e, "finding-raised", &pf, Some("stale")));
-    let body = scrape(exporter.port);
-    for want in [
+    // The event comes from the changed pidfile judged alone; the textfile follows with the whole
+    // audit (REFRESH later).
+    let wants = [
         "node_textfile_scrape_error 0",
         "pidaudit_pidfiles{state=\"stale\"} 1",
         "pidaudit_pidfiles{state=\"running\"} 0",
-    ] {
-        assert!(body.lines().any(|l| l == want), "no {want:?} in\n{body}");
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let body = scrape(exporter.port);
+        let missing: Vec<&str> = wants
+            .iter()
+            .copied()
+            .filter(|want| !body.lines().any(|l| l == *want))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {missing:?} in\n{body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // Only the file itself is left in the directory.
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);

@@ -38,6 +38,8 @@ pub struct Audit {
     pub filter: CodeFilter,
     /// Every directory the walk listed (`watch` watches them).
     pub dirs: Vec<std::sync::Arc<discover::Dir>>,
+    /// The directories walked as roots.
+    pub root_dirs: Vec<std::sync::Arc<discover::Dir>>,
 }
 
 impl Audit {
@@ -186,18 +188,128 @@ pub fn judge(config: &Config) -> Audit {
     } else {
         Vec::new()
     };
+    finish(
+        config,
+        (started, generated_at),
+        Judged {
+            candidates: discovery.candidates,
+            reads,
+            missing: discovery.missing,
+            snapshot,
+            units,
+        },
+        Scope {
+            notes: unit_notes,
+            others: None,
+            root_dirs: discovery.root_dirs,
+            problems: discovery.problems,
+            roots: discovery.roots,
+            dirs: discovery.dirs,
+        },
+    )
+}
+
+/// What a partial audit ([`judge_some`]) is told of the pidfiles it does not judge, and of the
+/// whole audit it stands in for.
+#[derive(Default)]
+pub struct Others {
+    /// The PIDs those pidfiles record, with their files' modification times and owners (only files
+    /// no other user may write), as [`Cx::elsewhere`].
+    pub elsewhere: Vec<(i32, f64, u32)>,
+    /// Their files (device, inode), as [`Cx::files_elsewhere`].
+    pub files: std::collections::HashSet<(u64, u64)>,
+    /// The directories the whole audit walked as roots.
+    pub root_dirs: Vec<Arc<discover::Dir>>,
+}
+
+/// Judges only the pidfiles at `paths` (those that exist; each as a walk would have found it),
+/// against a fresh process table, with what `others` says of the rest: the same verdicts a whole
+/// audit gives those pidfiles, for `watch`, which keeps the others' from its last audit. Its
+/// system findings are only those of this run (a `/proc` that could not be read).
+pub fn judge_some(config: &Config, paths: &[PathBuf], others: Others) -> Audit {
+    let started = Instant::now();
+    let generated_at = SystemTime::now();
+    let (candidates, reads, snapshot, units) = std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| Snapshot::load(&config.proc_root));
+        let units = crate::units::survey(
+            &crate::units::unit_dirs(),
+            crate::units::cgroup2_root().as_deref(),
+        );
+        let candidates: Vec<discover::Candidate> = paths
+            .iter()
+            .filter_map(|p| discover::candidate_at(p))
+            .collect();
+        let reads = crate::pidfile::read_candidates(&candidates);
+        let snapshot = snapshot
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (candidates, reads, snapshot, units)
+    });
+    finish(
+        config,
+        (started, generated_at),
+        Judged {
+            candidates,
+            reads,
+            missing: Vec::new(),
+            snapshot,
+            units,
+        },
+        Scope {
+            notes: Vec::new(),
+            root_dirs: others.root_dirs.clone(),
+            others: Some(others),
+            problems: Vec::new(),
+            roots: Vec::new(),
+            dirs: Vec::new(),
+        },
+    )
+}
+
+/// What was read for an audit, before the checks.
+struct Judged {
+    candidates: Vec<discover::Candidate>,
+    reads: Vec<ReadOutcome>,
+    missing: Vec<PathBuf>,
+    snapshot: Snapshot,
+    units: crate::units::Survey,
+}
+
+/// What an audit covers: the whole walk, or some pidfiles and what is known of the others.
+struct Scope {
+    /// Findings of the audit's own (the unit survey's).
+    notes: Vec<Finding>,
+    others: Option<Others>,
+    root_dirs: Vec<Arc<discover::Dir>>,
+    problems: Vec<discover::WalkProblem>,
+    roots: Vec<PathBuf>,
+    dirs: Vec<Arc<discover::Dir>>,
+}
+
+/// Builds the entries of what was read, runs the checks, and keeps it all in an [`Audit`].
+fn finish(
+    config: &Config,
+    (started, generated_at): (Instant, SystemTime),
+    judged: Judged,
+    scope: Scope,
+) -> Audit {
+    let Judged {
+        candidates,
+        reads,
+        missing,
+        snapshot,
+        units,
+    } = judged;
     let units: std::collections::HashMap<PathBuf, Arc<crate::units::Unit>> = units
         .units
         .into_iter()
         .map(|u| (u.pidfile.clone(), Arc::new(u)))
         .collect();
     snapshot.set_eager(config.details);
-    let mut entries: Vec<Entry> =
-        Vec::with_capacity(discovery.candidates.len() + discovery.missing.len());
-    let supervisions = crate::util::parallel::map(&discovery.candidates, supervision_of);
+    let mut entries: Vec<Entry> = Vec::with_capacity(candidates.len() + missing.len());
+    let supervisions = crate::util::parallel::map(&candidates, supervision_of);
     entries.extend(
-        discovery
-            .candidates
+        candidates
             .iter()
             .zip(reads)
             .zip(supervisions)
@@ -210,18 +322,22 @@ pub fn judge(config: &Config) -> Audit {
                 e
             }),
     );
-    entries.extend(discovery.missing.iter().map(|p| Entry::missing(p)));
+    entries.extend(missing.iter().map(|p| Entry::missing(p)));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let system_findings = {
         let cx = Cx {
             snapshot: &snapshot,
             config,
             trust: Default::default(),
-            elsewhere: tracked_elsewhere(config, &snapshot, &entries),
-            root_dirs: discovery.root_dirs.clone(),
+            elsewhere: match &scope.others {
+                Some(o) => o.elsewhere.clone(),
+                None => tracked_elsewhere(config, &snapshot, &entries),
+            },
+            files_elsewhere: scope.others.map(|o| o.files).unwrap_or_default(),
+            root_dirs: scope.root_dirs.clone(),
         };
-        let mut system = checks::run(&cx, &mut entries, &discovery.problems);
-        system.extend(unit_notes);
+        let mut system = checks::run(&cx, &mut entries, &scope.problems);
+        system.extend(scope.notes);
         system
     };
     Audit {
@@ -231,12 +347,13 @@ pub fn judge(config: &Config) -> Audit {
             .into_owned(),
         generated_at,
         duration: started.elapsed(),
-        roots: discovery.roots,
+        roots: scope.roots,
         entries,
         system_findings,
         snapshot,
         details: config.details,
         filter: config.filter.clone(),
-        dirs: discovery.dirs,
+        dirs: scope.dirs,
+        root_dirs: scope.root_dirs,
     }
 }

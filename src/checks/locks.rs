@@ -950,7 +950,7 @@ fn replaced(cx: &Cx<'_>, entries: &mut [Entry], system: &mut Vec<Finding>) -> Op
     // acquirer is alive.
     let mut all: Vec<(&Lock, (u64, u64), Arc<Process>)> = Vec::new();
     for (key, locks) in table.files() {
-        if current.contains(&key) || !devs.contains(&key.0) {
+        if current.contains(&key) || cx.files_elsewhere.contains(&key) || !devs.contains(&key.0) {
             continue;
         }
         for l in locks.filter(|l| l.line.mode == LockMode::Write) {

@@ -51,6 +51,9 @@ pub struct Cx<'a> {
     /// other user may write), with their files' modification times and owners: a process one of
     /// them tracks is not a duplicate or an orphan of an audited pidfile (see [`instances`]).
     pub elsewhere: Vec<(i32, f64, u32)>,
+    /// The files (device, inode) of pidfiles not judged in this run but current (a partial audit
+    /// of `watch`): a lock on one of them is no lock on a replaced pidfile (see [`locks`]).
+    pub files_elsewhere: std::collections::HashSet<(u64, u64)>,
     /// The directories walked as roots: a pidfile deleted from one while a live process holds it
     /// is looked for there too (see [`locks`]).
     pub root_dirs: Vec<std::sync::Arc<crate::discover::Dir>>,

@@ -33,6 +33,7 @@ pub fn cx<'a>(snapshot: &'a Snapshot, config: &'a Config) -> Cx<'a> {
         config,
         trust: Default::default(),
         elsewhere: Vec::new(),
+        files_elsewhere: Default::default(),
         root_dirs: Vec::new(),
     }
 }

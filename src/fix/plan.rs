@@ -136,6 +136,7 @@ pub fn plan(audit: &Audit, config: &Config) -> Plan {
         config,
         trust: Default::default(),
         elsewhere: Vec::new(),
+        files_elsewhere: Default::default(),
         root_dirs: Vec::new(),
     };
     let mut plan = Plan::default();

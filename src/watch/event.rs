@@ -8,7 +8,8 @@
 use crate::audit::Audit;
 use crate::model::{Code, Severity, State};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// What happened.
@@ -132,6 +133,9 @@ struct Shown {
 /// The file behind a pidfile's path: another inode, size or mtime is a rewrite.
 type FileId = (u64, u64, u64, i64, u32);
 
+/// A pidfile's PID, its file's mtime and owner (see [`crate::checks::Cx::elsewhere`]).
+pub type Writer = (i32, f64, u32);
+
 /// What the model keeps of one pidfile.
 #[derive(Clone, Debug)]
 struct Pidfile {
@@ -139,6 +143,13 @@ struct Pidfile {
     pid: Option<u32>,
     state: State,
     findings: BTreeMap<&'static str, Shown>,
+    /// Where it is (the key is its escaped form).
+    path: PathBuf,
+    /// What a partial audit needs of it: the PID it records with the file's mtime and owner,
+    /// when no other user may write the file (see [`crate::audit::Others`]).
+    writer: Option<Writer>,
+    /// The live daemon it names and that daemon's start time (tracked by pidfd).
+    daemon: Option<(u32, u64)>,
 }
 
 /// What one audit showed, as the events compare it.
@@ -168,6 +179,19 @@ impl Model {
                     .shown(&e.findings)
                     .map(|f| (f.code.as_str(), shown(f)))
                     .collect();
+                let writer = match (e.facts(), e.pid) {
+                    (Some(f), Some(pid)) if f.mode & 0o022 == 0 => {
+                        Some((pid as i32, f.mtime_f64(), f.uid))
+                    }
+                    _ => None,
+                };
+                let daemon = e
+                    .process
+                    .as_ref()
+                    .filter(|p| {
+                        audit.snapshot.live && !audit.snapshot.is_dead(p) && !p.stat.is_zombie()
+                    })
+                    .map(|p| (p.pid() as u32, p.stat.starttime));
                 (
                     e.subject(),
                     Pidfile {
@@ -175,6 +199,9 @@ impl Model {
                         pid: e.pid,
                         state: e.state(),
                         findings,
+                        path: e.path.clone(),
+                        writer,
+                        daemon,
                     },
                 )
             })
@@ -201,6 +228,64 @@ impl Model {
             .iter()
             .filter(move |(_, p)| p.pid == Some(pid))
             .map(|(path, _)| path.as_str())
+    }
+
+    /// The model without its system findings (a partial audit's: they are the whole audit's).
+    pub fn without_system(mut self) -> Model {
+        self.system.clear();
+        self
+    }
+
+    /// The paths of the pidfiles that name `pid`.
+    pub fn paths_naming(&self, pid: u32) -> Vec<PathBuf> {
+        self.pidfiles
+            .values()
+            .filter(|p| p.pid == Some(pid))
+            .map(|p| p.path.clone())
+            .collect()
+    }
+
+    /// Whether the model holds a pidfile at `path`.
+    pub fn holds(&self, path: &Path) -> bool {
+        self.pidfiles.contains_key(&crate::model::text::path(path))
+    }
+
+    /// The live daemons the pidfiles name, with their start times (what pidfds should track).
+    pub fn daemons(&self) -> HashMap<u32, u64> {
+        self.pidfiles.values().filter_map(|p| p.daemon).collect()
+    }
+
+    /// What a partial audit of `paths` is told of the other pidfiles.
+    pub fn others(&self, paths: &[PathBuf]) -> (Vec<Writer>, HashSet<(u64, u64)>) {
+        let skip: HashSet<String> = paths.iter().map(|p| crate::model::text::path(p)).collect();
+        let rest = self.pidfiles.iter().filter(|(k, _)| !skip.contains(*k));
+        let elsewhere = rest.clone().filter_map(|(_, p)| p.writer).collect();
+        let files = rest
+            .filter_map(|(_, p)| p.file.map(|(dev, ino, ..)| (dev, ino)))
+            .collect();
+        (elsewhere, files)
+    }
+
+    /// The part of the model about the pidfiles at `paths` (no system findings).
+    pub fn part(&self, paths: &[PathBuf]) -> Model {
+        let pidfiles = paths
+            .iter()
+            .map(|p| crate::model::text::path(p))
+            .filter_map(|k| self.pidfiles.get(&k).map(|p| (k, p.clone())))
+            .collect();
+        Model {
+            pidfiles,
+            system: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces what the model says of the pidfiles at `paths` with `part` (a partial audit's
+    /// model of them: a pidfile it does not hold is gone). The system findings stay.
+    pub fn patch(&mut self, paths: &[PathBuf], part: Model) {
+        for p in paths {
+            self.pidfiles.remove(&crate::model::text::path(p));
+        }
+        self.pidfiles.extend(part.pidfiles);
     }
 
     /// Whether two models show the same pidfiles, states, PIDs and findings (file identities
@@ -325,6 +410,9 @@ mod tests {
 
     fn pidfile(file: Option<FileId>, pid: Option<u32>, state: State, codes: &[Code]) -> Pidfile {
         Pidfile {
+            path: PathBuf::new(),
+            writer: None,
+            daemon: None,
             file,
             pid,
             state,

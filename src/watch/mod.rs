@@ -35,7 +35,7 @@ use kernel::{Failures, Pidfds, Watches, PIDFD_TOKEN};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::event::epoll;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -43,6 +43,13 @@ use std::time::{Duration, Instant};
 
 /// How long the loop waits after the first event of a burst before it judges.
 pub const COALESCE: Duration = Duration::from_millis(5);
+
+/// How long after a change judged by a partial audit at the soonest the whole audit follows (for
+/// the observer's textfile and `/metrics`), and at least four times what the last whole audit took.
+pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// Above this many changed pidfiles at once, the whole audit is judged instead of a partial one.
+pub const MAX_PARTIAL: usize = 256;
 
 /// The default full re-audit interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -61,8 +68,10 @@ pub struct Stats {
     pub tracked_daemons: usize,
     pub unwatched_directories: usize,
     pub untracked_daemons: usize,
-    /// How long the last audit took.
+    /// How long the last audit took (whole or partial).
     pub last_audit: Duration,
+    /// How long the last whole audit took.
+    pub last_full: Duration,
 }
 
 /// Receives what the loop produces, in order.
@@ -73,6 +82,11 @@ pub trait Observer {
     /// differs from the previous one, or it is the interval's audit), and the counters.
     /// It takes the audit, so that a report built from it moves what it needs out of it.
     fn audited(&mut self, audit: Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
+    /// Whether it uses the audits (a textfile, `/metrics`): a change judged by a partial audit is
+    /// then followed, [`REFRESH`] later, by a whole audit for it.
+    fn wants_audits(&self) -> bool {
+        true
+    }
 }
 
 /// Why the watch could not start or go on.
@@ -161,7 +175,11 @@ impl Watch {
         deliver(obs, &mut stats, batch, Some((audit, true)))?;
         trim_heap();
         let mut current = model;
-        let mut pending = again;
+        // What the next judgement must look at: the pidfiles at these paths (a partial audit), or
+        // everything (`full`).
+        let mut affected: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut full = again;
+        let mut refresh_at: Option<Instant> = None;
         let mut overflow = false;
         let mut next_full = Instant::now() + self.interval;
         let mut not_before = Instant::now();
@@ -169,11 +187,15 @@ impl Watch {
         let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
         loop {
             let now = Instant::now();
-            let deadline = if pending {
+            let pending = full || !affected.is_empty();
+            let mut deadline = if pending {
                 not_before.max(now).min(next_full)
             } else {
                 next_full
             };
+            if let Some(r) = refresh_at {
+                deadline = deadline.min(r);
+            }
             let wait = deadline.saturating_duration_since(now);
             let timeout = rustix::fs::Timespec {
                 tv_sec: wait.as_secs() as i64,
@@ -201,11 +223,22 @@ impl Watch {
                         return deliver(obs, &mut stats, vec![stopped], None);
                     }
                 } else if token == INOTIFY_TOKEN {
-                    let (relevant, lost) = self.drain_inotify(&mut buf, &loop_state.known);
+                    let (relevant, lost) =
+                        self.drain_inotify(&mut buf, &current, &mut |path: Option<PathBuf>| {
+                            match path.filter(|p| partial_path(config, &loop_state, p)) {
+                                Some(p) => {
+                                    affected.insert(p);
+                                }
+                                None => full = true,
+                            }
+                        });
                     overflow |= lost;
+                    full |= lost;
                     woken |= relevant || lost;
                 } else if token & PIDFD_TOKEN != 0 {
-                    self.exited((token & 0xffff_ffff) as u32, &current, &mut exits);
+                    let pid = (token & 0xffff_ffff) as u32;
+                    self.exited(pid, &current, &mut exits);
+                    self.affect(config, &loop_state, &current, pid, &mut affected, &mut full);
                     woken = true;
                 }
             }
@@ -213,13 +246,41 @@ impl Watch {
             deliver(obs, &mut stats, exits, None)?;
             if woken && !pending {
                 not_before = not_before.max(Instant::now() + COALESCE);
-                pending = true;
             }
             let now = Instant::now();
             let due = now >= next_full;
-            if !due && (!pending || now < not_before) {
+            let refresh = refresh_at.is_some_and(|r| now >= r);
+            let pending = full || !affected.is_empty();
+            if !due && !refresh && (!pending || now < not_before) {
                 continue;
             }
+            let whole =
+                due || refresh || full || affected.len() > MAX_PARTIAL || config.expect.is_some();
+            if !whole {
+                let paths: Vec<PathBuf> = std::mem::take(&mut affected).into_iter().collect();
+                let changed = self.judge_part(
+                    config,
+                    &loop_state,
+                    &mut current,
+                    &paths,
+                    obs,
+                    &mut stats,
+                    &mut affected,
+                    &mut full,
+                )?;
+                let end = Instant::now();
+                if changed && refresh_at.is_none() && obs.wants_audits() {
+                    refresh_at = Some(end + REFRESH.max(stats.last_full * 4));
+                }
+                not_before = end + stats.last_audit.max(COALESCE);
+                continue;
+            }
+            // A whole audit asked for by events (a directory changed, the queue overflowed, many
+            // pidfiles at once) holds the next one back as long as it took, so a storm costs at most
+            // about half a core; the interval's and the refresh's do not (they come seldom).
+            let asked = !due && !refresh;
+            affected.clear();
+            refresh_at = None;
             let mut batch = Vec::new();
             if std::mem::take(&mut overflow) {
                 batch.push(Event::new(
@@ -229,21 +290,93 @@ impl Watch {
             }
             let audit = self.judge(config, &mut stats);
             // Exits the audit already shows come before what it shows of them.
-            self.exits_ready(&current, &mut batch);
+            self.exits_ready(&current, &mut batch, &mut Vec::new());
             let model = Model::of(&audit);
             let changes = event::diff(&current, &model, false);
             // The interval's audit refreshes the textfile even when nothing changed, so its
-            // timestamp says the watch is alive.
-            let changed = !changes.is_empty() || due;
+            // timestamp says the watch is alive; the refresh brings it up to partial audits' changes.
+            let changed = !changes.is_empty() || due || refresh;
             batch.extend(changes);
-            pending = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
+            full = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
             deliver(obs, &mut stats, batch, Some((audit, changed)))?;
             trim_heap();
             current = model;
             let end = Instant::now();
-            not_before = end + stats.last_audit.max(COALESCE);
+            not_before = end
+                + if asked {
+                    stats.last_audit.max(COALESCE)
+                } else {
+                    COALESCE
+                };
             next_full = end + self.interval;
         }
+    }
+
+    /// The pidfiles naming an exited daemon are judged again: by a partial audit when all can be.
+    fn affect(
+        &self,
+        config: &Config,
+        state: &LoopState,
+        model: &Model,
+        pid: u32,
+        affected: &mut BTreeSet<PathBuf>,
+        full: &mut bool,
+    ) {
+        for path in model.paths_naming(pid) {
+            if partial_path(config, state, &path) {
+                affected.insert(path);
+            } else {
+                *full = true;
+            }
+        }
+    }
+
+    /// Judges the pidfiles at `paths` again (a partial audit against a fresh process table, told
+    /// what the model says of the others), patches the model with the result, re-pins the daemons
+    /// and delivers the events. Returns whether anything changed.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_part(
+        &mut self,
+        config: &Config,
+        state: &LoopState,
+        current: &mut Model,
+        paths: &[PathBuf],
+        obs: &mut dyn Observer,
+        stats: &mut Stats,
+        affected: &mut BTreeSet<PathBuf>,
+        full: &mut bool,
+    ) -> std::io::Result<bool> {
+        let started = Instant::now();
+        let (elsewhere, files) = current.others(paths);
+        let audit = audit::judge_some(
+            config,
+            paths,
+            audit::Others {
+                elsewhere,
+                files,
+                root_dirs: state.root_dirs.clone(),
+            },
+        );
+        stats.last_audit = started.elapsed();
+        let mut batch = Vec::new();
+        let mut exited = Vec::new();
+        self.exits_ready(current, &mut batch, &mut exited);
+        let part = Model::of(&audit).without_system();
+        drop(audit);
+        let changes = event::diff(&current.part(paths), &part, false);
+        let changed = !changes.is_empty();
+        batch.extend(changes);
+        current.patch(paths, part);
+        let (failures, gone) =
+            self.pidfds
+                .reconcile(&self.epoll, &current.daemons(), &config.proc_root);
+        for pid in exited.into_iter().chain(gone) {
+            self.affect(config, state, current, pid, affected, full);
+        }
+        stats.tracked_daemons = self.pidfds.len();
+        stats.untracked_daemons = failures.count;
+        deliver(obs, stats, batch, None)?;
+        Ok(changed)
     }
 
     /// A tracked daemon's pidfd was readable: it exited. One event per pidfile naming it.
@@ -262,7 +395,7 @@ impl Watch {
 
     /// The exits reported by pidfds by now (without waiting), so that an audit that already shows
     /// a daemon dead never drops its pidfd unread.
-    fn exits_ready(&mut self, model: &Model, out: &mut Vec<Event>) {
+    fn exits_ready(&mut self, model: &Model, out: &mut Vec<Event>, pids_out: &mut Vec<u32>) {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
         let zero = rustix::fs::Timespec {
             tv_sec: 0,
@@ -290,6 +423,7 @@ impl Watch {
             }
             for pid in pids {
                 self.exited(pid, model, out);
+                pids_out.push(pid);
             }
         }
     }
@@ -299,6 +433,7 @@ impl Watch {
         let audit = audit::judge(config);
         stats.audits += 1;
         stats.last_audit = started.elapsed();
+        stats.last_full = stats.last_audit;
         audit
     }
 
@@ -341,7 +476,13 @@ impl Watch {
         let (daemons, gone) =
             self.pidfds
                 .reconcile(&self.epoll, &wanted, &audit.snapshot.proc_root);
-        state.known = audit.entries.iter().map(|e| e.path.clone()).collect();
+        state.walked = audit.dirs.iter().map(|d| d.path()).collect();
+        state.root_dirs = audit
+            .dirs
+            .iter()
+            .filter(|d| d.parent().is_none())
+            .cloned()
+            .collect();
         stats.watched_directories = self.watches.len();
         stats.tracked_daemons = self.pidfds.len();
         stats.unwatched_directories = dirs.count;
@@ -388,11 +529,13 @@ impl Watch {
     }
 
     /// Reads every queued inotify event. Returns whether one may concern a pidfile, and whether the
-    /// queue overflowed.
+    /// queue overflowed. Each that may is told to `changed`: the path of the pidfile, or `None`
+    /// when everything must be audited again (a directory changed or was dropped).
     fn drain_inotify(
         &mut self,
         buf: &mut [std::mem::MaybeUninit<u8>],
-        known: &HashSet<PathBuf>,
+        model: &Model,
+        changed: &mut dyn FnMut(Option<PathBuf>),
     ) -> (bool, bool) {
         use rustix::fs::inotify::ReadFlags;
         let mut relevant = false;
@@ -414,13 +557,12 @@ impl Watch {
             if flags.contains(ReadFlags::IGNORED) {
                 dropped.push(ev.wd());
                 relevant = true;
+                changed(None);
                 continue;
             }
             if flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::ISDIR) {
                 relevant = true;
-                continue;
-            }
-            if relevant {
+                changed(None);
                 continue;
             }
             let Some(name) = ev.file_name() else {
@@ -428,8 +570,10 @@ impl Watch {
             };
             let name = OsStr::from_bytes(name.to_bytes());
             if let Some(dir) = self.watches.path(ev.wd()) {
-                if crate::discover::is_pidfile_name(name, dir) || known.contains(&dir.join(name)) {
+                let path = dir.join(name);
+                if crate::discover::is_pidfile_name(name, dir) || model.holds(&path) {
                     relevant = true;
+                    changed(Some(path));
                 }
             }
         }
@@ -441,6 +585,22 @@ impl Watch {
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+/// Whether a change of the pidfile at `path` can be judged by a partial audit, with the same
+/// verdicts as the whole audit: the file is in a directory the walk listed (not a named PATH, not
+/// one only a unit names), not excluded, not in a supervisor's directory (whose files are judged
+/// together), and no manifest is in use (its expectations span every pidfile).
+fn partial_path(config: &Config, state: &LoopState, path: &std::path::Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let exclude = &config.discover.exclude;
+    config.expect.is_none()
+        && state.walked.contains(dir)
+        && !config.discover.paths.iter().any(|p| p == path)
+        && !crate::discover::is_supervise_dir(dir)
+        && !(!exclude.is_empty() && (exclude.is_match(path) || exclude.is_match(name)))
+}
 
 /// Limits glibc's malloc to two arenas: each audit's worker threads are new threads, and with an
 /// arena each (up to eight per core) the memory one audit freed would not serve the next, so the
@@ -483,8 +643,10 @@ fn deliver(
 /// What the loop remembers between audits.
 #[derive(Default)]
 struct LoopState {
-    /// The audited pidfiles' paths (their names matter whatever they are).
-    known: HashSet<PathBuf>,
+    /// The directories the last whole audit walked (a pidfile in one is judged alone when it
+    /// changes), and those walked as roots.
+    walked: HashSet<PathBuf>,
+    root_dirs: Vec<std::sync::Arc<crate::discover::Dir>>,
     /// The last `unwatched` reports, so an unchanged one is not repeated.
     unwatched_dirs: (usize, Vec<(String, String)>),
     untracked: (usize, Vec<(String, String)>),
