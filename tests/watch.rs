@@ -8,6 +8,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -786,4 +787,109 @@ fn descriptor_limit_leaves_daemons_to_the_interval() {
             .any(|e| kind(e) == "daemon-exited" && e["pid"] == pid),
         "{got:#?}"
     );
+}
+
+/// The finding codes of each pidfile under `dirs`, as the events seen so far tell them.
+fn codes_from_events(seen: &[Value], dirs: &[&Path]) -> BTreeMap<String, Vec<String>> {
+    let mut view: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for e in seen {
+        let Some(path) = path_of(e) else { continue };
+        if !dirs.iter().any(|d| Path::new(path).starts_with(d)) {
+            continue;
+        }
+        let codes = view.entry(path.to_string()).or_default();
+        match kind(e) {
+            "finding-raised" => {
+                codes.insert(e["code"].as_str().unwrap().to_string());
+            }
+            "finding-cleared" => {
+                codes.remove(e["code"].as_str().unwrap());
+            }
+            "pidfile-removed" => codes.clear(),
+            _ => {}
+        }
+    }
+    view.into_iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(p, c)| (p, c.into_iter().collect()))
+        .collect()
+}
+
+/// The finding codes of each pidfile a fresh scan of `dirs` reports.
+fn codes_from_scan(dirs: &[&Path]) -> BTreeMap<String, Vec<String>> {
+    let args: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    let (_, doc) = audit(&args);
+    doc["pidfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut c = codes(p);
+            c.sort();
+            c.dedup();
+            (p["path"].as_str().unwrap().to_string(), c)
+        })
+        .filter(|(_, c)| !c.is_empty())
+        .collect()
+}
+
+/// Changes are judged pidfile by pidfile, told by the watch's model what the other pidfiles
+/// record. Two copies of one program (same executable, arguments and user: each would be the
+/// other's duplicate if no pidfile tracked it), each with its pidfile in its own directory: a
+/// rewrite of one pidfile must not take the other copy for a duplicate (a pidfile audited alone
+/// would); then the other copy dies and the first pidfile is rewritten again at once: both
+/// reported (the dead one's file `stale`), and the events add up to what a fresh scan of both
+/// directories reports.
+#[test]
+fn changes_judged_alone_agree_with_a_fresh_scan() {
+    let a = open_tempdir();
+    let b = open_tempdir();
+    let bin = open_tempdir();
+    let name = unique_name("wpart");
+    let pa = a.path().join(format!("{name}.pid"));
+    let pb = b.path().join(format!("{name}.pid"));
+    let da = named_sleep(bin.path(), &name);
+    let mut db = named_sleep(bin.path(), &name);
+    write_pid(&pa, da.pid);
+    write_pid(&pb, db.pid);
+    let mut w = Watcher::start(&[a.path(), b.path()]);
+    let dirs = [a.path(), b.path()];
+    // Rewritten in place, same PID: judged alone, the other copy is another pidfile's daemon.
+    // Twice: the watch audits everything once more just after it starts (its directories were
+    // newly watched), which may take the first.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(50));
+        write_pid(&pa, da.pid);
+        w.until("rewritten", |e| is(e, "pidfile-rewritten", &pa, None));
+    }
+    // Between two events: the other copy dies, the first pidfile is written again.
+    db.kill();
+    write_pid(&pa, da.pid);
+    w.seen_or_until("b stale", |e| dead(e, "finding-raised", &pb));
+    let bad = |e: &Value| {
+        kind(e) == "finding-raised"
+            && path_of(e) == pa.to_str()
+            && ["duplicate-instance", "orphaned-instance", "locks-unknown"]
+                .contains(&e["code"].as_str().unwrap_or(""))
+    };
+    // The events converge on the fresh scan's verdicts (a judgement may still be under way).
+    let mut fresh = codes_from_scan(&dirs);
+    for _ in 0..50 {
+        if codes_from_events(&w.seen, &dirs) == fresh {
+            break;
+        }
+        if let Ok(line) = w.rx.recv_timeout(Duration::from_millis(200)) {
+            w.seen.push(serde_json::from_str(&line).unwrap());
+        }
+        fresh = codes_from_scan(&dirs);
+    }
+    assert_eq!(codes_from_events(&w.seen, &dirs), fresh, "{:#?}", w.seen);
+    assert!(
+        fresh
+            .get(pb.to_str().unwrap())
+            .is_some_and(|c| c.contains(&"stale".to_string()) || c.contains(&"zombie".to_string())),
+        "{fresh:#?}"
+    );
+    assert!(!w.seen.iter().any(bad), "{:#?}", w.seen);
+    drop(da);
 }
