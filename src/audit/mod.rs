@@ -213,8 +213,8 @@ pub fn judge(config: &Config) -> Audit {
 /// whole audit it stands in for.
 #[derive(Default)]
 pub struct Others {
-    /// The PIDs those pidfiles record, with their files' modification times and owners (only files
-    /// no other user may write), as [`Cx::elsewhere`].
+    /// The PIDs those pidfiles record, with their files' modification times and owners (only
+    /// those whose daemon the whole audit counts as tracked), as [`Cx::elsewhere`].
     pub elsewhere: Vec<(i32, f64, u32)>,
     /// Their files (device, inode), as [`Cx::files_elsewhere`].
     pub files: std::collections::HashSet<(u64, u64)>,

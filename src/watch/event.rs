@@ -146,7 +146,8 @@ struct Pidfile {
     /// Where it is (the key is its escaped form).
     path: PathBuf,
     /// What a partial audit needs of it: the PID it records with the file's mtime and owner,
-    /// when no other user may write the file (see [`crate::audit::Others`]).
+    /// when the whole audit counts that process as the daemon it tracks (see
+    /// [`crate::audit::Others`]).
     writer: Option<Writer>,
     /// The live daemon it names and that daemon's start time (tracked by pidfd).
     daemon: Option<(u32, u64)>,
@@ -179,10 +180,15 @@ impl Model {
                     .shown(&e.findings)
                     .map(|f| (f.code.as_str(), shown(f)))
                     .collect();
+                // The whole audit counts its daemon as tracked (see
+                // `checks::instances::tracked_daemon`; no manifest: a partial audit needs none).
+                let tracked = e.state() == State::Running
+                    && !e
+                        .findings
+                        .iter()
+                        .any(|f| f.code == crate::checks::name::NAME_MISMATCH);
                 let writer = match (e.facts(), e.pid) {
-                    (Some(f), Some(pid)) if f.mode & 0o022 == 0 => {
-                        Some((pid as i32, f.mtime_f64(), f.uid))
-                    }
+                    (Some(f), Some(pid)) if tracked => Some((pid as i32, f.mtime_f64(), f.uid)),
                     _ => None,
                 };
                 let daemon = e

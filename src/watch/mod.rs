@@ -7,8 +7,13 @@
 //! polls: the only timer is the full re-audit every `--interval`, the backstop for what no event
 //! reports (a second copy started by hand, a PID reused).
 //!
-//! On an event the whole audit is judged again ([`crate::audit::judge`]: the same verdicts as a
-//! scan, by construction) and its [`Model`] compared with the last one ([`event::diff`]). Events
+//! On an event the pidfiles it concerns are judged again ([`crate::audit::judge_some`]: the
+//! pipeline of a scan on those entries, against a fresh process table, told by the [`Model`] what
+//! the others record), and the model's part about them compared with the result
+//! ([`event::diff`]) and patched. Whatever a partial audit cannot judge as the whole one would (a
+//! directory changed, an overflow, a named PATH, a supervise directory, a manifest) is judged by
+//! the whole audit ([`crate::audit::judge`]), as is everything every interval and, [`REFRESH`]
+//! after a partial change, for the observer's textfile and `/metrics`. Events
 //! that arrive together are judged once: the loop waits [`COALESCE`] after the first, and never
 //! judges again sooner than the last judgement took (so a storm of changes costs at most about
 //! half a core, and the model converges to the last state). inotify events whose name cannot be a
