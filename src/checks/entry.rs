@@ -147,7 +147,7 @@ pub struct Entry {
     /// The systemd unit whose `PIDFile=` names this file.
     pub unit: Option<Arc<crate::units::Unit>>,
     /// What the supervisor check found out about the service (set by `supervised`).
-    pub service: Option<super::supervised::ServiceFacts>,
+    pub service: Option<Box<super::supervised::ServiceFacts>>,
     /// The codes that make it untrusted.
     pub trust_reasons: Vec<Code>,
 }

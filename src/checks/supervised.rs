@@ -489,7 +489,7 @@ pub fn check(cx: &Cx<'_>, entries: &mut [Entry]) {
         } else {
             running.retain(|(j, _)| *j != i);
         }
-        entry.service = Some(facts);
+        entry.service = Some(Box::new(facts));
     }
     across(cx, entries, &running);
 }

@@ -147,7 +147,7 @@ pub struct PidfileReport {
     /// the supervisor says it, the supervisor process, and the command that restarts the service
     /// through it (`control`). Absent for other pidfiles.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub supervised: Option<ServiceFacts>,
+    pub supervised: Option<Box<ServiceFacts>>,
     /// The systemd unit whose `PIDFile=` names this file (`NAME.service`). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
