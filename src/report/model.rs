@@ -136,8 +136,8 @@ pub struct PidfileReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pids: Vec<ListedPidReport>,
     pub file: Option<FileFacts>,
-    pub process: Option<ProcessInfo>,
-    pub lock: Option<LockReport>,
+    pub process: Option<Box<ProcessInfo>>,
+    pub lock: Option<Box<LockReport>>,
     pub findings: Vec<Finding>,
     /// Whether repairs may act on this pidfile.
     pub trusted: bool,
@@ -354,8 +354,8 @@ fn report_entry(snapshot: &Snapshot, details: bool, e: &Entry, users: &UserNames
             })
             .collect(),
         file: e.facts().copied(),
-        process,
-        lock: e.lock.as_ref().map(LockReport::from),
+        process: process.map(Box::new),
+        lock: e.lock.as_ref().map(|l| Box::new(LockReport::from(l))),
         findings: Vec::new(),
         trusted: e.trusted,
         trust_reasons: e.trust_reasons.clone(),
