@@ -305,10 +305,7 @@ fn retrack_instance_pid_reused_skips() {
     let pid = d.pid;
     d.kill();
     wait_gone(pid);
-    let Some(mut other) = sleep_with_pid(pid) else {
-        eprintln!("could not get PID {pid} back: skipped");
-        return;
-    };
+    let mut other = sleep_with_pid(pid);
     let e =
         pidaudit::fix::retrack::retrack(&p.plan.actions[0], p.audit.snapshot.proc_dir().unwrap())
             .unwrap_err();
@@ -1069,27 +1066,24 @@ fn stop_never_signals_another_process() {
     let planned = basis_of(pid);
     victim.kill().unwrap();
     victim.wait().unwrap();
-    if let Some(mut other) = sleep_with_pid(pid) {
-        let e = stop_now(&planned).unwrap_err();
-        assert!(e.contains("has exited"), "{e}");
-        assert!(
-            other.try_wait().unwrap().is_none(),
-            "the new process at PID {pid} runs"
-        );
-        // Without the plan's pidfd, the start time tells them apart (unless both started within
-        // one clock tick: then nothing in /proc can, which is why the plan pins a pidfd).
-        let mut unpinned = planned.clone();
-        unpinned.pidfd = None;
-        if basis_of(pid).start_ticks != planned.start_ticks {
-            let e = stop_now(&unpinned).unwrap_err();
-            assert!(e.contains("another process"), "{e}");
-            assert!(other.try_wait().unwrap().is_none());
-        }
-        let _ = other.kill();
-        let _ = other.wait();
-    } else {
-        eprintln!("could not get PID {pid} back: that case skipped");
+    let mut other = sleep_with_pid(pid);
+    let e = stop_now(&planned).unwrap_err();
+    assert!(e.contains("has exited"), "{e}");
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "the new process at PID {pid} runs"
+    );
+    // Without the plan's pidfd, the start time tells them apart (unless both started within
+    // one clock tick: then nothing in /proc can, which is why the plan pins a pidfd).
+    let mut unpinned = planned.clone();
+    unpinned.pidfd = None;
+    if basis_of(pid).start_ticks != planned.start_ticks {
+        let e = stop_now(&unpinned).unwrap_err();
+        assert!(e.contains("another process"), "{e}");
+        assert!(other.try_wait().unwrap().is_none());
     }
+    let _ = other.kill();
+    let _ = other.wait();
 
     // Exec'd another program (same PID, same start time).
     let mut shell = Command::new("sh")

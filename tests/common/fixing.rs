@@ -68,8 +68,13 @@ pub fn remove_now(p: &pidaudit::commands::fix::Planned) -> Result<(), String> {
 }
 
 /// Starts `sleep` with exactly PID `pid` by setting `ns_last_pid` (root, this PID namespace),
-/// retrying when another fork takes the PID first; `None` if it never got it.
-pub fn sleep_with_pid(pid: u32) -> Option<std::process::Child> {
+/// retrying when another fork takes the PID first. Fails the test if it never gets it: a reuse
+/// race that could not be staged is not a pass.
+pub fn sleep_with_pid(pid: u32) -> std::process::Child {
+    try_sleep_with_pid(pid).unwrap_or_else(|| panic!("could not give PID {pid} to a new process"))
+}
+
+fn try_sleep_with_pid(pid: u32) -> Option<std::process::Child> {
     for _ in 0..200 {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
         let mut c = std::process::Command::new("sleep")
