@@ -171,14 +171,14 @@ pub(crate) fn read_all(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
 pub(crate) fn check_pid(basis: PidBasis, proc: BorrowedFd<'_>) -> Result<(), String> {
     match basis {
         PidBasis::NoPid => Ok(()),
-        PidBasis::Dead { pid } => match pidfd(pid) {
+        PidBasis::Dead { pid } => match crate::system::pidfd(pid) {
             Err(Errno::SRCH) => Ok(()),
             Ok(_) | Err(Errno::INVAL) => Err(format!("PID {pid} is in use again")),
             Err(e) => Err(format!("PID {pid}: pidfd_open: {e}")),
         },
         PidBasis::Same { pid, start_ticks } => {
             // Pin the process (a thread has no pidfd of its own: EINVAL), then read its start time.
-            let _pin = match pidfd(pid) {
+            let _pin = match crate::system::pidfd(pid) {
                 Ok(fd) => Some(fd),
                 Err(Errno::INVAL) => None,
                 Err(Errno::SRCH) => {
@@ -193,11 +193,6 @@ pub(crate) fn check_pid(basis: PidBasis, proc: BorrowedFd<'_>) -> Result<(), Str
             }
         }
     }
-}
-
-pub(crate) fn pidfd(pid: u32) -> Result<OwnedFd, Errno> {
-    let p = rustix::process::Pid::from_raw(pid as i32).ok_or(Errno::INVAL)?;
-    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
 }
 
 /// Sets the planned owner and mode through a descriptor of the re-verified file (never by path):

@@ -34,7 +34,7 @@ pub fn pin(basis: &ProcBasis, proc: BorrowedFd<'_>) -> Result<Pinned, String> {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| format!("PID {pid}: {e}"))?,
-        None => match super::apply::pidfd(pid) {
+        None => match crate::system::pidfd(pid) {
             Ok(fd) => fd,
             Err(Errno::SRCH) => return Err(format!("PID {pid} has exited since it was judged")),
             Err(e) => return Err(format!("PID {pid}: pidfd_open: {e}")),

@@ -502,7 +502,7 @@ fn proc_basis(audit: &Audit, p: &Process) -> Option<ProcBasis> {
     let uid = d.uid()?;
     let raw = std::os::unix::ffi::OsStrExt::as_bytes(exe.as_os_str()).to_vec();
     // Pinned now: at apply time the pidfd says whether this very process still runs.
-    let pidfd = super::apply::pidfd(p.pid() as u32).ok()?;
+    let pidfd = crate::system::pidfd(p.pid() as u32).ok()?;
     Some(ProcBasis {
         pidfd: Some(Arc::new(pidfd)),
         pid: p.pid() as u32,

@@ -447,6 +447,13 @@ fn read_on(fd: &OwnedFd, buf: &mut Vec<u8>, cap: usize) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A pidfd for `pid` (`pidfd_open`: no signal is sent). ESRCH: no process has it; EINVAL: not a
+/// thread-group leader, or not a PID at all.
+pub fn pidfd(pid: u32) -> Result<rustix::fd::OwnedFd, Errno> {
+    let p = rustix::process::Pid::from_raw(pid as i32).ok_or(Errno::INVAL)?;
+    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

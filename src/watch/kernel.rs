@@ -201,10 +201,7 @@ impl Pidfds {
                 );
                 continue;
             }
-            let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
-                continue;
-            };
-            let fd = match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+            let fd = match crate::system::pidfd(pid) {
                 Ok(fd) => fd,
                 Err(Errno::SRCH) => {
                     gone.push(pid);
