@@ -80,8 +80,9 @@ pub enum Command {
     /// Starts with a full audit (its findings are the first events), then watches every audited
     /// directory with inotify and every daemon a pidfile names with a pidfd, and audits again on
     /// each change: a finding raised or cleared, a pidfile created, rewritten or removed, a
-    /// tracked daemon exited. A full audit every --interval catches what no event reports (a
-    /// second copy started by hand, a reused PID). Writes nothing but the --textfile file, takes
+    /// tracked daemon exited. Every --interval, a check of what no event reports (a process
+    /// started: a second copy started by hand, a reused PID; a lock taken or released; a unit file
+    /// changed) runs the full audit when any did. Writes nothing but the --textfile file, takes
     /// no lock, sends no signal. Stops on SIGTERM or SIGINT.
     #[command(after_help = WATCH_HELP)]
     Watch(Box<WatchArgs>),
@@ -105,7 +106,8 @@ pub struct WatchArgs {
     /// Output format of the events.
     #[arg(long, value_enum, default_value_t = WatchFormat::Human)]
     pub format: WatchFormat,
-    /// Audit everything again this often, whatever the events (`60s`, `5m`, `1h`).
+    /// Check this often for what no event reports, and audit everything again if any changed
+    /// (`60s`, `5m`, `1h`).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
     pub interval: std::time::Duration,
     /// Rewrite DIR/pidaudit.prom (node exporter's textfile collector) atomically after every change.
@@ -787,6 +789,8 @@ struct WatchOutput {
     out: std::io::Stdout,
     textfile: Option<PathBuf>,
     metrics: Option<crate::watch::http::Metrics>,
+    /// The exposition of the last audit, restamped when an interval confirms it.
+    last: Option<String>,
 }
 
 impl crate::watch::Observer for WatchOutput {
@@ -813,6 +817,26 @@ impl crate::watch::Observer for WatchOutput {
             return Ok(());
         }
         let text = report::prometheus::exposition(&Report::from(audit));
+        self.publish(text, changed, stats);
+        Ok(())
+    }
+
+    fn confirmed(
+        &mut self,
+        at: std::time::SystemTime,
+        stats: &crate::watch::Stats,
+    ) -> std::io::Result<()> {
+        if let Some(last) = &self.last {
+            let text = report::prometheus::restamp(last, at);
+            self.publish(text, true, stats);
+        }
+        Ok(())
+    }
+}
+
+impl WatchOutput {
+    /// Writes the textfile (when `changed`) and sets the `/metrics` body.
+    fn publish(&mut self, text: String, changed: bool, stats: &crate::watch::Stats) {
         if let (Some(dir), true) = (&self.textfile, changed) {
             // A failure here is reported and tried again at the next change; the watch goes on.
             if let Err(e) = crate::textfile::write(dir, text.as_bytes()) {
@@ -820,9 +844,9 @@ impl crate::watch::Observer for WatchOutput {
             }
         }
         if let Some(m) = &self.metrics {
-            m.set(text + &report::watch::metrics(stats));
+            m.set(text.clone() + &report::watch::metrics(stats));
         }
-        Ok(())
+        self.last = Some(text);
     }
 }
 
@@ -883,6 +907,7 @@ fn watch(args: &WatchArgs) -> u8 {
         out: std::io::stdout(),
         textfile: config.textfile.clone(),
         metrics,
+        last: None,
     };
     match watch.run(&config, &mut output) {
         Ok(()) => ExitStatus::Clean as u8,

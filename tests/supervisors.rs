@@ -563,3 +563,63 @@ fn forged_status_speaks_for_nobody() {
     }
     assert!(codes(e).contains(&"insecure-owner".to_string()), "{e:#}");
 }
+
+/// `pidaudit watch` on a runit service restarted once: `flapping` (up for less than 5 s) is raised,
+/// then cleared by the clock alone, with no event and no process started: the interval's check
+/// audits again while a `flapping` verdict is shown. In a private PID namespace, so no other
+/// process on the machine makes the interval audit for another reason.
+#[test]
+fn watch_clears_flapping_as_the_service_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("svflw");
+    let exe = sleep_copy(dir.path(), &name);
+    let svc = dir.path().join("svc").join(&name);
+    std::fs::create_dir_all(&svc).unwrap();
+    let run = svc.join("run");
+    std::fs::write(&run, format!("#!/bin/sh\nexec '{}' 1000\n", exe.display())).unwrap();
+    chmod(&run, 0o755);
+    let pidf = svc.join("supervise/pid");
+    let setup = format!(
+        "runsv '{svc}' </dev/null >/dev/null 2>&1 &\n\
+         while ! grep -q . '{pid}' 2>/dev/null; do sleep 0.05; done",
+        svc = svc.display(),
+        pid = pidf.display(),
+    );
+    let mut w = NsWatch::start(
+        &setup,
+        &["--interval".as_ref(), "1s".as_ref(), svc.as_os_str()],
+        &[],
+    );
+    // The daemon, seen from here.
+    let host_pid = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|&p| comm(p) == name)
+    };
+    let old = host_pid().expect("the service runs");
+    // The supervisor must be older than the restart for a short uptime to be a restart.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    kill9(old);
+    let path = pidf.to_str().unwrap().to_string();
+    w.until("the restart", |e| {
+        e["event"] == "pidfile-rewritten" && e["path"] == path.as_str()
+    });
+    let restarted = std::time::Instant::now();
+    // Up again for less than 5 s is flapping; up for longer it is not: the last flapping
+    // event is its clearing, 3 s and more after the restart (earlier ones are the finding's
+    // message changing between down and up).
+    w.until("flapping cleared", |e| {
+        e["event"] == "finding-cleared"
+            && e["code"] == "flapping"
+            && e["path"] == path.as_str()
+            && restarted.elapsed() >= std::time::Duration::from_secs(3)
+    });
+    assert!(
+        w.seen.iter().any(|e| e["event"] == "finding-raised"
+            && e["code"] == "flapping"
+            && e["message"].as_str().unwrap().starts_with("up for only")),
+        "{:#?}",
+        w.seen
+    );
+}

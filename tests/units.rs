@@ -504,3 +504,54 @@ fn unresolvable_units_are_reported() {
         );
     }
 }
+
+/// `pidaudit watch` sees a unit file written while it runs (no event reports one): the interval's
+/// check surveys the unit files again and asks for the whole audit, which finds the unit's daemon
+/// lost by its pidfile. In a private PID namespace, so no other process on the machine makes the
+/// interval audit for another reason.
+#[test]
+fn watch_sees_a_unit_file_written_meanwhile() {
+    let Some(root) = cgroup2() else {
+        eprintln!("no writable cgroup v2 mount: the cgroup comparison is not tested here");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let run = dir.path().join("run");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::create_dir(&run).unwrap();
+    let (name, pf) = unique_pidfile(&run, "unitw");
+    let unit = format!("{name}.service");
+    let group = Group::new(&root, &unit);
+    let exe = sleep_copy(dir.path(), &name);
+    // A PID no process of the new namespace has.
+    write_pid(&pf, 30_000);
+    // The daemon moves itself into the unit's cgroup (0: the writer), then the shell becomes the
+    // watch.
+    let setup = format!(
+        "sh -c 'echo 0 > {procs}; exec {exe} 1000' </dev/null >/dev/null 2>&1 &\n\
+         while ! grep -q . {procs}; do sleep 0.05; done",
+        procs = group.0.last().unwrap().join("cgroup.procs").display(),
+        exe = exe.display(),
+    );
+    let mut w = NsWatch::start(
+        &setup,
+        &["--interval".as_ref(), "1s".as_ref(), run.as_os_str()],
+        &[("PIDAUDIT_UNIT_PATH", units.as_os_str())],
+    );
+    // Two intervals pass with the unit file absent.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    write_unit(
+        &units,
+        &unit,
+        &format!(
+            "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/true\n",
+            pf.display()
+        ),
+    );
+    w.until("unit-pidfile-mismatch", |e| {
+        e["event"] == "finding-raised" && e["code"] == "unit-pidfile-mismatch"
+    });
+    drop(w);
+    drop(group);
+}

@@ -142,8 +142,7 @@ impl Watcher {
 impl Drop for Watcher {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            end_namespace(&mut c);
         }
     }
 }
@@ -898,4 +897,142 @@ fn changes_judged_alone_agree_with_a_fresh_scan() {
     );
     assert!(!w.seen.iter().any(bad), "{:#?}", w.seen);
     drop(da);
+}
+
+/// A counter of the watch's `/metrics` (`name` with its labels), 0 when absent.
+fn metric(port: u16, name: &str) -> u64 {
+    let (code, response) = http(port, "GET", "/metrics");
+    assert_eq!(code, 200, "{response}");
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the helper below does, in the watch's PID namespace, when the test creates a file in its
+/// trigger directory: `lock` takes a flock on the pidfile (an existing process: no process is
+/// created), `spawn` starts a second copy of the daemon. It polls with sleeps, never forking.
+const HELPER: &str = r#"
+import fcntl, os, subprocess, sys, time
+trig, pidfile, exe = sys.argv[1:4]
+done = set()
+held = []
+while True:
+    for t in ("lock", "spawn"):
+        if t not in done and os.path.exists(os.path.join(trig, t)):
+            done.add(t)
+            if t == "lock":
+                fd = os.open(pidfile, os.O_RDWR)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held.append(fd)
+            else:
+                subprocess.Popen([exe, "1000"], stdin=subprocess.DEVNULL, start_new_session=True)
+            open(os.path.join(trig, t + ".done"), "w").close()
+    time.sleep(0.05)
+"#;
+
+/// The interval's check: with nothing happening it runs no audit (a private PID namespace, so no
+/// other process on the machine is new to it); a lock taken by a process that existed before (no
+/// process created), a second copy started, and a mode changed by a short-lived chmod are each
+/// still found: the first two by the interval's audit the check asks for, the last by its
+/// inotify event.
+#[test]
+fn quiet_intervals_audit_nothing_yet_miss_nothing() {
+    let dir = open_tempdir();
+    let aux = open_tempdir();
+    let name = unique_name("wquie");
+    let exe = sleep_copy(aux.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let helper = aux.path().join("helper.py");
+    std::fs::write(&helper, HELPER).unwrap();
+    let trig = aux.path().join("trig");
+    std::fs::create_dir(&trig).unwrap();
+    let port = free_port();
+    let script = format!(
+        "'{exe}' 1000 </dev/null >/dev/null 2>&1 & echo $! > '{pf}'\n\
+         python3 '{helper}' '{trig}' '{pf}' '{exe}' </dev/null >/dev/null 2>&1 &\n\
+         exec \"$0\" \"$@\"",
+        exe = exe.display(),
+        pf = pf.display(),
+        helper = helper.display(),
+        trig = trig.display(),
+    );
+    let mut cmd = unshare_pid();
+    cmd.args(["sh", "-c", &script, BIN]);
+    let mut w = Watcher::start_cmd(
+        cmd,
+        &[
+            dir.path().as_os_str(),
+            OsStr::new("--interval"),
+            OsStr::new("1s"),
+            OsStr::new("--listen"),
+            OsStr::new(&port.to_string()),
+        ],
+    );
+    assert!(
+        !w.seen.iter().any(|e| e["code"] == "duplicate-instance"),
+        "{:#?}",
+        w.seen
+    );
+    let quiet = r#"pidaudit_watch_intervals_total{outcome="quiet"}"#;
+    let audited = r#"pidaudit_watch_intervals_total{outcome="audited"}"#;
+    wait_until("a quiet interval", || metric(port, quiet) >= 1);
+    let audits = metric(port, "pidaudit_watch_audits_total");
+    let checks = metric(port, quiet) + metric(port, audited);
+    wait_until("three more intervals", || {
+        metric(port, quiet) + metric(port, audited) >= checks + 3
+    });
+    assert_eq!(
+        metric(port, "pidaudit_watch_audits_total"),
+        audits,
+        "nothing happened, yet the intervals audited"
+    );
+    assert_eq!(metric(port, audited), 0);
+
+    // A lock taken by a process that was already there.
+    std::fs::write(trig.join("lock"), "").unwrap();
+    wait_until("the helper's lock", || trig.join("lock.done").exists());
+    w.until("the lock judged", |e| {
+        (kind(e) == "finding-raised" || kind(e) == "finding-cleared")
+            && path_of(e) == Some(pf.to_str().unwrap())
+    });
+    assert!(metric(port, audited) >= 1);
+    assert!(metric(port, "pidaudit_watch_audits_total") > audits);
+
+    // A second copy, started by a process that was already there.
+    std::fs::write(trig.join("spawn"), "").unwrap();
+    w.until("duplicate-instance", |e| {
+        is(e, "finding-raised", &pf, Some("duplicate-instance"))
+    });
+
+    // A mode changed by a process that is gone at the next interval: its inotify event.
+    let chmod = run_cmd(Command::new("chmod").arg("0666").arg(&pf));
+    assert_eq!(chmod.code, 0, "{}", chmod.stderr);
+    w.until("world-writable", |e| {
+        is(e, "finding-raised", &pf, Some("world-writable"))
+    });
+}
+
+/// What cannot be watched is left to the interval, whatever its check says: a named pidfile whose
+/// directory does not exist yet is found once the directory and the file appear, though no event
+/// reports them and no process is started (a private PID namespace, so none elsewhere either).
+#[test]
+fn unwatched_paths_are_audited_every_interval() {
+    let dir = open_tempdir();
+    let sub = dir.path().join("later");
+    let pf = sub.join("lat.pid");
+    let mut w = NsWatch::start(
+        "",
+        &["--interval".as_ref(), "1s".as_ref(), pf.as_os_str()],
+        &[],
+    );
+    assert!(
+        w.seen.iter().any(|e| kind(e) == "unwatched"),
+        "{:#?}",
+        w.seen
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::create_dir(&sub).unwrap();
+    write_pid(&pf, 30_000);
+    w.until("pidfile-created", |e| is(e, "pidfile-created", &pf, None));
 }

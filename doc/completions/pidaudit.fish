@@ -115,7 +115,7 @@ complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -l proc-root -
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l format -d 'Output format of the events' -r -f -a "human\t'One line per event, for people'
 json\t'One JSON object per line (its JSON Schema is listed under FILES in pidaudit(1))'"
-complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l interval -d 'Audit everything again this often, whatever the events (`60s`, `5m`, `1h`)' -r
+complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l interval -d 'Check this often for what no event reports, and audit everything again if any changed (`60s`, `5m`, `1h`)' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l textfile -d 'Rewrite DIR/pidaudit.prom (node exporter\'s textfile collector) atomically after every change' -r -F
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l listen -d 'Serve /metrics (the Prometheus exposition, with the watch\'s counters) and /healthz over HTTP on ADDR: PORT or :PORT (on 127.0.0.1), or ADDRESS:PORT' -r
 complete -c pidaudit -n "__fish_pidaudit_using_subcommand watch" -l select -d 'Only these finding codes (comma-separated, any case): reported by scan, acted on by fix' -r

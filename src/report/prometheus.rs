@@ -13,7 +13,7 @@ use crate::model::Severity;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// At most this many pidfiles get a `path` label per scan.
 pub const MAX_PATH_SERIES: usize = 100;
@@ -76,6 +76,29 @@ fn worst(p: &PidfileReport) -> Option<Severity> {
     p.findings.iter().map(|f| f.severity).max()
 }
 
+const STAMP: &str = "pidaudit_last_scan_timestamp_seconds";
+
+fn stamp(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| (d.as_secs_f64() * 1e3).round() / 1e3)
+        .unwrap_or(0.0)
+}
+
+/// `text` (an [`exposition`]) with the last scan's timestamp set to `at`: for `watch`, whose
+/// interval check confirmed at `at` that the last audit is still current.
+pub fn restamp(text: &str, at: SystemTime) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix(STAMP) {
+            Some(rest) if rest.starts_with(' ') => {
+                let _ = writeln!(out, "{STAMP} {}", value(stamp(at)));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// The whole exposition as text.
 pub fn exposition(report: &Report) -> String {
     let mut e = Exposition {
@@ -95,12 +118,7 @@ pub fn exposition(report: &Report) -> String {
         "pidaudit_last_scan_timestamp_seconds",
         "When the last scan started, in seconds since the Unix epoch.",
     );
-    let started = report
-        .generated_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| (d.as_secs_f64() * 1e3).round() / 1e3)
-        .unwrap_or(0.0);
-    e.sample("pidaudit_last_scan_timestamp_seconds", &[], started);
+    e.sample(STAMP, &[], stamp(report.generated_at));
 
     e.family(
         "pidaudit_scan_duration_seconds",
@@ -291,6 +309,15 @@ mod tests {
                 assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
             }
         }
+    }
+
+    /// Only the timestamp's sample changes; its HELP line and every other sample stay.
+    #[test]
+    fn restamp_sets_only_the_timestamp() {
+        let text = "# HELP pidaudit_last_scan_timestamp_seconds When.\n# TYPE pidaudit_last_scan_timestamp_seconds gauge\npidaudit_last_scan_timestamp_seconds 1700000000.25\npidaudit_last_scan_timestamp_seconds_x 1\npidaudit_pidfiles{state=\"running\"} 1\n";
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_800_000_000_500);
+        let out = restamp(text, at);
+        assert_eq!(out, text.replace("1700000000.25", "1800000000.5"));
     }
 
     /// Path series are capped, worst pidfiles kept first, and the rest counted.

@@ -71,6 +71,20 @@ pub fn metrics(stats: &Stats) -> String {
     );
     let _ = writeln!(t, "# TYPE pidaudit_watch_audits_total counter");
     let _ = writeln!(t, "pidaudit_watch_audits_total {}", stats.audits);
+    let _ = writeln!(
+        t,
+        "# HELP pidaudit_watch_intervals_total Interval checks, by outcome: quiet (nothing the events do not report had changed: no audit) or audited."
+    );
+    let _ = writeln!(t, "# TYPE pidaudit_watch_intervals_total counter");
+    for (outcome, n) in [
+        ("audited", stats.audited_intervals),
+        ("quiet", stats.quiet_intervals),
+    ] {
+        let _ = writeln!(
+            t,
+            "pidaudit_watch_intervals_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
     for (name, help, v) in [
         (
             "pidaudit_watch_directories",

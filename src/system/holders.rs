@@ -734,7 +734,7 @@ enum Probe {
 
 /// Reads `/proc/locks` within [`LOCKS_READ_CAP`] and [`LOCKS_READ_BUDGET`]: the bytes, the number
 /// of `read` calls that returned data, and whether the read stopped early.
-fn read_locks(proc: BorrowedFd<'_>) -> Result<(Vec<u8>, usize, bool), Errno> {
+pub(crate) fn read_locks(proc: BorrowedFd<'_>) -> Result<(Vec<u8>, usize, bool), Errno> {
     let fd = super::open_read(proc, "locks")?;
     let started = std::time::Instant::now();
     let mut buf = vec![0u8; 64 * 1024];

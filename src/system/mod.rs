@@ -6,6 +6,7 @@
 //! against the snapshot so a PID reused meanwhile is never mistaken for the process seen before. A
 //! process that vanishes mid-read is an outcome, not an error.
 
+pub mod activity;
 pub mod details;
 #[cfg(test)]
 pub mod fake;
@@ -343,7 +344,7 @@ impl Snapshot {
 }
 
 /// Lists the numeric entries of `/proc`.
-fn list_pids(proc: &OwnedFd) -> Result<Vec<i32>, Errno> {
+pub(crate) fn list_pids(proc: &OwnedFd) -> Result<Vec<i32>, Errno> {
     let mut pids = Vec::new();
     for entry in rustix::fs::Dir::read_from(proc)? {
         let entry = entry?;

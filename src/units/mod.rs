@@ -198,7 +198,7 @@ pub struct Unresolvable {
 }
 
 /// What the unit directories (and a running systemd) say.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Survey {
     /// Units (and template instances) whose pidfile is known.
     pub units: Vec<Unit>,
@@ -368,6 +368,22 @@ fn setting(files: &[Vec<u8>], key: &str) -> Option<String> {
 /// have a cgroup under the cgroup v2 mount `cgroup2` (running). Where systemd runs, one
 /// `systemctl show` adds what it knows (main PID, cgroup, the pidfile it resolved).
 pub fn survey(dirs: &[PathBuf], cgroup2: Option<&Path>) -> Survey {
+    let (mut out, listing, templates) = survey_in(dirs, cgroup2);
+    if let Some(program) = show::program() {
+        show_all(&mut out, &listing, &templates, &program);
+    }
+    out
+}
+
+/// What [`survey`] finds in the files and the cgroup tree alone, without asking systemd: for the
+/// watch, which compares it between audits (what systemd says changes only with its processes).
+pub fn survey_files(dirs: &[PathBuf], cgroup2: Option<&Path>) -> Survey {
+    survey_in(dirs, cgroup2).0
+}
+
+type Templates = BTreeMap<String, (usize, OsString)>;
+
+fn survey_in(dirs: &[PathBuf], cgroup2: Option<&Path>) -> (Survey, Listing, Templates) {
     let listing = list_units(dirs);
     let mut out = Survey::default();
     // Unit name -> its fragment (directory index, file name); templates kept apart.
@@ -428,37 +444,44 @@ pub fn survey(dirs: &[PathBuf], cgroup2: Option<&Path>) -> Survey {
     for name in names {
         known(&mut out, name);
     }
-    if let Some(program) = show::program() {
-        // The units found, and a pattern per template: systemd adds the instances it has loaded.
-        let patterns: Vec<String> = templates
-            .keys()
-            .filter_map(|t| spec::split(t).map(|n| format!("{}@*.service", n.prefix)))
-            .collect();
-        let asked: Vec<String> = out
-            .units
-            .iter()
-            .map(|u| u.name.clone())
-            .chain(out.unresolved.iter().map(|u| u.name.clone()))
-            .chain(patterns)
-            .collect();
-        match show::show(&program, &asked) {
-            Ok(shown) => {
-                let have: BTreeSet<String> = asked.into_iter().collect();
-                let mut loaded: Vec<&String> = shown
-                    .keys()
-                    .filter(|id| !have.contains(*id))
-                    .filter(|id| spec::template_of(id).is_some_and(|t| templates.contains_key(&t)))
-                    .collect();
-                loaded.sort();
-                for id in loaded {
-                    known(&mut out, id.clone());
-                }
-                apply_shown(&mut out, &shown)
+    (out, listing, templates)
+}
+
+/// Asks `systemctl show` about the units found and the instances systemd loaded of each template.
+fn show_all(out: &mut Survey, listing: &Listing, templates: &Templates, program: &Path) {
+    let known = |out: &mut Survey, name: String| match unit_of(listing, templates, name) {
+        Some(Ok(u)) => out.units.push(u),
+        Some(Err(u)) => out.unresolved.push(u),
+        None => {}
+    };
+    // The units found, and a pattern per template: systemd adds the instances it has loaded.
+    let patterns: Vec<String> = templates
+        .keys()
+        .filter_map(|t| spec::split(t).map(|n| format!("{}@*.service", n.prefix)))
+        .collect();
+    let asked: Vec<String> = out
+        .units
+        .iter()
+        .map(|u| u.name.clone())
+        .chain(out.unresolved.iter().map(|u| u.name.clone()))
+        .chain(patterns)
+        .collect();
+    match show::show(program, &asked) {
+        Ok(shown) => {
+            let have: BTreeSet<String> = asked.into_iter().collect();
+            let mut loaded: Vec<&String> = shown
+                .keys()
+                .filter(|id| !have.contains(*id))
+                .filter(|id| spec::template_of(id).is_some_and(|t| templates.contains_key(&t)))
+                .collect();
+            loaded.sort();
+            for id in loaded {
+                known(out, id.clone());
             }
-            Err(e) => out.show_error = Some(e),
+            apply_shown(out, &shown)
         }
+        Err(e) => out.show_error = Some(e),
     }
-    out
 }
 
 /// The unit `name` as its files (or its template's) describe it: `None` when it names no

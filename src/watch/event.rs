@@ -219,6 +219,13 @@ impl Model {
         Model { pidfiles, system }
     }
 
+    /// Whether a pidfile shows a finding of `code`.
+    pub fn shows(&self, code: Code) -> bool {
+        self.pidfiles
+            .values()
+            .any(|p| p.findings.contains_key(code.as_str()))
+    }
+
     /// How many pidfiles the model holds.
     pub fn len(&self) -> usize {
         self.pidfiles.len()

@@ -4,15 +4,18 @@
 //! One thread waits in one epoll set on: a signalfd (SIGTERM, SIGINT: stop), an inotify descriptor
 //! with a watch on every directory the audit walked (and every directory holding a pidfile named
 //! on the command line), and a pidfd per tracked daemon (a live process a pidfile names). Nothing
-//! polls: the only timer is the full re-audit every `--interval`, the backstop for what no event
-//! reports (a second copy started by hand, a PID reused).
+//! polls: the only timer is the `--interval`, the backstop for what no event reports (a second
+//! copy started by hand, a PID reused): its check ([`backstop`]) looks at what can have changed
+//! unreported (processes started, the lock table, the unit files) and audits everything again
+//! only then.
 //!
 //! On an event the pidfiles it concerns are judged again ([`crate::audit::judge_some`]: the
 //! pipeline of a scan on those entries, against a fresh process table, told by the [`Model`] what
 //! the others record), and the model's part about them compared with the result
 //! ([`event::diff`]) and patched. Whatever a partial audit cannot judge as the whole one would (a
 //! directory changed, an overflow, a named PATH, a supervise directory, a manifest) is judged by
-//! the whole audit ([`crate::audit::judge`]), as is everything every interval and, [`REFRESH`]
+//! the whole audit ([`crate::audit::judge`]), as is everything at an interval whose check asks for
+//! it and, [`REFRESH`]
 //! after a partial change, for the observer's textfile and `/metrics`. Events
 //! that arrive together are judged once: the loop waits [`COALESCE`] after the first, and never
 //! judges again sooner than the last judgement took (so a storm of changes costs at most about
@@ -29,12 +32,14 @@
 //! Read-only like scan: the loop never writes (the textfile is the caller's), never locks and never
 //! signals; pidfds are only waited on.
 
+pub mod backstop;
 pub mod event;
 pub mod http;
 pub mod kernel;
 
 use crate::audit::{self, Audit};
 use crate::config::Config;
+use backstop::Backstop;
 pub use event::{Event, Kind, Model};
 use kernel::{Failures, Pidfds, Watches, PIDFD_TOKEN};
 use nix::sys::signal::{SigSet, Signal};
@@ -56,7 +61,7 @@ pub const REFRESH: Duration = Duration::from_secs(1);
 /// Above this many changed pidfiles at once, the whole audit is judged instead of a partial one.
 pub const MAX_PARTIAL: usize = 256;
 
-/// The default full re-audit interval.
+/// The default interval of the backstop's check.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 const SIGNAL_TOKEN: u64 = 0;
@@ -69,6 +74,10 @@ pub struct Stats {
     pub events: BTreeMap<&'static str, u64>,
     /// Full audits judged (the first one included).
     pub audits: u64,
+    /// Intervals whose check found nothing the events had not reported (no whole audit ran).
+    pub quiet_intervals: u64,
+    /// Intervals whose check asked for the whole audit.
+    pub audited_intervals: u64,
     pub watched_directories: usize,
     pub tracked_daemons: usize,
     pub unwatched_directories: usize,
@@ -87,6 +96,12 @@ pub trait Observer {
     /// differs from the previous one, or it is the interval's audit), and the counters.
     /// It takes the audit, so that a report built from it moves what it needs out of it.
     fn audited(&mut self, audit: Audit, changed: bool, stats: &Stats) -> std::io::Result<()>;
+    /// At an interval whose check found nothing to audit again: the audit last given is current
+    /// as of `at`.
+    fn confirmed(&mut self, at: std::time::SystemTime, stats: &Stats) -> std::io::Result<()> {
+        let _ = (at, stats);
+        Ok(())
+    }
     /// Whether it uses the audits (a textfile, `/metrics`): a change judged by a partial audit is
     /// then followed, [`REFRESH`] later, by a whole audit for it.
     fn wants_audits(&self) -> bool {
@@ -160,7 +175,9 @@ impl Watch {
     pub fn run(mut self, config: &Config, obs: &mut dyn Observer) -> std::io::Result<()> {
         let mut stats = Stats::default();
         let mut loop_state = LoopState::default();
+        let mut backstop = Backstop::new(&config.proc_root);
         // The first audit: its findings, then `watching`.
+        backstop.before_audit();
         let audit = self.judge(config, &mut stats);
         let model = Model::of(&audit);
         let mut batch = event::diff(&Model::default(), &model, true);
@@ -168,7 +185,7 @@ impl Watch {
         batch.push(Event::new(
             Kind::Watching,
             format!(
-                "{} pidfiles, {} directories watched, {} daemons tracked, full audit every {}",
+                "{} pidfiles, {} directories watched, {} daemons tracked, interval check every {}",
                 model.len(),
                 stats.watched_directories,
                 stats.tracked_daemons,
@@ -259,6 +276,15 @@ impl Watch {
             if !due && !refresh && (!pending || now < not_before) {
                 continue;
             }
+            if due && !refresh && !pending {
+                if backstop.check(&current, &stats).is_none() {
+                    stats.quiet_intervals += 1;
+                    obs.confirmed(std::time::SystemTime::now(), &stats)?;
+                    next_full = Instant::now() + self.interval;
+                    continue;
+                }
+                stats.audited_intervals += 1;
+            }
             let whole =
                 due || refresh || full || affected.len() > MAX_PARTIAL || config.expect.is_some();
             if !whole {
@@ -293,6 +319,7 @@ impl Watch {
                     "the inotify queue overflowed: everything is audited again",
                 ));
             }
+            backstop.before_audit();
             let audit = self.judge(config, &mut stats);
             // Exits the audit already shows come before what it shows of them.
             self.exits_ready(&current, &mut batch, &mut Vec::new());

@@ -867,3 +867,92 @@ pub fn start_redis(exe: &Path, dir: &Path, pf: &Path, sock: &str, not: u32) -> D
     });
     Daemon::adopt(pid)
 }
+
+/// A `pidaudit watch --format json` run in a private PID namespace (so that no other process on
+/// the machine is new to it): `setup` runs first in the namespace's shell, then the shell becomes
+/// `pidaudit watch --format json ARGS`. Its events are read by a thread.
+pub struct NsWatch {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<serde_json::Value>,
+}
+
+impl NsWatch {
+    pub fn start(setup: &str, args: &[&OsStr], env: &[(&str, &OsStr)]) -> NsWatch {
+        let script = format!("{setup}\nexec \"$0\" \"$@\"");
+        let mut cmd = unshare_pid();
+        cmd.args(["sh", "-c", &script, BIN])
+            .args(["watch", "--format", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = NsWatch {
+            child,
+            rx,
+            seen: Vec::new(),
+        };
+        w.until("watching", |e| e["event"] == "watching");
+        w
+    }
+
+    /// Reads events until one matches `pred` (fails after 30 s or when the watch ends).
+    pub fn until(&mut self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let e: serde_json::Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+                    self.seen.push(e.clone());
+                    if pred(&e) {
+                        return;
+                    }
+                }
+                Err(_) => panic!("no {what} within 30 s: {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for NsWatch {
+    fn drop(&mut self) {
+        end_namespace(&mut self.child);
+    }
+}
+
+/// Ends a command started with [`unshare_pid`] (or any child): SIGKILL to its children first (a
+/// namespace's init: that ends the namespace), then to the command unless it exits by itself once
+/// it has reaped them. Killing `unshare` first would leave the init to this machine's PID 1, which
+/// may never reap it: a zombie that is PID 1 of a nested namespace, visible to other tests.
+pub fn end_namespace(unshare: &mut Child) {
+    let pid = unshare.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+        kill9(child);
+    }
+    // unshare exits once it has reaped its child; anything else is killed after a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !children.trim().is_empty() {
+        if let Ok(Some(_)) = unshare.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = unshare.kill();
+    let _ = unshare.wait();
+}
