@@ -1036,3 +1036,31 @@ fn unwatched_paths_are_audited_every_interval() {
     write_pid(&pf, 30_000);
     w.until("pidfile-created", |e| is(e, "pidfile-created", &pf, None));
 }
+
+/// A file mounted over `/proc/loadavg` (as lxcfs does in containers) tells other numbers than the
+/// kernel: the interval's check does not trust it, and every interval audits.
+#[test]
+fn a_file_mounted_over_proc_is_not_trusted() {
+    let dir = open_tempdir();
+    let fake = dir.path().join("loadavg");
+    std::fs::write(&fake, "0.00 0.00 0.00 1/1 1\n").unwrap();
+    let watched = dir.path().join("run");
+    std::fs::create_dir(&watched).unwrap();
+    let port = free_port();
+    let setup = format!("mount --bind '{}' /proc/loadavg", fake.display());
+    let _w = NsWatch::start(
+        &setup,
+        &[
+            "--interval".as_ref(),
+            "1s".as_ref(),
+            "--listen".as_ref(),
+            port.to_string().as_ref(),
+            watched.as_os_str(),
+        ],
+        &[],
+    );
+    let quiet = r#"pidaudit_watch_intervals_total{outcome="quiet"}"#;
+    let audited = r#"pidaudit_watch_intervals_total{outcome="audited"}"#;
+    wait_until("three intervals", || metric(port, audited) >= 3);
+    assert_eq!(metric(port, quiet), 0);
+}

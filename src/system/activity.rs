@@ -19,9 +19,26 @@
 
 use super::holders;
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
+
+/// `statfs.f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// The mount a descriptor's file is on, asking no filesystem.
+fn mount_id(fd: impl AsFd) -> Option<u64> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(StatxFlags::MNT_ID)
+        .then_some(st.stx_mnt_id)
+}
 
 /// The `processes` line of `/proc/stat`: tasks (processes and threads) created since boot.
 pub fn parse_forks(stat: &[u8]) -> Option<u64> {
@@ -90,6 +107,8 @@ impl std::fmt::Display for Change {
 /// `/proc/loadavg` speaks of the reader's PID namespace.
 pub struct Marker {
     proc: OwnedFd,
+    /// The mount of `/proc` (its files must be on it).
+    mount: u64,
     pid_max: u32,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -104,6 +123,11 @@ impl Marker {
             Mode::empty(),
         )
         .ok()?;
+        let fs = rustix::fs::fstatfs(&proc).ok()?;
+        if fs.f_type as i64 != PROC_SUPER_MAGIC {
+            return None;
+        }
+        let mount = mount_id(&proc)?;
         let own = rustix::process::getpid().as_raw_nonzero().get().to_string();
         let link = rustix::fs::readlinkat(&proc, "self", Vec::new()).ok()?;
         if link.to_bytes() != own.as_bytes() {
@@ -115,6 +139,7 @@ impl Marker {
             .unwrap_or(super::PID_MAX_LIMIT);
         Some(Marker {
             proc,
+            mount,
             pid_max,
             hasher: Default::default(),
         })
@@ -123,12 +148,12 @@ impl Marker {
     /// The mark now: the counters first, so that a process created while the lock table is read
     /// is after the mark.
     pub fn mark(&self) -> Result<Mark, Change> {
-        let forks = super::read_at(&self.proc, "stat", super::PROC_READ_CAP)
-            .ok()
+        let forks = self
+            .kernel_file("stat", super::PROC_READ_CAP)
             .and_then(|b| parse_forks(&b))
             .ok_or(Change::Unreadable("/proc/stat"))?;
-        let last_pid = super::read_at(&self.proc, "loadavg", 256)
-            .ok()
+        let last_pid = self
+            .kernel_file("loadavg", 256)
             .and_then(|b| parse_last_pid(&b))
             .ok_or(Change::Unreadable("/proc/loadavg"))?;
         let locks = match holders::read_locks(self.proc.as_fd()) {
@@ -146,18 +171,52 @@ impl Marker {
         })
     }
 
+    /// A file of `/proc` as the kernel writes it: `None` when another file is mounted over it (a
+    /// container's FUSE file, as lxcfs binds over `loadavg` and `stat`, tells other numbers and
+    /// could hang). Its mount is told by `statx` through an `O_PATH` descriptor with
+    /// `AT_STATX_DONT_SYNC`, which asks no filesystem, before it is opened.
+    fn kernel_file(&self, name: &str, cap: usize) -> Option<Vec<u8>> {
+        let path = rustix::fs::openat(
+            &self.proc,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        if mount_id(&path)? != self.mount {
+            return None;
+        }
+        super::read_at(&self.proc, name, cap).ok()
+    }
+
     /// What changed between `base` and now, and the mark now (the next base). `None`: nothing a
-    /// mark can see.
-    pub fn since(&self, base: &Mark) -> (Result<Mark, Change>, Option<Change>) {
+    /// mark can see. A kernel thread started since (the kernel starts and ends its workers as it
+    /// needs them) is a change only when `named` says a pidfile names its PID.
+    pub fn since(
+        &self,
+        base: &Mark,
+        named: &dyn Fn(u32) -> bool,
+    ) -> (Result<Mark, Change>, Option<Change>) {
         let now = match self.mark() {
             Ok(now) => now,
             Err(e) => return (Err(e.clone()), Some(e)),
         };
-        let change = self.compare(base, &now);
+        let change = self.compare(base, &now, named);
         (Ok(now), change)
     }
 
-    fn compare(&self, base: &Mark, now: &Mark) -> Option<Change> {
+    /// Whether the new process `pid` matters: not a kernel thread no pidfile names, and still
+    /// there (a process that cannot be read for another reason matters).
+    fn matters(&self, pid: u32, named: &dyn Fn(u32) -> bool) -> bool {
+        let path = format!("{pid}/stat");
+        match super::read_whole_at(&self.proc, &path, 4096, super::parse_stat) {
+            Ok(Ok(stat)) => !stat.is_kernel_thread() || named(pid),
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) => false,
+            _ => true,
+        }
+    }
+
+    fn compare(&self, base: &Mark, now: &Mark, named: &dyn Fn(u32) -> bool) -> Option<Change> {
         let created = now.forks.wrapping_sub(base.forks);
         // The kernel hands out PIDs from 300 up after a wrap: fewer than pid_max - 300 new tasks
         // cannot have gone all the way round.
@@ -172,7 +231,8 @@ impl Marker {
             if let Some(pid) = pids
                 .into_iter()
                 .filter_map(|p| u32::try_from(p).ok())
-                .find(|&p| handed_out(p, base.last_pid, now.last_pid))
+                .filter(|&p| handed_out(p, base.last_pid, now.last_pid))
+                .find(|&p| self.matters(p, named))
             {
                 return Some(Change::NewProcess(pid));
             }
@@ -230,7 +290,7 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
-        let (now, change) = marker.since(&base);
+        let (now, change) = marker.since(&base, &|_| false);
         let _ = child.kill();
         let _ = child.wait();
         assert!(now.is_ok());

@@ -1,6 +1,7 @@
 //! The interval's backstop: every `--interval` the watch asks whether anything its events do not
 //! report can have changed since the last whole audit began, and audits everything again only
-//! when so.
+//! when so. (The kernel's own threads come and go as it needs workers: one is news only when a
+//! pidfile names its PID.)
 //!
 //! Events report every change to a watched directory or pidfile (inotify: created, deleted,
 //! renamed, written, owner, mode, times) and every exit of a tracked daemon (its pidfd). What they
@@ -74,7 +75,7 @@ impl Backstop {
         if model.shows(crate::checks::supervised::FLAPPING) {
             return Some("a flapping verdict depends on the clock".into());
         }
-        let (now, change) = marker.since(&base.mark);
+        let (now, change) = marker.since(&base.mark, &|pid| model.names(pid));
         if let Some(change) = change {
             return Some(change.to_string());
         }

@@ -151,6 +151,8 @@ struct Pidfile {
     writer: Option<Writer>,
     /// The live daemon it names and that daemon's start time (tracked by pidfd).
     daemon: Option<(u32, u64)>,
+    /// Every PID of a file that lists several.
+    listed: Vec<u32>,
 }
 
 /// What one audit showed, as the events compare it.
@@ -208,6 +210,7 @@ impl Model {
                         path: e.path.clone(),
                         writer,
                         daemon,
+                        listed: e.listed.iter().map(|l| l.pid).collect(),
                     },
                 )
             })
@@ -217,6 +220,13 @@ impl Model {
             .map(|f| ((f.subject.clone(), f.code.as_str()), shown(f)))
             .collect();
         Model { pidfiles, system }
+    }
+
+    /// Whether a pidfile names `pid` (as its PID, or among the PIDs it lists).
+    pub fn names(&self, pid: u32) -> bool {
+        self.pidfiles
+            .values()
+            .any(|p| p.pid == Some(pid) || p.listed.contains(&pid))
     }
 
     /// Whether a pidfile shows a finding of `code`.
@@ -426,6 +436,7 @@ mod tests {
             path: PathBuf::new(),
             writer: None,
             daemon: None,
+            listed: Vec::new(),
             file,
             pid,
             state,
@@ -460,6 +471,21 @@ mod tests {
             .iter()
             .map(|e| (e.event, e.path.as_deref()))
             .collect()
+    }
+
+    /// The PIDs a model names: each file's PID and every PID a file lists; and the codes it shows.
+    #[test]
+    fn names_and_shows() {
+        let mut several = pidfile(None, Some(7), State::Running, &[]);
+        several.listed = vec![7, 8];
+        let m = model(vec![
+            ("/run/a.pid", pidfile(None, Some(5), State::Stale, &[STALE])),
+            ("/run/b.pid", several),
+        ]);
+        assert!(m.names(5) && m.names(7) && m.names(8));
+        assert!(!m.names(6));
+        assert!(m.shows(STALE));
+        assert!(!m.shows(crate::checks::supervised::FLAPPING));
     }
 
     #[test]
