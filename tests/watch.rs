@@ -911,31 +911,51 @@ fn metric(port: u16, name: &str) -> u64 {
 
 /// What the helper below does, in the watch's PID namespace, when the test creates a file in its
 /// trigger directory: `lock` takes a flock on the pidfile (an existing process: no process is
-/// created), `spawn` starts a second copy of the daemon. It polls with sleeps, never forking.
+/// created), `spawn` starts a second copy of the daemon and `kill` ends it; it starts a second
+/// daemon at once, with its own pidfile, which `zombie` kills without reaping and `reap` reaps.
+/// It polls with sleeps, never forking but when asked to.
 const HELPER: &str = r#"
-import fcntl, os, subprocess, sys, time
-trig, pidfile, exe = sys.argv[1:4]
+import fcntl, os, signal, subprocess, sys, time
+trig, pidfile, exe, pidfile2, exe2 = sys.argv[1:6]
+second = subprocess.Popen([exe2, "1000"], stdin=subprocess.DEVNULL)
+with open(pidfile2 + ".tmp", "w") as f:
+    f.write(f"{second.pid}\n")
+os.rename(pidfile2 + ".tmp", pidfile2)
 done = set()
 held = []
+copy = None
 while True:
-    for t in ("lock", "spawn"):
+    for t in ("lock", "spawn", "kill", "zombie", "reap"):
         if t not in done and os.path.exists(os.path.join(trig, t)):
             done.add(t)
             if t == "lock":
                 fd = os.open(pidfile, os.O_RDWR)
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 held.append(fd)
+            elif t == "spawn":
+                copy = subprocess.Popen([exe, "1000"], stdin=subprocess.DEVNULL, start_new_session=True)
+            elif t == "kill":
+                copy.kill()
+                copy.wait()
+            elif t == "zombie":
+                os.kill(second.pid, signal.SIGKILL)
             else:
-                subprocess.Popen([exe, "1000"], stdin=subprocess.DEVNULL, start_new_session=True)
+                second.wait()
             open(os.path.join(trig, t + ".done"), "w").close()
     time.sleep(0.05)
 "#;
 
+/// Asks the helper to do `what`, and waits until it has.
+fn trigger(dir: &Path, what: &str) {
+    std::fs::write(dir.join(what), "").unwrap();
+    wait_until(what, || dir.join(format!("{what}.done")).exists());
+}
+
 /// The interval's check: with nothing happening it runs no audit (a private PID namespace, so no
 /// other process on the machine is new to it); a lock taken by a process that existed before (no
-/// process created), a second copy started, and a mode changed by a short-lived chmod are each
-/// still found: the first two by the interval's audit the check asks for, the last by its
-/// inotify event.
+/// process created), a second copy started and ended, a tracked daemon's zombie reaped, and a
+/// mode changed by a short-lived chmod are each still found: all but the last by the interval's
+/// audit the check asks for, the last by its inotify event.
 #[test]
 fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     let dir = open_tempdir();
@@ -943,6 +963,9 @@ fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     let name = unique_name("wquie");
     let exe = sleep_copy(aux.path(), &name);
     let pf = dir.path().join(format!("{name}.pid"));
+    let name2 = unique_name("wquie");
+    let exe2 = sleep_copy(aux.path(), &name2);
+    let pf2 = dir.path().join(format!("{name2}.pid"));
     let helper = aux.path().join("helper.py");
     std::fs::write(&helper, HELPER).unwrap();
     let trig = aux.path().join("trig");
@@ -950,10 +973,13 @@ fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     let port = free_port();
     let script = format!(
         "'{exe}' 1000 </dev/null >/dev/null 2>&1 & echo $! > '{pf}'\n\
-         python3 '{helper}' '{trig}' '{pf}' '{exe}' </dev/null >/dev/null 2>&1 &\n\
+         python3 '{helper}' '{trig}' '{pf}' '{exe}' '{pf2}' '{exe2}' </dev/null >/dev/null 2>&1 &\n\
+         while [ ! -e '{pf2}' ]; do sleep 0.05; done\n\
          exec \"$0\" \"$@\"",
         exe = exe.display(),
         pf = pf.display(),
+        pf2 = pf2.display(),
+        exe2 = exe2.display(),
         helper = helper.display(),
         trig = trig.display(),
     );
@@ -990,8 +1016,7 @@ fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     assert_eq!(metric(port, audited), 0);
 
     // A lock taken by a process that was already there.
-    std::fs::write(trig.join("lock"), "").unwrap();
-    wait_until("the helper's lock", || trig.join("lock.done").exists());
+    trigger(&trig, "lock");
     w.until("the lock judged", |e| {
         (kind(e) == "finding-raised" || kind(e) == "finding-cleared")
             && path_of(e) == Some(pf.to_str().unwrap())
@@ -1000,9 +1025,24 @@ fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     assert!(metric(port, "pidaudit_watch_audits_total") > audits);
 
     // A second copy, started by a process that was already there.
-    std::fs::write(trig.join("spawn"), "").unwrap();
+    trigger(&trig, "spawn");
     w.until("duplicate-instance", |e| {
         is(e, "finding-raised", &pf, Some("duplicate-instance"))
+    });
+
+    // The second copy ends: no event reports an untracked process's exit; the interval does.
+    trigger(&trig, "kill");
+    w.until("duplicate-instance cleared", |e| {
+        is(e, "finding-cleared", &pf, Some("duplicate-instance"))
+    });
+
+    // A tracked daemon dies unreaped (a zombie, reported through its pidfd), then is reaped:
+    // nothing reports the reaping; the interval does.
+    trigger(&trig, "zombie");
+    w.until("zombie", |e| is(e, "finding-raised", &pf2, Some("zombie")));
+    trigger(&trig, "reap");
+    w.until("zombie cleared", |e| {
+        is(e, "finding-cleared", &pf2, Some("zombie"))
     });
 
     // A mode changed by a process that is gone at the next interval: its inotify event.
@@ -1063,4 +1103,34 @@ fn a_file_mounted_over_proc_is_not_trusted() {
     let audited = r#"pidaudit_watch_intervals_total{outcome="audited"}"#;
     wait_until("three intervals", || metric(port, audited) >= 3);
     assert_eq!(metric(port, quiet), 0);
+}
+
+/// An executable replaced on disk under its running daemon (an upgrade), by no process the watch
+/// could see (a rename from here, no event in a watched directory): the interval's check compares
+/// the file each daemon runs with its path, and the audit it asks for says `deleted-exe`.
+#[test]
+fn executable_replaced_under_a_daemon_is_found_by_the_interval() {
+    let dir = open_tempdir();
+    let aux = open_tempdir();
+    let name = unique_name("wupgr");
+    let exe = sleep_copy(aux.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let setup = format!(
+        "'{exe}' 1000 </dev/null >/dev/null 2>&1 & echo $! > '{pf}'",
+        exe = exe.display(),
+        pf = pf.display(),
+    );
+    let mut w = NsWatch::start(
+        &setup,
+        &["--interval".as_ref(), "1s".as_ref(), dir.path().as_os_str()],
+        &[],
+    );
+    assert!(!w.seen.iter().any(|e| e["code"] == "deleted-exe"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let new = aux.path().join("upgrade.new");
+    std::fs::copy(&exe, &new).unwrap();
+    std::fs::rename(&new, &exe).unwrap();
+    w.until("deleted-exe", |e| {
+        is(e, "finding-raised", &pf, Some("deleted-exe"))
+    });
 }

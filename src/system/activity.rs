@@ -4,16 +4,21 @@
 //!
 //! A [`Mark`] records, at a moment, the kernel's count of tasks created since boot (`processes` in
 //! `/proc/stat`), the last PID it handed out in the reader's PID namespace (the fifth field of
-//! `/proc/loadavg`) and a digest of `/proc/locks`. Between two marks, a process that is new (a
-//! second copy started by hand, a reused PID) is one alive now whose PID lies in the range the
-//! kernel handed out meanwhile: PIDs are handed out in increasing order, wrapping at `pid_max`, so
-//! that range is exact unless more tasks were created than `pid_max` allows (then everything counts
-//! as changed). A lock taken or released anywhere changes `/proc/locks`. [`since`] lists `/proc`
-//! once (one `getdents64` per 1,000 or so processes) and reads two small files and the lock table:
-//! no file per process.
+//! `/proc/loadavg`), the PIDs `/proc` lists (thread-group leaders; the kernel's own threads,
+//! kthreadd's children, left out) and a digest of `/proc/locks`. Between two marks, a process
+//! started or ended is a PID in one listing and not the other; a PID in both that the kernel
+//! handed out meanwhile (PIDs are handed out in increasing order, wrapping at `pid_max`) belongs to
+//! another process now; more tasks created than `pid_max` allows counts as a change. A lock taken
+//! or released anywhere changes `/proc/locks`. [`Marker::since`] lists `/proc` once (one
+//! `getdents64` per 1,000 or so processes) and reads a few small files and the lock table: no
+//! file per process. `/proc/stat` and `/proc/loadavg` are trusted only on `/proc`'s own mount
+//! (lxcfs binds other files over them in containers). [`Marker::exes`] and
+//! [`Marker::exes_changed`] tell whether an executable's path still names the file a process
+//! runs.
 //!
-//! What it cannot see: an existing process that executes another program or changes its user
-//! without creating a task; the watch documents it.
+//! What it cannot see: an existing process that executes another program, renames itself, or
+//! changes its user or cgroup, without creating a task; the watch audits everything at least
+//! hourly for those.
 //!
 //! [`parse_forks`] and [`parse_last_pid`] are pure.
 
@@ -21,7 +26,7 @@ use super::holders;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -75,6 +80,9 @@ pub fn handed_out(pid: u32, from: u32, to: u32) -> bool {
 pub struct Mark {
     pub forks: u64,
     pub last_pid: u32,
+    /// The processes `/proc` lists (thread-group leaders), the kernel's own threads left out,
+    /// in ascending order.
+    pub pids: Vec<u32>,
     /// A digest of `/proc/locks`; `None` when it could not be read whole.
     pub locks: Option<u64>,
 }
@@ -82,20 +90,43 @@ pub struct Mark {
 /// What changed since a mark, as far as a mark can tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    /// A process alive now was created since (the first found).
+    /// A process alive now was not then (the first found).
     NewProcess(u32),
+    /// A process alive then is gone.
+    Exited(u32),
+    /// A process has a PID that was handed out since, though a process had it then too.
+    Reused(u32),
+    /// A PID a pidfile names, which `/proc` does not list, now exists (a thread, a kernel thread).
+    NamedThread(u32),
     /// More tasks were created than PIDs exist: the range of new PIDs wrapped entirely.
     Wrapped,
     /// `/proc/locks` differs (or could not be read whole, then or now).
     Locks,
+    /// A daemon's executable is no longer the file at its path (replaced or removed: an upgrade).
+    ExeReplaced(PathBuf),
     /// What the mark needs could not be read now.
     Unreadable(&'static str),
+}
+
+/// A daemon's executable, as a process runs it: the path and the file the process maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExeMark {
+    pub pid: u32,
+    pub path: PathBuf,
+    /// Device and inode of the file the process runs.
+    pub running: (u64, u64),
 }
 
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Change::NewProcess(pid) => write!(f, "PID {pid} started"),
+            Change::Exited(pid) => write!(f, "PID {pid} exited"),
+            Change::Reused(pid) => write!(f, "PID {pid} was handed to another process"),
+            Change::NamedThread(pid) => write!(f, "PID {pid}, which a pidfile names, now exists"),
+            Change::ExeReplaced(path) => {
+                write!(f, "the executable {} was replaced", path.display())
+            }
             Change::Wrapped => f.write_str("PIDs wrapped around"),
             Change::Locks => f.write_str("the lock table changed"),
             Change::Unreadable(what) => write!(f, "{what} could not be read"),
@@ -109,7 +140,6 @@ pub struct Marker {
     proc: OwnedFd,
     /// The mount of `/proc` (its files must be on it).
     mount: u64,
-    pid_max: u32,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -133,16 +163,56 @@ impl Marker {
         if link.to_bytes() != own.as_bytes() {
             return None;
         }
-        let pid_max = super::read_at(&proc, "sys/kernel/pid_max", 64)
-            .ok()
-            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok())
-            .unwrap_or(super::PID_MAX_LIMIT);
         Some(Marker {
             proc,
             mount,
-            pid_max,
             hasher: Default::default(),
         })
+    }
+
+    /// The files the processes run, for [`Marker::exes_changed`]: per executable path, one
+    /// process (`daemons`: PID and the path its `exe` link names). `/proc/PID/exe` is examined
+    /// with `AT_STATX_DONT_SYNC`, which asks no filesystem.
+    pub fn exes(&self, daemons: &[(u32, PathBuf)]) -> Vec<ExeMark> {
+        let mut seen = std::collections::HashSet::new();
+        daemons
+            .iter()
+            .filter(|(_, path)| seen.insert(path.clone()))
+            .filter_map(|(pid, path)| {
+                let running = self.file_id(&format!("{pid}/exe"))?;
+                Some(ExeMark {
+                    pid: *pid,
+                    path: path.clone(),
+                    running,
+                })
+            })
+            .collect()
+    }
+
+    /// The first executable whose path (in its process's root) no longer names the file the
+    /// process runs.
+    pub fn exes_changed(&self, exes: &[ExeMark]) -> Option<Change> {
+        exes.iter().find_map(|e| {
+            let rel = e.path.strip_prefix("/").unwrap_or(&e.path);
+            let at = format!("{}/root/{}", e.pid, rel.display());
+            (self.file_id(&at) != Some(e.running)).then(|| Change::ExeReplaced(e.path.clone()))
+        })
+    }
+
+    /// Device and inode of the file at `path` below `/proc`, asking no filesystem.
+    fn file_id(&self, path: &str) -> Option<(u64, u64)> {
+        let st =
+            rustix::fs::statx(&self.proc, path, AtFlags::STATX_DONT_SYNC, StatxFlags::INO).ok()?;
+        let dev = rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor);
+        Some((dev, st.stx_ino))
+    }
+
+    /// `pid_max` now (it may be changed while the watch runs).
+    fn pid_max(&self) -> u32 {
+        super::read_at(&self.proc, "sys/kernel/pid_max", 64)
+            .ok()
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok())
+            .unwrap_or(super::PID_MAX_LIMIT)
     }
 
     /// The mark now: the counters first, so that a process created while the lock table is read
@@ -156,6 +226,7 @@ impl Marker {
             .kernel_file("loadavg", 256)
             .and_then(|b| parse_last_pid(&b))
             .ok_or(Change::Unreadable("/proc/loadavg"))?;
+        let pids = self.processes().ok_or(Change::Unreadable("/proc"))?;
         let locks = match holders::read_locks(self.proc.as_fd()) {
             Ok((bytes, _, false)) => {
                 let mut h = self.hasher.build_hasher();
@@ -167,6 +238,7 @@ impl Marker {
         Ok(Mark {
             forks,
             last_pid,
+            pids,
             locks,
         })
     }
@@ -189,14 +261,39 @@ impl Marker {
         super::read_at(&self.proc, name, cap).ok()
     }
 
+    /// The processes `/proc` lists, ascending, without the kernel's threads: kthreadd's children
+    /// (one read of `/proc/2/task/2/children`, when PID 2 is kthreadd) and kthreadd. The kernel
+    /// starts and ends its workers as it needs them; they write no pidfile.
+    fn processes(&self) -> Option<Vec<u32>> {
+        let mut pids: Vec<u32> = super::list_pids(&self.proc)
+            .ok()?
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .collect();
+        let kthreadd = super::read_whole_at(&self.proc, "2/stat", 4096, super::parse_stat)
+            .ok()
+            .and_then(Result::ok)
+            .is_some_and(|s| s.comm == "kthreadd" && s.ppid == 0 && s.is_kernel_thread());
+        if kthreadd {
+            let children =
+                super::read_at(&self.proc, "2/task/2/children", 1 << 20).unwrap_or_default();
+            let mut kernel: Vec<u32> = std::str::from_utf8(&children)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            kernel.push(2);
+            kernel.sort_unstable();
+            pids.retain(|p| kernel.binary_search(p).is_err());
+        }
+        pids.sort_unstable();
+        Some(pids)
+    }
+
     /// What changed between `base` and now, and the mark now (the next base). `None`: nothing a
-    /// mark can see. A kernel thread started since (the kernel starts and ends its workers as it
-    /// needs them) is a change only when `named` says a pidfile names its PID.
-    pub fn since(
-        &self,
-        base: &Mark,
-        named: &dyn Fn(u32) -> bool,
-    ) -> (Result<Mark, Change>, Option<Change>) {
+    /// mark can see. `named`: the PIDs the pidfiles name, each looked up when `/proc` does not list
+    /// it (a thread or a kernel thread may have it now).
+    pub fn since(&self, base: &Mark, named: &[u32]) -> (Result<Mark, Change>, Option<Change>) {
         let now = match self.mark() {
             Ok(now) => now,
             Err(e) => return (Err(e.clone()), Some(e)),
@@ -205,36 +302,49 @@ impl Marker {
         (Ok(now), change)
     }
 
-    /// Whether the new process `pid` matters: not a kernel thread no pidfile names, and still
-    /// there (a process that cannot be read for another reason matters).
-    fn matters(&self, pid: u32, named: &dyn Fn(u32) -> bool) -> bool {
-        let path = format!("{pid}/stat");
-        match super::read_whole_at(&self.proc, &path, 4096, super::parse_stat) {
-            Ok(Ok(stat)) => !stat.is_kernel_thread() || named(pid),
-            Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) => false,
-            _ => true,
-        }
-    }
-
-    fn compare(&self, base: &Mark, now: &Mark, named: &dyn Fn(u32) -> bool) -> Option<Change> {
+    fn compare(&self, base: &Mark, now: &Mark, named: &[u32]) -> Option<Change> {
         let created = now.forks.wrapping_sub(base.forks);
         // The kernel hands out PIDs from 300 up after a wrap: fewer than pid_max - 300 new tasks
         // cannot have gone all the way round.
-        if created >= u64::from(self.pid_max.saturating_sub(300)) {
+        let pid_max = self.pid_max();
+        if created >= u64::from(pid_max.saturating_sub(300)) {
             return Some(Change::Wrapped);
         }
-        if created > 0 && now.last_pid != base.last_pid {
-            let pids = match super::list_pids(&self.proc) {
-                Ok(pids) => pids,
-                Err(_) => return Some(Change::Unreadable("/proc")),
-            };
-            if let Some(pid) = pids
-                .into_iter()
-                .filter_map(|p| u32::try_from(p).ok())
-                .filter(|&p| handed_out(p, base.last_pid, now.last_pid))
-                .find(|&p| self.matters(p, named))
-            {
-                return Some(Change::NewProcess(pid));
+        let (mut a, mut b) = (base.pids.iter().peekable(), now.pids.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x == y => {
+                    // Handed out since, while a process had it then: that one ended, this one is new.
+                    if created > 0
+                        && now.last_pid != base.last_pid
+                        && handed_out(y, base.last_pid, now.last_pid)
+                    {
+                        return Some(Change::Reused(y));
+                    }
+                    a.next();
+                    b.next();
+                }
+                (Some(&&x), Some(&&y)) if x < y => return Some(Change::Exited(x)),
+                (Some(_), Some(&&y)) => return Some(Change::NewProcess(y)),
+                (Some(&&x), None) => return Some(Change::Exited(x)),
+                (None, Some(&&y)) => return Some(Change::NewProcess(y)),
+                (None, None) => break,
+            }
+        }
+        if created > 0 {
+            let gone = named.iter().filter(|p| now.pids.binary_search(p).is_err());
+            for &pid in gone {
+                let path = pid.to_string();
+                if rustix::fs::accessat(
+                    &self.proc,
+                    path.as_str(),
+                    rustix::fs::Access::EXISTS,
+                    AtFlags::empty(),
+                )
+                .is_ok()
+                {
+                    return Some(Change::NamedThread(pid));
+                }
             }
         }
         match (base.locks, now.locks) {
@@ -281,21 +391,51 @@ mod tests {
     }
 
     #[test]
-    fn own_proc_marks_a_process_started_since() {
+    fn own_proc_marks_a_process_started_and_ended() {
         let Some(marker) = Marker::new(Path::new("/proc")) else {
             panic!("/proc is this test's own");
         };
         let base = marker.mark().unwrap();
+        assert!(base.pids.windows(2).all(|w| w[0] < w[1]));
+        assert!(base.pids.contains(&std::process::id()));
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
-        let (now, change) = marker.since(&base, &|_| false);
+        let (now, change) = marker.since(&base, &[]);
+        let now = now.unwrap();
+        assert!(now.pids.contains(&child.id()));
+        // Other tests of this binary may start processes too: some change is seen.
+        assert!(change.is_some());
         let _ = child.kill();
         let _ = child.wait();
-        assert!(now.is_ok());
-        // Other tests of this binary may start processes too; this one is the first or another.
-        assert!(matches!(change, Some(Change::NewProcess(_))), "{change:?}");
+        let (_, change) = marker.since(&now, &[]);
+        assert!(change.is_some());
+    }
+
+    /// A named PID that `/proc` does not list but that exists (this test's thread) is a change
+    /// once tasks were created.
+    #[test]
+    fn named_thread_is_seen() {
+        let marker = Marker::new(Path::new("/proc")).unwrap();
+        let base = marker.mark().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid().as_raw() as u32).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let mut quiet = base.clone();
+        let now = marker.mark().unwrap();
+        // Only the thread differs: the same processes, no lock changed.
+        quiet.pids = now.pids.clone();
+        quiet.locks = now.locks;
+        quiet.last_pid = now.last_pid;
+        let change = marker.compare(&quiet, &now, &[tid]);
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(change, Some(Change::NamedThread(tid)));
     }
 
     #[test]

@@ -222,11 +222,16 @@ impl Model {
         Model { pidfiles, system }
     }
 
-    /// Whether a pidfile names `pid` (as its PID, or among the PIDs it lists).
-    pub fn names(&self, pid: u32) -> bool {
-        self.pidfiles
+    /// Every PID the pidfiles name (as their PID, or among the PIDs they list).
+    pub fn named_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .pidfiles
             .values()
-            .any(|p| p.pid == Some(pid) || p.listed.contains(&pid))
+            .flat_map(|p| p.pid.into_iter().chain(p.listed.iter().copied()))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
     }
 
     /// Whether a pidfile shows a finding of `code`.
@@ -482,8 +487,7 @@ mod tests {
             ("/run/a.pid", pidfile(None, Some(5), State::Stale, &[STALE])),
             ("/run/b.pid", several),
         ]);
-        assert!(m.names(5) && m.names(7) && m.names(8));
-        assert!(!m.names(6));
+        assert_eq!(m.named_pids(), vec![5, 7, 8]);
         assert!(m.shows(STALE));
         assert!(!m.shows(crate::checks::supervised::FLAPPING));
     }

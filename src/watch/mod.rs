@@ -175,10 +175,11 @@ impl Watch {
     pub fn run(mut self, config: &Config, obs: &mut dyn Observer) -> std::io::Result<()> {
         let mut stats = Stats::default();
         let mut loop_state = LoopState::default();
-        let mut backstop = Backstop::new(&config.proc_root);
+        let mut backstop = Backstop::new(&config.proc_root, self.interval);
         // The first audit: its findings, then `watching`.
         backstop.before_audit();
         let audit = self.judge(config, &mut stats);
+        backstop.after_audit(&audit);
         let model = Model::of(&audit);
         let mut batch = event::diff(&Model::default(), &model, true);
         let again = self.reconcile(&audit, &mut loop_state, &mut stats, &mut batch);
@@ -276,7 +277,8 @@ impl Watch {
             if !due && !refresh && (!pending || now < not_before) {
                 continue;
             }
-            if due && !refresh && !pending {
+            // A refresh still to come means the last whole audit is not current: no confirming it.
+            if due && refresh_at.is_none() && !pending {
                 if backstop.check(&current, &stats).is_none() {
                     stats.quiet_intervals += 1;
                     obs.confirmed(std::time::SystemTime::now(), &stats)?;
@@ -321,6 +323,7 @@ impl Watch {
             }
             backstop.before_audit();
             let audit = self.judge(config, &mut stats);
+            backstop.after_audit(&audit);
             // Exits the audit already shows come before what it shows of them.
             self.exits_ready(&current, &mut batch, &mut Vec::new());
             let model = Model::of(&audit);
