@@ -1002,18 +1002,15 @@ fn quiet_intervals_audit_nothing_yet_miss_nothing() {
     );
     let quiet = r#"pidaudit_watch_intervals_total{outcome="quiet"}"#;
     let audited = r#"pidaudit_watch_intervals_total{outcome="audited"}"#;
+    // Nothing happens in the namespace: the intervals are quiet. (Only an OFD lock taken or
+    // released elsewhere on the machine shows in this namespace's /proc/locks, and would make one
+    // interval audit: allowed, not waited for.)
     wait_until("a quiet interval", || metric(port, quiet) >= 1);
-    let audits = metric(port, "pidaudit_watch_audits_total");
-    let checks = metric(port, quiet) + metric(port, audited);
-    wait_until("three more intervals", || {
-        metric(port, quiet) + metric(port, audited) >= checks + 3
+    let quiet0 = metric(port, quiet);
+    wait_until("three more quiet intervals", || {
+        metric(port, quiet) >= quiet0 + 3
     });
-    assert_eq!(
-        metric(port, "pidaudit_watch_audits_total"),
-        audits,
-        "nothing happened, yet the intervals audited"
-    );
-    assert_eq!(metric(port, audited), 0);
+    let audits = metric(port, "pidaudit_watch_audits_total");
 
     // A lock taken by a process that was already there.
     trigger(&trig, "lock");

@@ -9,7 +9,8 @@
 //! started or ended is a PID in one listing and not the other; a PID in both that the kernel
 //! handed out meanwhile (PIDs are handed out in increasing order, wrapping at `pid_max`) belongs to
 //! another process now; more tasks created than `pid_max` allows counts as a change. A lock taken
-//! or released anywhere changes `/proc/locks`. [`Marker::since`] lists `/proc` once (one
+//! or released anywhere changes `/proc/locks` (compared without the lines' ordinals, which locks
+//! hidden in other PID namespaces shift). [`Marker::since`] lists `/proc` once (one
 //! `getdents64` per 1,000 or so processes) and reads a few small files and the lock table: no
 //! file per process. `/proc/stat` and `/proc/loadavg` are trusted only on `/proc`'s own mount
 //! (lxcfs binds other files over them in containers). [`Marker::exes`] and
@@ -63,6 +64,16 @@ pub fn parse_last_pid(loadavg: &[u8]) -> Option<u32> {
         return None;
     }
     last.parse().ok()
+}
+
+/// A `/proc/locks` line without its leading ordinal (`12: `): the kernel numbers every lock,
+/// those of processes another PID namespace hides included, so a lock taken or released there
+/// renumbers the lines shown here without changing them.
+pub fn without_ordinal(line: &[u8]) -> &[u8] {
+    match line.iter().position(|&b| b == b':') {
+        Some(i) if i > 0 && line[..i].iter().all(u8::is_ascii_digit) => &line[i + 1..],
+        _ => line,
+    }
 }
 
 /// Whether `pid` was handed out after `from` and up to `to`, PIDs being handed out in increasing
@@ -230,7 +241,10 @@ impl Marker {
         let locks = match holders::read_locks(self.proc.as_fd()) {
             Ok((bytes, _, false)) => {
                 let mut h = self.hasher.build_hasher();
-                h.write(&bytes);
+                for line in bytes.split(|&b| b == b'\n') {
+                    h.write(without_ordinal(line));
+                    h.write_u8(b'\n');
+                }
                 Some(h.finish())
             }
             _ => None,
@@ -374,6 +388,21 @@ mod tests {
         assert_eq!(parse_last_pid(b"0.19 0.87 1.21 1/80 19834 7\n"), None);
         assert_eq!(parse_last_pid(b"0.19 0.87 1.21 1/80 -1\n"), None);
         assert_eq!(parse_last_pid(b"\xff"), None);
+    }
+
+    #[test]
+    fn lock_lines_without_ordinals() {
+        assert_eq!(
+            without_ordinal(b"12: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"),
+            b" FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+        );
+        assert_eq!(
+            without_ordinal(b"3: -> POSIX  ADVISORY  WRITE 9 08:01:7 0 EOF"),
+            b" -> POSIX  ADVISORY  WRITE 9 08:01:7 0 EOF"
+        );
+        assert_eq!(without_ordinal(b"x: y"), b"x: y");
+        assert_eq!(without_ordinal(b": y"), b": y");
+        assert_eq!(without_ordinal(b""), b"");
     }
 
     #[test]
