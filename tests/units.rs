@@ -516,10 +516,7 @@ fn watch_sees_a_unit_file_written_meanwhile() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let units = dir.path().join("units");
-    let run = dir.path().join("run");
-    std::fs::create_dir(&units).unwrap();
-    std::fs::create_dir(&run).unwrap();
+    let (units, run) = unit_tree(dir.path(), "run");
     let (name, pf) = unique_pidfile(&run, "unitw");
     let unit = format!("{name}.service");
     let group = Group::new(&root, &unit);

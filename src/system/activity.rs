@@ -29,6 +29,12 @@ use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 
+/// The longest the lock table is read for a mark. A table that takes longer (its cost grows with
+/// the square of the number of locks, which any user can raise) counts as changed, and the
+/// whole audit reads it within its own budget: a user with a huge lock table costs the watch this
+/// much more per interval than the audit alone.
+pub const LOCKS_BUDGET: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
@@ -238,7 +244,7 @@ impl Marker {
             .and_then(|b| parse_last_pid(&b))
             .ok_or(Change::Unreadable("/proc/loadavg"))?;
         let pids = self.processes().ok_or(Change::Unreadable("/proc"))?;
-        let locks = match holders::read_locks(self.proc.as_fd()) {
+        let locks = match holders::read_locks(self.proc.as_fd(), LOCKS_BUDGET) {
             Ok((bytes, _, false)) => {
                 let mut h = self.hasher.build_hasher();
                 for line in bytes.split(|&b| b == b'\n') {

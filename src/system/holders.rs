@@ -183,7 +183,7 @@ impl LockTable {
     pub fn load(proc: Option<BorrowedFd<'_>>) -> LockTable {
         let (bytes, reads, truncated, error) = match proc {
             None => (Vec::new(), 0, false, Some(Errno::NOENT)),
-            Some(proc) => match read_locks(proc) {
+            Some(proc) => match read_locks(proc, LOCKS_READ_BUDGET) {
                 Ok((b, reads, truncated)) => (b, reads, truncated, None),
                 Err(e) => (Vec::new(), 0, false, Some(e)),
             },
@@ -732,9 +732,13 @@ enum Probe {
     Skipped,
 }
 
-/// Reads `/proc/locks` within [`LOCKS_READ_CAP`] and [`LOCKS_READ_BUDGET`]: the bytes, the number
-/// of `read` calls that returned data, and whether the read stopped early.
-pub(crate) fn read_locks(proc: BorrowedFd<'_>) -> Result<(Vec<u8>, usize, bool), Errno> {
+/// Reads `/proc/locks` within [`LOCKS_READ_CAP`] and `budget` ([`LOCKS_READ_BUDGET`] for an
+/// audit): the bytes, the number of `read` calls that returned data, and whether the read stopped
+/// early.
+pub(crate) fn read_locks(
+    proc: BorrowedFd<'_>,
+    budget: std::time::Duration,
+) -> Result<(Vec<u8>, usize, bool), Errno> {
     let fd = super::open_read(proc, "locks")?;
     let started = std::time::Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
@@ -756,7 +760,7 @@ pub(crate) fn read_locks(proc: BorrowedFd<'_>) -> Result<(Vec<u8>, usize, bool),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e),
         }
-        if started.elapsed() > LOCKS_READ_BUDGET {
+        if started.elapsed() > budget {
             buf.truncate(len);
             return Ok((whole_lines(buf), reads, true));
         }
