@@ -81,8 +81,9 @@ pub enum Command {
     /// directory with inotify and every daemon a pidfile names with a pidfd, and audits again on
     /// each change: a finding raised or cleared, a pidfile created, rewritten or removed, a
     /// tracked daemon exited. Every --interval, a check of what no event reports (a process
-    /// started: a second copy started by hand, a reused PID; a lock taken or released; a unit file
-    /// changed) runs the full audit when any did. Writes nothing but the --textfile file, takes
+    /// started or ended: a second copy started by hand, a reused PID; a lock taken or released; a
+    /// daemon's executable replaced; a unit file changed) runs the full audit when any did, and the
+    /// full audit runs at least hourly. Writes nothing but the --textfile file, takes
     /// no lock, sends no signal. Stops on SIGTERM or SIGINT.
     #[command(after_help = WATCH_HELP)]
     Watch(Box<WatchArgs>),

@@ -1131,3 +1131,50 @@ fn executable_replaced_under_a_daemon_is_found_by_the_interval() {
         is(e, "finding-raised", &pf, Some("deleted-exe"))
     });
 }
+
+/// A daemon that executes another program in place (no process created: the PID, its start time
+/// and every lock stay) is seen by the interval's check through its `exe` link: here a Python
+/// script named by `NAME.pid` (a `name-mismatch`) becomes `NAME`, and the mismatch clears.
+#[test]
+fn daemon_executing_another_program_is_found_by_the_interval() {
+    let dir = open_tempdir();
+    let aux = open_tempdir();
+    let name = unique_name("wexec");
+    let exe = sleep_copy(aux.path(), &name);
+    let pf = dir.path().join(format!("{name}.pid"));
+    let trig = aux.path().join("go");
+    let script = format!(
+        "import os, time\n\
+         open('{pf}', 'w').write(f'{{os.getpid()}}\\n')\n\
+         while not os.path.exists('{trig}'):\n    time.sleep(0.05)\n\
+         os.execv('{exe}', ['{exe}', '1000'])\n",
+        pf = pf.display(),
+        trig = trig.display(),
+        exe = exe.display(),
+    );
+    // Named by its script (`python3 SCRIPT`), which is not the pidfile's name.
+    let program = aux.path().join("qzother.py");
+    std::fs::write(&program, script).unwrap();
+    let setup = format!(
+        "python3 '{program}' </dev/null >/dev/null 2>&1 &\n\
+         while ! grep -q . '{pf}' 2>/dev/null; do sleep 0.05; done",
+        program = program.display(),
+        pf = pf.display(),
+    );
+    let mut w = NsWatch::start(
+        &setup,
+        &["--interval".as_ref(), "1s".as_ref(), dir.path().as_os_str()],
+        &[],
+    );
+    assert!(
+        w.seen
+            .iter()
+            .any(|e| is(e, "finding-raised", &pf, Some("name-mismatch"))),
+        "{:#?}",
+        w.seen
+    );
+    std::fs::write(&trig, "").unwrap();
+    w.until("name-mismatch cleared", |e| {
+        is(e, "finding-cleared", &pf, Some("name-mismatch"))
+    });
+}

@@ -14,12 +14,12 @@
 //! `getdents64` per 1,000 or so processes) and reads a few small files and the lock table: no
 //! file per process. `/proc/stat` and `/proc/loadavg` are trusted only on `/proc`'s own mount
 //! (lxcfs binds other files over them in containers). [`Marker::exes`] and
-//! [`Marker::exes_changed`] tell whether an executable's path still names the file a process
-//! runs.
+//! [`Marker::exes_changed`] tell whether a process's `exe` link reads otherwise (another program
+//! executed, the executable deleted or replaced on disk).
 //!
-//! What it cannot see: an existing process that executes another program, renames itself, or
-//! changes its user or cgroup, without creating a task; the watch audits everything at least
-//! hourly for those.
+//! What it cannot see: an existing process (other than those whose `exe` links it is given) that
+//! executes another program, or one that renames itself or changes its user or cgroup, without
+//! creating a task; the watch audits everything at least hourly for those.
 //!
 //! [`parse_forks`] and [`parse_last_pid`] are pure.
 
@@ -27,7 +27,7 @@ use super::holders;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The longest the lock table is read for a mark. A table that takes longer (its cost grows with
 /// the square of the number of locks, which any user can raise) counts as changed, and the
@@ -119,19 +119,18 @@ pub enum Change {
     Wrapped,
     /// `/proc/locks` differs (or could not be read whole, then or now).
     Locks,
-    /// A daemon's executable is no longer the file at its path (replaced or removed: an upgrade).
-    ExeReplaced(PathBuf),
+    /// A process runs another executable than then, or its executable was deleted or replaced on
+    /// disk (an upgrade): its `exe` link reads otherwise.
+    ExeChanged(u32),
     /// What the mark needs could not be read now.
     Unreadable(&'static str),
 }
 
-/// A daemon's executable, as a process runs it: the path and the file the process maps.
+/// What a process's `exe` link read at a mark (`None`: it could not be read).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExeMark {
     pub pid: u32,
-    pub path: PathBuf,
-    /// Device and inode of the file the process runs.
-    pub running: (u64, u64),
+    pub link: Option<Vec<u8>>,
 }
 
 impl std::fmt::Display for Change {
@@ -141,9 +140,10 @@ impl std::fmt::Display for Change {
             Change::Exited(pid) => write!(f, "PID {pid} exited"),
             Change::Reused(pid) => write!(f, "PID {pid} was handed to another process"),
             Change::NamedThread(pid) => write!(f, "PID {pid}, which a pidfile names, now exists"),
-            Change::ExeReplaced(path) => {
-                write!(f, "the executable {} was replaced", path.display())
-            }
+            Change::ExeChanged(pid) => write!(
+                f,
+                "PID {pid} runs another executable, or its executable was deleted or replaced"
+            ),
             Change::Wrapped => f.write_str("PIDs wrapped around"),
             Change::Locks => f.write_str("the lock table changed"),
             Change::Unreadable(what) => write!(f, "{what} could not be read"),
@@ -187,41 +187,31 @@ impl Marker {
         })
     }
 
-    /// The files the processes run, for [`Marker::exes_changed`]: per executable path, one
-    /// process (`daemons`: PID and the path its `exe` link names). `/proc/PID/exe` is examined
-    /// with `AT_STATX_DONT_SYNC`, which asks no filesystem.
-    pub fn exes(&self, daemons: &[(u32, PathBuf)]) -> Vec<ExeMark> {
-        let mut seen = std::collections::HashSet::new();
-        daemons
-            .iter()
-            .filter(|(_, path)| seen.insert(path.clone()))
-            .filter_map(|(pid, path)| {
-                let running = self.file_id(&format!("{pid}/exe"))?;
-                Some(ExeMark {
-                    pid: *pid,
-                    path: path.clone(),
-                    running,
-                })
+    /// The `exe` links of `pids`, for [`Marker::exes_changed`]. A link is read by `readlinkat`,
+    /// which asks no filesystem (the kernel prints the path it holds, with ` (deleted)` once the
+    /// file is unlinked), so an executable on a FUSE or network mount cannot hang it.
+    pub fn exes(&self, pids: &[u32]) -> Vec<ExeMark> {
+        pids.iter()
+            .map(|&pid| ExeMark {
+                pid,
+                link: self.exe_link(pid),
             })
             .collect()
     }
 
-    /// The first executable whose path (in its process's root) no longer names the file the
-    /// process runs.
+    /// The first process whose `exe` link reads otherwise than at its mark: it executed another
+    /// program, or its executable was deleted or replaced on disk.
     pub fn exes_changed(&self, exes: &[ExeMark]) -> Option<Change> {
-        exes.iter().find_map(|e| {
-            let rel = e.path.strip_prefix("/").unwrap_or(&e.path);
-            let at = format!("{}/root/{}", e.pid, rel.display());
-            (self.file_id(&at) != Some(e.running)).then(|| Change::ExeReplaced(e.path.clone()))
-        })
+        exes.iter()
+            .find(|e| self.exe_link(e.pid) != e.link)
+            .map(|e| Change::ExeChanged(e.pid))
     }
 
-    /// Device and inode of the file at `path` below `/proc`, asking no filesystem.
-    fn file_id(&self, path: &str) -> Option<(u64, u64)> {
-        let st =
-            rustix::fs::statx(&self.proc, path, AtFlags::STATX_DONT_SYNC, StatxFlags::INO).ok()?;
-        let dev = rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor);
-        Some((dev, st.stx_ino))
+    fn exe_link(&self, pid: u32) -> Option<Vec<u8>> {
+        let path = format!("{pid}/exe");
+        rustix::fs::readlinkat(&self.proc, path.as_str(), Vec::new())
+            .ok()
+            .map(|l| l.into_bytes())
     }
 
     /// `pid_max` now (it may be changed while the watch runs).

@@ -6,15 +6,16 @@
 //! renamed, written, owner, mode, times) and every exit of a tracked daemon (its pidfd). What they
 //! do not report is looked at cheaply ([`crate::system::activity`]): a process started, ended or
 //! given a PID handed out since; a PID a pidfile names that now exists unlisted (a thread); a lock
-//! taken or released (`/proc/locks`); a daemon's executable replaced on disk (its path no longer
-//! names the file it runs); a unit file changed (the unit directories surveyed again, without
+//! taken or released (`/proc/locks`); a process a pidfile names that executed another program or
+//! whose executable was deleted or replaced on disk (its `exe` link reads otherwise); a unit file
+//! changed (the unit directories surveyed again, without
 //! asking systemd). The whole audit runs anyway when something cannot be watched (the
 //! caps, the descriptor limit: those are left to the interval), when a verdict depends on the
 //! clock alone (`flapping` clears as a service stays up), when the `/proc` audited is not the
 //! watch's own (`--proc-root`: its PIDs cannot be compared) or its counters cannot be trusted, and
 //! when the last whole audit is [`WHOLE_AT_LEAST`] old: for what the check cannot see (a process
-//! that executes another program, renames itself, changes its user or cgroup without creating a
-//! task; a directory above the roots changed).
+//! no pidfile names that executes another program; one that renames itself, changes its user or
+//! cgroup without creating a task; a directory above the roots changed).
 
 use super::{Model, Stats};
 use crate::audit::Audit;
@@ -75,27 +76,22 @@ impl Backstop {
         });
     }
 
-    /// Called after each whole audit: the executables its running daemons run (one process per
-    /// path; those already deleted are reported by the audit itself).
+    /// Called after each whole audit: the `exe` links of the live processes its pidfiles name.
     pub fn after_audit(&mut self, audit: &Audit) {
         let (Some(marker), Some(base)) = (&self.marker, &mut self.base) else {
             return;
         };
         let snap = &audit.snapshot;
-        let daemons: Vec<(u32, std::path::PathBuf)> = audit
+        let mut pids: Vec<u32> = audit
             .entries
             .iter()
-            .filter(|e| e.state() == crate::model::State::Running)
             .filter_map(|e| e.process.as_ref())
             .filter(|p| !snap.is_dead(p) && !p.stat.is_zombie())
-            .filter_map(|p| {
-                let exe = snap.exe_link(p)?;
-                let bytes = exe.as_os_str().as_encoded_bytes();
-                (exe.is_absolute() && !bytes.ends_with(b" (deleted)"))
-                    .then(|| (p.pid() as u32, exe.to_path_buf()))
-            })
+            .map(|p| p.pid() as u32)
             .collect();
-        base.exes = marker.exes(&daemons);
+        pids.sort_unstable();
+        pids.dedup();
+        base.exes = marker.exes(&pids);
     }
 
     /// At the interval: why everything must be audited again, or `None` when nothing the events
