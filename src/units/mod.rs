@@ -436,24 +436,24 @@ fn survey_in(dirs: &[PathBuf], cgroup2: Option<&Path>) -> (Survey, Listing, Temp
             }
         }
     }
-    let known = |out: &mut Survey, name: String| match unit_of(&listing, &templates, name) {
-        Some(Ok(u)) => out.units.push(u),
-        Some(Err(u)) => out.unresolved.push(u),
-        None => {}
-    };
     for name in names {
-        known(&mut out, name);
+        add_unit(&mut out, &listing, &templates, name);
     }
     (out, listing, templates)
 }
 
-/// Asks `systemctl show` about the units found and the instances systemd loaded of each template.
-fn show_all(out: &mut Survey, listing: &Listing, templates: &Templates, program: &Path) {
-    let known = |out: &mut Survey, name: String| match unit_of(listing, templates, name) {
+/// Adds the unit `name` to the survey: to its units, to those that cannot be resolved, or not at
+/// all (see [`unit_of`]).
+fn add_unit(out: &mut Survey, listing: &Listing, templates: &Templates, name: String) {
+    match unit_of(listing, templates, name) {
         Some(Ok(u)) => out.units.push(u),
         Some(Err(u)) => out.unresolved.push(u),
         None => {}
-    };
+    }
+}
+
+/// Asks `systemctl show` about the units found and the instances systemd loaded of each template.
+fn show_all(out: &mut Survey, listing: &Listing, templates: &Templates, program: &Path) {
     // The units found, and a pattern per template: systemd adds the instances it has loaded.
     let patterns: Vec<String> = templates
         .keys()
@@ -476,7 +476,7 @@ fn show_all(out: &mut Survey, listing: &Listing, templates: &Templates, program:
                 .collect();
             loaded.sort();
             for id in loaded {
-                known(out, id.clone());
+                add_unit(out, listing, templates, id.clone());
             }
             apply_shown(out, &shown)
         }
@@ -488,7 +488,7 @@ fn show_all(out: &mut Survey, listing: &Listing, templates: &Templates, program:
 /// pidfile (or is masked, or has no file), `Err` when its `PIDFile=` cannot be resolved.
 fn unit_of(
     listing: &Listing,
-    templates: &BTreeMap<String, (usize, OsString)>,
+    templates: &Templates,
     name: String,
 ) -> Option<Result<Unit, Unresolvable>> {
     let split = spec::split(&name)?;

@@ -890,15 +890,7 @@ impl NsWatch {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let mut w = NsWatch {
             child,
             rx,
@@ -932,6 +924,20 @@ impl Drop for NsWatch {
     fn drop(&mut self) {
         end_namespace(&mut self.child);
     }
+}
+
+/// The lines a child writes to its (piped) standard output, read by a thread as they come.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Ends a command started with [`unshare_pid`] (or any child): SIGKILL to its children first (a
